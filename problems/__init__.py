@@ -1,0 +1,1 @@
+"""ricci.problems: the problem library (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""ricci.symbolic: tensor calculus."""

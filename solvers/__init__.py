@@ -1,1 +1,29 @@
-"""ricci.solvers: second-order minimization on any array-API library (see DESIGN.md)."""
+"""ricci.solvers: exact second-order minimization on any array-API library (NumPy, CuPy, ...).
+
+``minimize`` and ``least_squares`` follow scipy.optimize's semantics and result fields; each method is also a
+callable usable as a scipy custom method, e.g.
+``scipy.optimize.minimize(f, x0, method=ricci.solvers.trust_exact, jac=g, hess=H)``.
+Arrays stay in the namespace (and on the device) of x0; only scalars come back to the host.
+"""
+from ._least_squares import least_squares
+from ._minimize import METHODS, dogleg, lbfgs, minimize, newton, trust_exact, trust_krylov, trust_ncg
+from ._options import LbfgsOptions, NewtonOptions, TrustExactOptions, TrustRegionOptions
+from ._result import LeastSquaresOutcome, Outcome
+
+__all__ = [
+    "minimize",
+    "least_squares",
+    "newton",
+    "trust_exact",
+    "trust_ncg",
+    "trust_krylov",
+    "dogleg",
+    "lbfgs",
+    "METHODS",
+    "Outcome",
+    "LeastSquaresOutcome",
+    "NewtonOptions",
+    "LbfgsOptions",
+    "TrustRegionOptions",
+    "TrustExactOptions",
+]

@@ -1,0 +1,36 @@
+"""The dogleg step (Section 4.1 of Nocedal & Wright (2006), eqs. 4.15-4.16).
+
+The path runs from 0 to the unconstrained minimizer along -g, ``p_U = -(g'g / g'Bg) g``, then on to the
+Newton point ``p_B = -B^{-1} g``; the step is where this path leaves the region (or p_B if inside). The method
+assumes B positive definite. When it is not, the Newton point is taken from ``B + tau I`` (Algorithm 3.3 of
+Nocedal & Wright (2006), the same safeguarded factorization as the Newton method), and when g'Bg <= 0 the
+Cauchy step runs along -g to the boundary, so the step is always a descent step of the true model.
+"""
+from __future__ import annotations
+
+import math
+
+from ._arrays import dot, norm
+from ._more_sorensen import SubproblemSolution
+from ._newton_step import newton_direction
+
+
+def dogleg_step(xp, B, g, radius: float, *, beta: float = 1e-3) -> SubproblemSolution:
+    p_newton, shift = newton_direction(xp, B, g, beta=beta)
+    if norm(xp, p_newton) <= radius:
+        return SubproblemSolution(p_newton, shift, False, 1)
+    gnorm = norm(xp, g)
+    gBg = dot(xp, g, B @ g)
+    steepest = -(radius / gnorm) * g
+    if gBg <= 0:
+        return SubproblemSolution(steepest, 0.0, True, 1)
+    p_u = -(gnorm * gnorm / gBg) * g
+    pu_norm = norm(xp, p_u)
+    if pu_norm >= radius:
+        return SubproblemSolution(steepest, 0.0, True, 1)
+    # ||p_u + t (p_newton - p_u)|| = radius for t in [0, 1]
+    d = p_newton - p_u
+    dd, ud = dot(xp, d, d), dot(xp, p_u, d)
+    disc = math.sqrt(max(ud * ud - dd * (pu_norm * pu_norm - radius * radius), 0.0))
+    t = (-ud + disc) / dd
+    return SubproblemSolution(p_u + t * d, 0.0, True, 1)

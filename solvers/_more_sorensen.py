@@ -1,0 +1,146 @@
+"""The trust-region subproblem solved nearly exactly (More & Sorensen, 1983).
+
+    minimize  m(p) = g'p + 1/2 p'Bp   subject to  ||p|| <= radius.
+
+By Theorem 4.1 of Nocedal & Wright (2006), p* is a global solution iff for some lambda >= 0
+    (B + lambda I) p* = -g,   lambda (radius - ||p*||) = 0,   B + lambda I positive semidefinite.
+
+Phase 1 is Algorithm 4.3 of Nocedal & Wright (2006) with More & Sorensen's safeguards: Newton's method on
+phi(lambda) = 1/||p(lambda)|| - 1/radius, one Cholesky factorization of B + lambda I per iteration,
+``lambda <- lambda + (||p|| / ||q||)^2 (||p|| - radius) / radius`` with ``L q = p``, kept inside a bracket
+[lambda_L, lambda_U] from Gershgorin bounds that shrinks as factorizations fail (lambda too small) or
+steps fall inside the region (lambda too large). It stops when | ||p|| - radius | <= k_easy * radius.
+
+Phase 2 runs when phase 1 reaches its iteration cap or its bracket collapses with ||p|| < radius, the
+signature of the *hard case* (g orthogonal to the eigenspace of the smallest eigenvalue lambda_1).
+It takes one eigendecomposition B = V diag(w) V', after which ||p(lambda)||^2 = sum_i c_i^2/(w_i+lambda)^2
+with c = V'g is explicit: either the secular equation is solved to high accuracy by safeguarded Newton, or,
+in the hard case, p = -(B - lambda_1 I)^+ g + tau v_1 with tau chosen so that ||p|| = radius
+(Section 4.3 of Nocedal & Wright (2006), "The hard case").
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import _linalg
+from ._arrays import all_finite, norm
+
+
+@dataclass(frozen=True)
+class SubproblemSolution:
+    step: object
+    multiplier: float  # lambda
+    hits_boundary: bool
+    factorizations: int
+    hard_case: bool = False
+
+
+def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int = 25,
+                  secular_tol: float = 1e-10) -> SubproblemSolution:
+    """Solve the trust-region subproblem; see the module docstring for the method and its source."""
+    n = g.shape[0]
+    eye = _linalg.identity(xp, n, B)
+    gnorm = norm(xp, g)
+    diag = _linalg.diagonal(xp, B)
+    row_abs = xp.sum(xp.abs(B), axis=1)
+    off = row_abs - xp.abs(diag)
+    gersh_min = float(xp.min(diag - off))
+    b_norm = float(xp.max(row_abs))  # ||B||_1 = ||B||_inf >= ||B||_2 for symmetric B
+    lam_lo = max(0.0, -float(xp.min(diag)), gnorm / radius - b_norm)
+    lam_hi = max(0.0, gnorm / radius - gersh_min)
+    if gnorm == 0.0:
+        return _eigen_phase(xp, B, g, radius, factorizations=0, secular_tol=secular_tol)
+
+    lam = 0.0 if lam_lo == 0.0 else max(math.sqrt(lam_lo * lam_hi), lam_lo + 1e-3 * (lam_hi - lam_lo))
+    factorizations = 0
+    for _ in range(maxiter):
+        L = _linalg.cholesky(xp, B + lam * eye if lam > 0 else B)
+        factorizations += 1
+        if L is None:  # lambda < -lambda_1
+            lam_lo = max(lam_lo, lam)
+            if lam_hi - lam_lo <= 1e-12 * max(1.0, lam_hi):
+                break
+            lam = max(math.sqrt(lam_lo * lam_hi), lam_lo + 1e-2 * (lam_hi - lam_lo))
+            continue
+        p = -_linalg.cho_solve(xp, L, g)
+        p_norm = norm(xp, p)
+        if not math.isfinite(p_norm):
+            break
+        if lam == 0.0 and p_norm <= radius:
+            return SubproblemSolution(p, 0.0, False, factorizations)
+        if abs(p_norm - radius) <= k_easy * radius:
+            return SubproblemSolution(p, lam, True, factorizations)
+        if p_norm < radius:
+            lam_hi = min(lam_hi, lam)
+        else:
+            lam_lo = max(lam_lo, lam)
+        if lam_hi - lam_lo <= 1e-6 * max(lam_hi, 1e-300) and p_norm < radius:
+            break  # bracket collapsed at the left end with ||p|| < radius: the hard case
+        q_norm = norm(xp, _linalg.solve_lower(xp, L, p))
+        lam_newton = lam + (p_norm / q_norm) ** 2 * (p_norm - radius) / radius
+        if lam_lo < lam_newton < lam_hi:
+            lam = lam_newton
+        else:
+            lam = max(math.sqrt(lam_lo * lam_hi), lam_lo + 1e-2 * (lam_hi - lam_lo))
+    return _eigen_phase(xp, B, g, radius, factorizations=factorizations, secular_tol=secular_tol)
+
+
+def _eigen_phase(xp, B, g, radius, *, factorizations, secular_tol, max_secular=200):
+    """Phase 2: exact solution in the eigenbasis of B (see the module docstring)."""
+    w, V = xp.linalg.eigh(B)
+    if not (all_finite(xp, w) and all_finite(xp, V)):
+        raise ArithmeticError("eigendecomposition of a non-finite matrix")
+    c = xp.linalg.matrix_transpose(V) @ g
+    w_min = float(w[0])
+    scale = max(float(xp.max(xp.abs(w))), 1e-300)
+    gnorm = norm(xp, g)
+    shift0 = max(0.0, -w_min)  # lambda >= shift0
+    s = w + shift0  # w_i + lambda = s_i + delta with delta = lambda - shift0 >= 0
+    cluster_tol = 1e-12 * scale + 1e-300
+    cluster = s <= cluster_tol
+    c_cluster = norm(xp, xp.where(cluster, c, xp.zeros_like(c)))
+    safe_s = xp.where(cluster, xp.ones_like(s), s)
+
+    def step(delta):
+        return -(V @ (c / (s + delta)))
+
+    if bool(xp.any(cluster)) and c_cluster <= 1e-10 * max(gnorm, 1e-300):
+        # g has (numerically) no component along the smallest eigenvalue's eigenspace
+        q = xp.where(cluster, xp.zeros_like(c), c / safe_s)
+        p0 = -(V @ q)
+        p0_norm = norm(xp, p0)
+        if p0_norm <= radius:
+            if shift0 == 0.0:  # lambda = 0 with B positive semidefinite: interior pseudo-inverse step is optimal
+                return SubproblemSolution(p0, 0.0, False, factorizations, hard_case=True)
+            tau = math.sqrt(max(radius * radius - p0_norm * p0_norm, 0.0))
+            return SubproblemSolution(p0 + tau * V[:, 0], shift0, True, factorizations, hard_case=True)
+    elif shift0 == 0.0:
+        p0 = step(0.0)
+        if norm(xp, p0) <= radius:
+            return SubproblemSolution(p0, 0.0, False, factorizations)
+
+    c2 = c * c
+    lo, hi = 0.0, gnorm / radius + 1e-300  # ||p(hi)|| <= ||g|| / hi = radius
+    delta = hi
+    for _ in range(max_secular):
+        denom = s + delta
+        p_sq = float(xp.sum(c2 / (denom * denom)))
+        p_norm = math.sqrt(p_sq)
+        if not math.isfinite(p_norm) or p_norm > radius:
+            lo = max(lo, delta)
+        else:
+            hi = min(hi, delta)
+        if math.isfinite(p_norm) and abs(p_norm - radius) <= secular_tol * radius:
+            break
+        if math.isfinite(p_norm) and p_norm > 0:
+            dp = float(xp.sum(c2 / (denom * denom * denom)))  # -(1/2) d||p||^2 / d delta
+            phi = 1.0 / p_norm - 1.0 / radius
+            delta_new = delta - phi * p_norm**3 / dp
+        else:
+            delta_new = -1.0
+        delta = delta_new if lo < delta_new < hi else 0.5 * (lo + hi)
+        if hi - lo <= 1e-15 * max(hi, 1e-300):
+            delta = hi  # the feasible end of the bracket
+            break
+    return SubproblemSolution(step(delta), shift0 + delta, True, factorizations)

@@ -1,0 +1,148 @@
+"""Options of the methods as frozen dataclasses.
+
+A user passes either a mapping (``options={"gtol": 1e-8}``), keyword arguments (the scipy custom-method path),
+or an instance of the method's dataclass. Unknown names raise TypeError listing the valid ones; values out of
+range raise ValueError.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    """Options every method understands.
+
+    gtol: stop when the gradient's infinity norm ``max_i |g_i|`` is at most gtol.
+    maxiter: iteration limit (default 200 * n, as scipy's trust-region family).
+    disp: print one line per iteration and a final summary to stdout.
+    """
+
+    gtol: float = 1e-5
+    maxiter: Optional[int] = None
+    disp: bool = False
+
+    def validate(self) -> None:
+        _require(self.gtol >= 0, "gtol", "a number >= 0", self.gtol)
+        if self.maxiter is not None:
+            _require(int(self.maxiter) == self.maxiter and self.maxiter >= 0, "maxiter",
+                     "a non-negative integer or None", self.maxiter)
+
+
+@dataclass(frozen=True)
+class NewtonOptions(CommonOptions):
+    """Newton's method with a line search.
+
+    line_search: "armijo" (backtracking, the default) or "wolfe" (strong Wolfe conditions).
+    c1, c2: sufficient-decrease and curvature constants, 0 < c1 < c2 < 1.
+    max_line_search: trial steps allowed per line search.
+    shift_beta: the beta of Algorithm 3.3 of Nocedal & Wright (2006), relative to the Hessian's scale.
+    """
+
+    line_search: str = "armijo"
+    c1: float = 1e-4
+    c2: float = 0.9
+    max_line_search: int = 60
+    shift_beta: float = 1e-3
+
+    def validate(self) -> None:
+        super().validate()
+        _require(self.line_search in ("armijo", "wolfe"), "line_search", "'armijo' or 'wolfe'", self.line_search)
+        _validate_wolfe(self.c1, self.c2, self.max_line_search)
+        _require(self.shift_beta > 0, "shift_beta", "a number > 0", self.shift_beta)
+
+
+@dataclass(frozen=True)
+class LbfgsOptions(CommonOptions):
+    """Limited-memory BFGS with a strong Wolfe line search.
+
+    maxcor: number of stored correction pairs (s, y).
+    """
+
+    maxcor: int = 10
+    c1: float = 1e-4
+    c2: float = 0.9
+    max_line_search: int = 40
+
+    def validate(self) -> None:
+        super().validate()
+        _require(int(self.maxcor) == self.maxcor and self.maxcor >= 1, "maxcor", "an integer >= 1", self.maxcor)
+        _validate_wolfe(self.c1, self.c2, self.max_line_search)
+
+
+@dataclass(frozen=True)
+class TrustRegionOptions(CommonOptions):
+    """Trust-region methods (trust-ncg, trust-krylov, dogleg).
+
+    initial_trust_radius, max_trust_radius: the radius starts at the first and never exceeds the second.
+    eta: a step is accepted when actual/predicted reduction exceeds eta (0 <= eta < 0.25).
+    subproblem_maxiter: cap on the inner iterations of the subproblem solver (default: n for CG/Lanczos).
+    """
+
+    initial_trust_radius: float = 1.0
+    max_trust_radius: float = 1000.0
+    eta: float = 0.15
+    subproblem_maxiter: Optional[int] = None
+
+    def validate(self) -> None:
+        super().validate()
+        _require(self.initial_trust_radius > 0, "initial_trust_radius", "a number > 0", self.initial_trust_radius)
+        _require(self.max_trust_radius >= self.initial_trust_radius, "max_trust_radius",
+                 f"a number >= initial_trust_radius ({self.initial_trust_radius})", self.max_trust_radius)
+        _require(0 <= self.eta < 0.25, "eta", "a number in [0, 0.25)", self.eta)
+        if self.subproblem_maxiter is not None:
+            _require(int(self.subproblem_maxiter) == self.subproblem_maxiter and self.subproblem_maxiter >= 1,
+                     "subproblem_maxiter", "an integer >= 1 or None", self.subproblem_maxiter)
+
+
+@dataclass(frozen=True)
+class TrustExactOptions(TrustRegionOptions):
+    """trust-exact: More-Sorensen subproblem.
+
+    k_easy: relative accuracy | ||p|| - radius | <= k_easy * radius of a boundary solution.
+    subproblem_maxiter: Cholesky-based iterations before the eigendecomposition fallback (default 25).
+    """
+
+    k_easy: float = 0.1
+
+    def validate(self) -> None:
+        super().validate()
+        _require(0 < self.k_easy < 1, "k_easy", "a number in (0, 1)", self.k_easy)
+
+
+def parse_options(cls, method: str, options, tol=None):
+    """Build ``cls`` from a mapping or an instance; ``tol`` sets gtol unless gtol is given (scipy semantics)."""
+    if isinstance(options, CommonOptions):
+        if type(options) is not cls:
+            raise TypeError(f"options for method {method!r} must be a {cls.__name__} or a mapping; "
+                            f"got a {type(options).__name__}")
+        opts = options
+        if tol is not None:
+            from dataclasses import replace
+
+            opts = replace(opts, gtol=tol)
+    else:
+        given = dict(options or {})
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(set(given) - set(valid))
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
+                            f"valid options are: {', '.join(valid)}")
+        if tol is not None:
+            given.setdefault("gtol", tol)
+        opts = cls(**given)
+    opts.validate()
+    return opts
+
+
+def _validate_wolfe(c1, c2, max_line_search):
+    _require(0 < c1 < 0.5, "c1", "a number in (0, 0.5)", c1)
+    _require(c1 < c2 < 1, "c2", f"a number in (c1={c1}, 1)", c2)
+    _require(int(max_line_search) == max_line_search and max_line_search >= 1, "max_line_search",
+             "an integer >= 1", max_line_search)
+
+
+def _require(ok, name, expected, got):
+    if not ok:
+        raise ValueError(f"option {name!r} must be {expected}; got {got!r}")

@@ -1,0 +1,90 @@
+"""Outcomes of a solve and the scipy-compatible result objects.
+
+Inside the solvers an outcome is an :class:`Outcome` member that carries its own message; scipy's integer
+``status`` is read off the member only when the :class:`scipy.optimize.OptimizeResult` is built.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+from scipy.optimize import OptimizeResult
+
+
+class Outcome(Enum):
+    """Why ``minimize`` stopped. ``status`` is the integer reported in the result, ``success`` is True only
+    for :attr:`CONVERGED`."""
+
+    CONVERGED = (0, "Optimization terminated successfully: the gradient's infinity norm is at most gtol.")
+    MAX_ITERATIONS = (1, "Maximum number of iterations has been exceeded.")
+    NO_PROGRESS = (
+        2,
+        "No further progress is possible at this floating-point precision: the trust radius or step became "
+        "negligible relative to x before the gradient reached gtol.",
+    )
+    LINE_SEARCH_FAILED = (
+        3,
+        "The line search found no step satisfying its conditions; the last accepted point is returned.",
+    )
+    NON_FINITE = (
+        4,
+        "Stopped because the objective, gradient or Hessian became non-finite (NaN or inf); "
+        "the best point with finite values is returned.",
+    )
+    CALLBACK_STOP = (99, "`callback` raised StopIteration.")
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+
+    @property
+    def success(self) -> bool:
+        return self is Outcome.CONVERGED
+
+
+class LeastSquaresOutcome(Enum):
+    """Why ``least_squares`` stopped, numbered as scipy.optimize.least_squares numbers its ``status``
+    (negative: failure, 0: evaluation budget, positive: a convergence test held), plus two failures of our
+    own (-3 non-finite, -4 no progress)."""
+
+    NO_PROGRESS = (-4, "No step reduced the cost although no convergence test held (line search failed).")
+    NON_FINITE = (
+        -3,
+        "Stopped because the residuals or the Jacobian became non-finite at an accepted point; "
+        "the last finite point is returned.",
+    )
+    CALLBACK_STOP = (-2, "Stopped because `callback` function raised `StopIteration`.")
+    MAX_NFEV = (0, "The maximum number of function evaluations is exceeded.")
+    GTOL = (1, "`gtol` termination condition is satisfied.")
+    FTOL = (2, "`ftol` termination condition is satisfied.")
+    XTOL = (3, "`xtol` termination condition is satisfied.")
+    FTOL_XTOL = (4, "Both `ftol` and `xtol` termination conditions are satisfied.")
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+
+    @property
+    def success(self) -> bool:
+        return self.status > 0
+
+
+def minimize_result(outcome: Outcome, *, x, fun, jac, nit, counts, hess=None, extra=None) -> OptimizeResult:
+    """The scipy boundary: an :class:`OptimizeResult` with scipy's field names."""
+    res = OptimizeResult(
+        x=x,
+        fun=fun,
+        jac=jac,
+        nit=nit,
+        nfev=counts.nfev,
+        njev=counts.njev,
+        nhev=counts.nhev,
+        status=outcome.status,
+        success=outcome.success,
+        message=outcome.message,
+        outcome=outcome,
+    )
+    if hess is not None:
+        res["hess"] = hess
+    if extra:
+        res.update(extra)
+    return res

@@ -1,0 +1,65 @@
+"""Steihaug's truncated conjugate gradient for the trust-region subproblem (Algorithm 7.2 of Nocedal & Wright
+(2006)).
+
+CG on ``B p = -g`` from p = 0 stops at the first of: a direction of non-positive curvature (follow it to the
+boundary), an iterate leaving the region (stop on the boundary), or a residual ``||r|| <= eps_k`` with the
+forcing term ``eps_k = min(0.5, sqrt(||g||)) ||g||`` (eq. 7.3; superlinear local convergence). The residual
+``r = g + B z`` is CG's own, so ``B p`` is known at every iterate and the model value
+``m(p) = g'p + 1/2 p'Bp`` costs no Hessian-vector product beyond those of CG.
+"""
+from __future__ import annotations
+
+import math
+
+from ._arrays import dot, norm
+from ._more_sorensen import SubproblemSolution
+
+
+def steihaug_cg(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
+    """Returns ``(solution, Bp)``; ``hessp(v)`` computes B v."""
+    gnorm = norm(xp, g)
+    tol = min(0.5, math.sqrt(gnorm)) * gnorm if forcing is None else forcing
+    z = xp.zeros_like(g)
+    Bz = xp.zeros_like(g)
+    r = g
+    d = -g
+    rr = gnorm * gnorm
+    for j in range(maxiter):
+        Bd = hessp(d)
+        dBd = dot(xp, d, Bd)
+        if not math.isfinite(dBd):
+            raise ArithmeticError("non-finite Hessian-vector product")
+        if dBd <= 0:
+            tau = _boundary_tau(xp, z, d, Bz, Bd, g, radius, choose="model")
+            return SubproblemSolution(z + tau * d, 0.0, True, j + 1), Bz + tau * Bd
+        alpha = rr / dBd
+        z_next = z + alpha * d
+        if norm(xp, z_next) >= radius:
+            tau = _boundary_tau(xp, z, d, Bz, Bd, g, radius, choose="positive")
+            return SubproblemSolution(z + tau * d, 0.0, True, j + 1), Bz + tau * Bd
+        z, Bz = z_next, Bz + alpha * Bd
+        r = r + alpha * Bd
+        rr_next = dot(xp, r, r)
+        if math.sqrt(rr_next) < tol:
+            return SubproblemSolution(z, 0.0, False, j + 1), Bz
+        d = -r + (rr_next / rr) * d
+        rr = rr_next
+    return SubproblemSolution(z, 0.0, False, maxiter), Bz
+
+
+def _boundary_tau(xp, z, d, Bz, Bd, g, radius, *, choose):
+    """Roots of ||z + tau d|| = radius; "positive" takes the positive root, "model" the root with the lower
+    model value m(z + tau d)."""
+    dd, zd, zz = dot(xp, d, d), dot(xp, z, d), dot(xp, z, z)
+    disc = math.sqrt(max(zd * zd - dd * (zz - radius * radius), 0.0))
+    # numerically stable pair of roots of dd tau^2 + 2 zd tau + (zz - radius^2) = 0
+    q = -(zd + math.copysign(disc, zd)) if (zd != 0 or disc != 0) else 0.0
+    roots = sorted([q / dd, (zz - radius * radius) / q] if q != 0 else [-disc / dd, disc / dd])
+    if choose == "positive":
+        return roots[1]
+    gd, dBd, zBd = dot(xp, g, d), dot(xp, d, Bd), dot(xp, z, Bd)
+
+    def model_change(t):  # m(z + t d) - m(z)
+        return t * (gd + zBd) + 0.5 * t * t * dBd
+
+    return min(roots, key=model_change)

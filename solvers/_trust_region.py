@@ -1,0 +1,184 @@
+"""The trust-region driver (Algorithm 4.1 of Nocedal & Wright (2006)).
+
+Each iteration minimizes the quadratic model m(p) = f + g'p + 1/2 p'Bp within ||p|| <= radius (the
+*subproblem*, solved by one of the step modules: More-Sorensen, Steihaug-CG, GLTR, dogleg), then compares the
+actual reduction with the predicted one, rho = (f(x) - f(x + p)) / (m(0) - m(p)):
+rho < 1/4 shrinks the radius to ||p|| / 4, rho > 3/4 with a step on the boundary doubles it (up to
+max_trust_radius), and the step is accepted when rho > eta. The gradient and the Hessian are evaluated only at
+accepted points (the Hessian lazily, when the subproblem first asks for it). A trial point with a non-finite
+value counts as rho = -inf.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ._arrays import all_finite, copy, dot, eps, max_abs, norm
+from ._callback import wrap_callback
+from ._dogleg import dogleg_step
+from ._lanczos import gltr
+from ._more_sorensen import more_sorensen
+from ._newton_step import NonFiniteHessian
+from ._progress import Progress
+from ._result import Outcome, minimize_result
+from ._steihaug import steihaug_cg
+
+
+@dataclass(frozen=True)
+class Step:
+    step: object
+    predicted_decrease: float  # m(0) - m(p)
+    hits_boundary: bool
+
+
+class _Model:
+    """The quadratic model at x: gradient g, and B or products with B computed on demand."""
+
+    def __init__(self, evaluator, x, g):
+        self.evaluator, self.x, self.g = evaluator, x, g
+        self.xp = evaluator.xp
+
+    def hessian(self):
+        H = self.evaluator.hessian(self.x)
+        if not all_finite(self.xp, H):
+            raise NonFiniteHessian("the Hessian contains NaN or inf")
+        return H
+
+    def hessp(self, v):
+        return self.evaluator.hess_vec(self.x, v)
+
+
+def _predicted(xp, g, p, Bp) -> float:
+    return -(dot(xp, g, p) + 0.5 * dot(xp, p, Bp))
+
+
+class MoreSorensenSubproblem:
+    """trust-exact: the nearly exact solution of More & Sorensen (1983)."""
+
+    uses_hessian = True
+
+    def __init__(self, k_easy: float, maxiter: int | None):
+        self.k_easy, self.maxiter = k_easy, 25 if maxiter is None else maxiter
+
+    def solve(self, model: _Model, radius: float) -> Step:
+        xp, B, g = model.xp, model.hessian(), model.g
+        sol = more_sorensen(xp, B, g, radius, k_easy=self.k_easy, maxiter=self.maxiter)
+        return Step(sol.step, _predicted(xp, g, sol.step, B @ sol.step), sol.hits_boundary)
+
+
+class DoglegSubproblem:
+    """dogleg: the dogleg path between the Cauchy point and the (safeguarded) Newton point."""
+
+    uses_hessian = True
+
+    def __init__(self, beta: float = 1e-3):
+        self.beta = beta
+
+    def solve(self, model: _Model, radius: float) -> Step:
+        xp, B, g = model.xp, model.hessian(), model.g
+        sol = dogleg_step(xp, B, g, radius, beta=self.beta)
+        return Step(sol.step, _predicted(xp, g, sol.step, B @ sol.step), sol.hits_boundary)
+
+
+class SteihaugSubproblem:
+    """trust-ncg: Steihaug's truncated CG on Hessian-vector products."""
+
+    uses_hessian = False
+
+    def __init__(self, maxiter: int | None):
+        self.maxiter = maxiter
+
+    def solve(self, model: _Model, radius: float) -> Step:
+        xp, g = model.xp, model.g
+        sol, Bp = steihaug_cg(xp, model.hessp, g, radius, maxiter=self.maxiter or g.shape[0])
+        return Step(sol.step, _predicted(xp, g, sol.step, Bp), sol.hits_boundary)
+
+
+class LanczosSubproblem:
+    """trust-krylov: the generalized Lanczos trust-region method (GLTR)."""
+
+    uses_hessian = False
+
+    def __init__(self, maxiter: int | None):
+        self.maxiter = maxiter
+
+    def solve(self, model: _Model, radius: float) -> Step:
+        xp, g = model.xp, model.g
+        sol, predicted = gltr(xp, model.hessp, g, radius, maxiter=self.maxiter or g.shape[0])
+        return Step(sol.step, predicted, sol.hits_boundary)
+
+
+def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callback):
+    """Run Algorithm 4.1; returns an OptimizeResult."""
+    xp = evaluator.xp
+    n = x0.shape[0]
+    maxiter = 200 * n if opts.maxiter is None else int(opts.maxiter)
+    progress = Progress(opts.disp, method, "radius")
+    notify = wrap_callback(callback)
+    machine_eps = eps(xp, x0)
+
+    radius = float(opts.initial_trust_radius)
+    x = x0
+    f, g = evaluator.value_and_gradient(x)
+    k = 0
+    nonfinite_streak = 0
+    if not (math.isfinite(f) and all_finite(xp, g)):
+        outcome = Outcome.NON_FINITE
+    else:
+        while True:
+            gnorm = max_abs(xp, g)
+            progress.iteration(k, f, gnorm, radius)
+            if gnorm <= opts.gtol:
+                outcome = Outcome.CONVERGED
+                break
+            if k >= maxiter:
+                outcome = Outcome.MAX_ITERATIONS
+                break
+            if radius <= machine_eps * max(1.0, max_abs(xp, x)):
+                outcome = Outcome.NON_FINITE if nonfinite_streak else Outcome.NO_PROGRESS
+                break
+            try:
+                step = subproblem.solve(_Model(evaluator, x, g), radius)
+            except ArithmeticError:  # NonFiniteHessian or a non-finite product
+                outcome = Outcome.NON_FINITE
+                break
+            p = step.step
+            p_norm = norm(xp, p)
+            k += 1
+            accepted = False
+            if step.predicted_decrease > 0 and math.isfinite(step.predicted_decrease) and math.isfinite(p_norm):
+                x_trial = x + p
+                f_trial = evaluator.value(x_trial)
+                if math.isfinite(f_trial):
+                    rho = (f - f_trial) / step.predicted_decrease
+                    nonfinite_streak = 0
+                else:
+                    rho = -math.inf
+                    nonfinite_streak += 1
+                if rho < 0.25:
+                    radius = 0.25 * min(radius, p_norm)
+                elif rho > 0.75 and step.hits_boundary:
+                    radius = min(2.0 * radius, opts.max_trust_radius)
+                if rho > opts.eta:
+                    g_trial = evaluator.gradient(x_trial)
+                    if all_finite(xp, g_trial):
+                        x, f, g = x_trial, f_trial, g_trial
+                        accepted = True
+                    else:
+                        nonfinite_streak += 1
+                        radius = 0.25 * min(radius, p_norm)
+            else:
+                # the model predicts no decrease: the step is lost in rounding; shrink and retry
+                radius = 0.25 * min(radius, p_norm) if p_norm > 0 and math.isfinite(p_norm) else 0.25 * radius
+            if notify is not None and notify(x=copy(xp, x), fun=f, jac=g, nit=k, trust_radius=radius,
+                                             step_accepted=accepted):
+                outcome = Outcome.CALLBACK_STOP
+                break
+
+    if subproblem.uses_hessian and outcome is not Outcome.NON_FINITE:
+        hess = evaluator.hessian(x)
+    else:
+        hess = evaluator.hessian_if_formed(x)
+    progress.summary(outcome.message, fun=f, iterations=k, nfev=evaluator.counts.nfev,
+                     njev=evaluator.counts.njev, nhev=evaluator.counts.nhev)
+    return minimize_result(outcome, x=x, fun=f, jac=g, nit=k, counts=evaluator.counts, hess=hess)

@@ -1,1 +1,72 @@
-"""ricci.symbolic: tensor calculus."""
+"""ricci.symbolic: exact derivatives of matrix and tensor expressions, simplified and compiled to array code.
+
+    import ricci.symbolic as rs
+    X = rs.Matrix("X", "m", "n"); y = rs.Vector("y", "m"); w = rs.Vector("w", "n"); lam = rs.Scalar("lam")
+    f = rs.sum(rs.softplus(-y * (X @ w))) + lam / 2 * (w @ w)
+    g = rs.grad(f, w); H = rs.hessian(f, w)        # H prints as X'*diag(...)*X + lam*eye
+    fn = rs.compile([f, g, H])                     # shared work (X @ w) computed once
+    fval, gval, Hval = fn(X=Xa, y=ya, w=wa, lam=1e-3)
+
+Derivative layout: the axes of the differentiated expression first, then the variable's axes, once per
+order (as JAX and NumPy do): the Hessian w.r.t. X (m, n) has shape (m, n, m, n).
+The method follows Laue, Mitterreiter & Giesen, "Computing Higher Order Derivatives of Matrix and Tensor
+Expressions" (NeurIPS 2018).
+"""
+
+from ._build import (
+    ElementwiseOp,
+    Matrix,
+    Scalar,
+    Tensor,
+    Vector,
+    abs_ as abs,  # noqa: A001 - the element-wise |x|, named as in NumPy
+    arccos,
+    arcsin,
+    arctan,
+    const,
+    cos,
+    det,
+    diag,
+    einsum,
+    elementwise,
+    exp,
+    expm1,
+    eye,
+    full,
+    inv,
+    kron,
+    log,
+    log1p,
+    logdet,
+    norm1,
+    norm2,
+    ones,
+    outer,
+    relu,
+    sigmoid,
+    sign,
+    sin,
+    softplus,
+    sqrt,
+    sum,  # noqa: A001 - mirrors numpy.sum
+    tan,
+    tanh,
+    trace,
+    transpose,
+    zeros,
+)
+from ._calculus import derivative, grad, hessian, hvp, jacobian, variables
+from ._codegen import CompiledFunction, compile  # noqa: A001
+from ._dims import DimensionError
+from ._functions import X as x_symbol
+from ._nodes import Expr, Var
+from ._printing import index_notation, latex, to_str
+
+__all__ = [
+    "CompiledFunction", "DimensionError", "ElementwiseOp", "Expr", "Matrix", "Scalar", "Tensor", "Var", "Vector",
+    "abs", "arccos", "arcsin", "arctan", "compile", "const", "cos", "derivative", "det", "diag", "einsum",
+    "elementwise", "exp", "expm1", "eye", "full", "grad", "hessian", "hvp", "index_notation", "inv", "jacobian",
+    "kron", "latex", "log", "log1p", "logdet", "norm1", "norm2", "ones", "outer", "relu", "sigmoid", "sign",
+    "sin", "softplus", "sqrt", "sum", "tan", "tanh", "to_str", "trace", "transpose", "variables", "x_symbol",
+    "zeros",
+]

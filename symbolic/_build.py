@@ -1,0 +1,478 @@
+"""The user-facing constructors and operators: variables, constants, arithmetic, matrix functions.
+
+Every function checks shapes when the expression is built and raises ``ValueError`` naming the operation
+and both shapes; symbolic dimensions are tied (``n`` with ``k``) rather than refused, and a tie between
+two different integers is refused (see ``_dims``).
+"""
+
+from __future__ import annotations
+
+import numbers
+import string
+
+import numpy as np
+import sympy
+
+from . import _functions as F
+from ._dims import DimensionError, Ties, as_dim, as_shape, shape_str
+from ._nodes import Expr, Var
+from ._simplify import (
+    add,
+    const as _const,
+    contract,
+    delta,
+    det as _det,
+    elementwise as _elementwise,
+    fill,
+    inverse,
+    logdet as _logdet,
+    power,
+    reshape,
+    scale,
+)
+
+# ----------------------------------------------------------------------------------------------------------
+# Variables and constants
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a variable name must be an identifier such as 'x' or 'W1', got {name!r}")
+    return name
+
+
+def Scalar(name: str) -> Var:
+    """A scalar variable."""
+    return Var.make(_check_name(name), ())
+
+
+def Vector(name: str, n="n") -> Var:
+    """A vector variable of length ``n`` (an int or a dimension name)."""
+    return Var.make(_check_name(name), (as_dim(n, f"Vector {name!r}"),))
+
+
+def Matrix(name: str, m="m", n="n") -> Var:
+    """A matrix variable of shape (m, n)."""
+    return Var.make(_check_name(name), (as_dim(m, f"Matrix {name!r}"), as_dim(n, f"Matrix {name!r}")))
+
+
+def Tensor(name: str, *shape) -> Var:
+    """A tensor variable of any order: ``Tensor("T", "m", "n", "p")`` or ``Tensor("T", ("m", "n", "p"))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return Var.make(_check_name(name), as_shape(shape, f"Tensor {name!r}"))
+
+
+def const(value, name: str | None = None) -> Expr:
+    """A constant: a Python number (a scalar) or an array (copied; moved to the inputs' device when run)."""
+    if isinstance(value, Expr):
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return fill(value, ())
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a number, an array or an expression, got {type(value).__name__}") from None
+    if arr.ndim == 0:
+        return fill(float(arr), ())
+    return _const(arr, name)
+
+
+def eye(n) -> Expr:
+    """The n x n identity matrix."""
+    return delta(as_dim(n, "eye"))
+
+
+def ones(*shape) -> Expr:
+    """A tensor of ones: ``ones("n")``, ``ones("m", "n")`` or ``ones(("m", "n"))``."""
+    return fill(1, _shape_args(shape, "ones"))
+
+
+def zeros(*shape) -> Expr:
+    """A tensor of zeros."""
+    return fill(0, _shape_args(shape, "zeros"))
+
+
+def full(shape, value) -> Expr:
+    """A tensor of the given shape with every entry ``value``."""
+    return fill(value, as_shape(shape, "full"))
+
+
+def _shape_args(shape, what):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return as_shape(shape, what)
+
+
+def as_expr(value, what: str = "operand") -> Expr:
+    if isinstance(value, Expr):
+        return value
+    try:
+        return const(value)
+    except TypeError:
+        raise TypeError(f"{what}: expected an expression, a number or an array, got {type(value).__name__}") from None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Shape checking
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _unify(a: Expr, b: Expr, pairs, op: str) -> None:
+    """Tie the dimension pairs, raising a ValueError that names the operation and both shapes."""
+    ties = a.ties.merged(b.ties)
+    try:
+        for da, db in pairs:
+            ties = ties.tie(da, db, op)
+    except DimensionError as exc:
+        raise DimensionError(f"{op}: shapes {shape_str(a.shape)} and {shape_str(b.shape)} do not match ({exc})") from None
+
+
+def _same_shape(a: Expr, b: Expr, op: str) -> None:
+    if a.ndim != b.ndim:
+        raise ValueError(f"{op}: shapes {shape_str(a.shape)} and {shape_str(b.shape)} do not match")
+    _unify(a, b, zip(a.shape, b.shape), op)
+
+
+def _broadcast_scalar(s: Expr, shape) -> Expr:
+    """A scalar expression repeated over ``shape``."""
+    if not shape:
+        return s
+    if s.__class__.__name__ == "Fill":
+        return fill(s.value, shape)
+    idx = tuple(range(len(shape)))
+    return contract([s, fill(1, shape)], [(), idx], idx)
+
+
+def _elementwise_pair(a, b, op: str):
+    a, b = as_expr(a, op), as_expr(b, op)
+    if a.ndim == 0 and b.ndim > 0:
+        return a, b, "scalar-left"
+    if b.ndim == 0 and a.ndim > 0:
+        return a, b, "scalar-right"
+    _same_shape(a, b, op)
+    return a, b, "same"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Arithmetic
+# ----------------------------------------------------------------------------------------------------------
+
+
+def plus(a, b, sign: int = 1) -> Expr:
+    """a + sign*b, element-wise, a scalar broadcasting over the other operand."""
+    op = "+" if sign == 1 else "-"
+    a, b, kind = _elementwise_pair(a, b, op)
+    if kind == "scalar-left":
+        a = _broadcast_scalar(a, b.shape)
+    elif kind == "scalar-right":
+        b = _broadcast_scalar(b, a.shape)
+    return add([a, b], [1, sign])
+
+
+def times(a, b) -> Expr:
+    """Element-wise (Hadamard) product, a scalar scaling the other operand."""
+    a, b, kind = _elementwise_pair(a, b, "*")
+    if kind == "scalar-left":
+        idx = tuple(range(b.ndim))
+        return contract([a, b], [(), idx], idx)
+    if kind == "scalar-right":
+        idx = tuple(range(a.ndim))
+        return contract([a, b], [idx, ()], idx)
+    idx = tuple(range(a.ndim))
+    return contract([a, b], [idx, idx], idx)
+
+
+def divide(a, b) -> Expr:
+    """Element-wise quotient a / b (b may be a scalar)."""
+    a, b = as_expr(a, "/"), as_expr(b, "/")
+    return times(a, power(b, -1)) if not _is_number(b) else scale(a, _reciprocal(b.value))
+
+
+def _is_number(e: Expr) -> bool:
+    return e.__class__.__name__ == "Fill" and e.ndim == 0
+
+
+def _reciprocal(v):
+    from fractions import Fraction
+
+    if v == 0:
+        raise ZeroDivisionError("division of an expression by the constant 0")
+    return Fraction(1, v) if isinstance(v, int) else 1 / v
+
+
+def pow_(a, p) -> Expr:
+    """a ** p element-wise, for a constant exponent p (a number); a constant base b gives b ** a = exp(a log b)."""
+    if isinstance(p, Expr):
+        if not _is_number(p):
+            if isinstance(a, Expr):
+                raise TypeError("a ** b: the exponent must be a constant number; for a variable exponent write exp(b * log(a))")
+            base = float(a)
+            if base <= 0:
+                raise ValueError(f"c ** e: the constant base must be positive, got {base}")
+            return exp(times(float(np.log(base)), p))
+        p = p.value
+    if not isinstance(p, numbers.Real) or isinstance(p, bool):
+        raise TypeError(f"a ** p: expected a constant real exponent, got {type(p).__name__}")
+    a = as_expr(a, "**")
+    if isinstance(p, float) and p.is_integer():
+        p = int(p)
+    return power(a, sympy.nsimplify(p) if isinstance(p, float) else p)
+
+
+def neg(a: Expr) -> Expr:
+    return scale(as_expr(a, "-"), -1)
+
+
+def matmul(a, b) -> Expr:
+    """a @ b: matrix-matrix, matrix-vector, vector-matrix, or the vector-vector inner product."""
+    a, b = as_expr(a, "@"), as_expr(b, "@")
+    if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
+        raise ValueError(
+            f"@: expected vectors or matrices, got shapes {shape_str(a.shape)} and {shape_str(b.shape)}"
+            " (use * to scale by a scalar, rs.einsum for higher-order tensors)"
+        )
+    _unify(a, b, [(a.shape[-1], b.shape[0])], "@")
+    if a.ndim == 2 and b.ndim == 2:
+        return contract([a, b], [(0, 2), (2, 1)], (0, 1))
+    if a.ndim == 2:
+        return contract([a, b], [(0, 1), (1,)], (0,))
+    if b.ndim == 2:
+        return contract([a, b], [(1,), (1, 0)], (0,))
+    return contract([a, b], [(0,), (0,)], ())
+
+
+def transpose(a: Expr, axes=None) -> Expr:
+    """Reverse (or permute by ``axes``) the axes of ``a``; a vector's transpose is itself."""
+    a = as_expr(a, "transpose")
+    r = a.ndim
+    if axes is None:
+        axes = tuple(reversed(range(r)))
+    axes = tuple(axes)
+    if sorted(axes) != list(range(r)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {r} axes of shape {shape_str(a.shape)}")
+    return contract([a], [tuple(range(r))], axes)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reductions and structural functions
+# ----------------------------------------------------------------------------------------------------------
+
+
+def sum(e, axis=None) -> Expr:  # noqa: A001 - mirrors numpy.sum
+    """Sum of all entries, or over ``axis`` (an int or a tuple of ints, negative counts from the end)."""
+    e = as_expr(e, "sum")
+    r = e.ndim
+    if axis is None:
+        axes = set(range(r))
+    else:
+        items = axis if isinstance(axis, (tuple, list)) else (axis,)
+        axes = set()
+        for ax in items:
+            if not isinstance(ax, numbers.Integral) or isinstance(ax, bool):
+                raise TypeError(f"sum: axis must be an int or a tuple of ints, got {ax!r}")
+            if not -r <= ax < r:
+                raise ValueError(f"sum: axis {ax} is out of range for shape {shape_str(e.shape)}")
+            axes.add(ax % r)
+    idx = tuple(range(r))
+    return contract([e], [idx], tuple(i for i in idx if i not in axes))
+
+
+def trace(A) -> Expr:
+    """tr(A) = sum_i A[i, i] for a square matrix."""
+    A = as_expr(A, "trace")
+    if A.ndim != 2:
+        raise ValueError(f"trace: expected a square matrix, got shape {shape_str(A.shape)}")
+    _unify(A, A, [(A.shape[0], A.shape[1])], "trace")
+    return contract([A], [(0, 0)], ())
+
+
+def diag(e) -> Expr:
+    """diag(v): the diagonal matrix with v on its diagonal; diag(M): the diagonal of a square matrix M."""
+    e = as_expr(e, "diag")
+    if e.ndim == 1:
+        return contract([e, delta(e.shape[0])], [(0,), (0, 1)], (0, 1))
+    if e.ndim == 2:
+        _unify(e, e, [(e.shape[0], e.shape[1])], "diag")
+        return contract([e], [(0, 0)], (0,))
+    raise ValueError(f"diag: expected a vector or a square matrix, got shape {shape_str(e.shape)}")
+
+
+def outer(a, b) -> Expr:
+    """The outer (tensor) product: out[I, J] = a[I] b[J] for any orders."""
+    a, b = as_expr(a, "outer"), as_expr(b, "outer")
+    I = tuple(range(a.ndim))
+    J = tuple(range(a.ndim, a.ndim + b.ndim))
+    return contract([a, b], [I, J], I + J)
+
+
+def kron(a, b) -> Expr:
+    """The Kronecker product of two vectors (length m*p) or two matrices (shape (m*p, n*q))."""
+    a, b = as_expr(a, "kron"), as_expr(b, "kron")
+    if a.ndim != b.ndim or a.ndim not in (1, 2):
+        raise ValueError(f"kron: expected two vectors or two matrices, got shapes {shape_str(a.shape)} and {shape_str(b.shape)}")
+    if a.ndim == 1:
+        return reshape(outer(a, b), (a.shape[0] * b.shape[0],))
+    blocks = contract([a, b], [(0, 2), (1, 3)], (0, 1, 2, 3))  # out[i, k, j, l] = a[i, j] b[k, l]
+    return reshape(blocks, (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
+
+
+def einsum(spec: str, *operands) -> Expr:
+    """Any contraction in NumPy's notation, e.g. ``einsum("ij,jk->ik", A, B)`` or ``einsum("ii", A)``."""
+    if not isinstance(spec, str):
+        raise TypeError(f"einsum: expected a subscripts string such as 'ij,jk->ik', got {type(spec).__name__}")
+    spec = spec.replace(" ", "")
+    if "." in spec:
+        raise ValueError("einsum: ellipsis ('...') is not supported; name every index")
+    if "->" in spec:
+        lhs, out = spec.split("->")
+    else:
+        lhs = spec
+        letters = [c for c in lhs if c.isalpha()]
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs = lhs.split(",")
+    if len(inputs) != len(operands):
+        raise ValueError(f"einsum: {spec!r} names {len(inputs)} operands, {len(operands)} given")
+    for part in inputs + [out]:
+        bad = [c for c in part if c not in string.ascii_letters]
+        if bad:
+            raise ValueError(f"einsum: index {bad[0]!r} in {spec!r} is not a letter")
+    ops = [as_expr(o, "einsum") for o in operands]
+    for k, (part, op) in enumerate(zip(inputs, ops)):
+        if len(part) != op.ndim:
+            raise ValueError(f"einsum: operand {k} has shape {shape_str(op.shape)} but {part!r} names {len(part)} axes")
+    if len(set(out)) != len(out):
+        raise ValueError(f"einsum: output {out!r} repeats an index")
+    seen = {}
+    ties = Ties.EMPTY
+    for part, op in zip(inputs, ops):
+        ties = ties.merged(op.ties)
+        for c, d in zip(part, op.shape):
+            if c in seen:
+                try:
+                    ties = ties.tie(seen[c], d, "einsum")
+                except DimensionError as exc:
+                    raise DimensionError(f"einsum {spec!r}: index {c!r} has sizes {seen[c]} and {d} ({exc})") from None
+            else:
+                seen[c] = d
+    missing = [c for c in out if c not in seen]
+    if missing:
+        raise ValueError(f"einsum: output index {missing[0]!r} appears in no operand")
+    number = {c: k for k, c in enumerate(dict.fromkeys(lhs.replace(",", "")))}
+    return contract(ops, [tuple(number[c] for c in part) for part in inputs], tuple(number[c] for c in out))
+
+
+def inv(A) -> Expr:
+    """The matrix inverse."""
+    return inverse(_square(A, "inv"))
+
+
+def det(A) -> Expr:
+    """The determinant."""
+    return _det(_square(A, "det"))
+
+
+def logdet(A) -> Expr:
+    """log |det A| (the log of the absolute determinant)."""
+    return _logdet(_square(A, "logdet"))
+
+
+def _square(A, what) -> Expr:
+    A = as_expr(A, what)
+    if A.ndim != 2:
+        raise ValueError(f"{what}: expected a square matrix, got shape {shape_str(A.shape)}")
+    _unify(A, A, [(A.shape[0], A.shape[1])], what)
+    return A
+
+
+def norm1(e) -> Expr:
+    """The entry-wise 1-norm: sum of absolute values."""
+    return sum(abs_(e))
+
+
+def norm2(e) -> Expr:
+    """The Euclidean norm of a vector, the Frobenius norm of a matrix or tensor."""
+    e = as_expr(e, "norm2")
+    idx = tuple(range(e.ndim))
+    return sqrt(contract([e, e], [idx, idx], ()))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Element-wise functions
+# ----------------------------------------------------------------------------------------------------------
+
+
+class ElementwiseOp:
+    """A callable building ``f(e)`` for an element-wise function ``f``; ``.function`` is its sympy form."""
+
+    def __init__(self, fn: F.ElementwiseFunction):
+        self.function = fn
+        self.__name__ = fn.display
+        self.__doc__ = f"Element-wise {fn.display}(x) = {fn.expr}; derivatives of any order via sympy."
+
+    def __call__(self, e) -> Expr:
+        return _elementwise(self.function, as_expr(e, self.__name__))
+
+    def __repr__(self):
+        return f"<element-wise function {self.function.display}: x -> {self.function.expr}>"
+
+
+def elementwise(name: str, body) -> ElementwiseOp:
+    """Define an element-wise function from a sympy expression in ``x``: ``elementwise("swish", "x*sigmoid(x)")``.
+
+    ``body`` is a string (using exp, log, log1p, expm1, sqrt, sin, cos, tan, arcsin, arccos, arctan, sinh,
+    cosh, tanh, sigmoid, softplus, abs, sign, relu, step) or a sympy expression in ``rs.x``. Its
+    derivatives of every order come from sympy; the compiled code uses stable forms of sigmoid/softplus.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"elementwise: the name must be an identifier, got {name!r}")
+    expr = F.parse_function(body) if isinstance(body, str) else sympy.sympify(body)
+    return ElementwiseOp(F.register(name, expr))
+
+
+exp = ElementwiseOp(F.function_of(F.BUILTIN["exp"]))
+log = ElementwiseOp(F.function_of(F.BUILTIN["log"]))
+log1p = ElementwiseOp(F.function_of(F.BUILTIN["log1p"]))
+expm1 = ElementwiseOp(F.function_of(F.BUILTIN["expm1"]))
+sqrt = ElementwiseOp(F.function_of(F.BUILTIN["sqrt"]))
+sin = ElementwiseOp(F.function_of(F.BUILTIN["sin"]))
+cos = ElementwiseOp(F.function_of(F.BUILTIN["cos"]))
+tan = ElementwiseOp(F.function_of(F.BUILTIN["tan"]))
+arcsin = ElementwiseOp(F.function_of(F.BUILTIN["arcsin"]))
+arccos = ElementwiseOp(F.function_of(F.BUILTIN["arccos"]))
+arctan = ElementwiseOp(F.function_of(F.BUILTIN["arctan"]))
+tanh = ElementwiseOp(F.function_of(F.BUILTIN["tanh"]))
+sigmoid = ElementwiseOp(F.function_of(F.BUILTIN["sigmoid"]))
+softplus = ElementwiseOp(F.function_of(F.BUILTIN["softplus"]))
+abs_ = ElementwiseOp(F.function_of(F.BUILTIN["abs"]))
+sign = ElementwiseOp(F.function_of(F.BUILTIN["sign"]))
+relu = ElementwiseOp(F.function_of(F.BUILTIN["relu"]))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Operators on expressions
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _install_operators():
+    E = Expr
+    E.__add__ = lambda a, b: plus(a, b)
+    E.__radd__ = lambda a, b: plus(b, a)
+    E.__sub__ = lambda a, b: plus(a, b, -1)
+    E.__rsub__ = lambda a, b: plus(b, a, -1)
+    E.__mul__ = lambda a, b: times(a, b)
+    E.__rmul__ = lambda a, b: times(b, a)
+    E.__truediv__ = lambda a, b: divide(a, b)
+    E.__rtruediv__ = lambda a, b: divide(b, a)
+    E.__pow__ = lambda a, p: pow_(a, p)
+    E.__rpow__ = lambda a, b: pow_(b, a)
+    E.__matmul__ = lambda a, b: matmul(a, b)
+    E.__rmatmul__ = lambda a, b: matmul(b, a)
+    E.__neg__ = lambda a: neg(a)
+    E.__pos__ = lambda a: a
+    E.__abs__ = lambda a: abs_(a)
+    E.T = property(lambda a: transpose(a))
+
+
+_install_operators()

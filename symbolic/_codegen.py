@@ -1,0 +1,344 @@
+"""Compilation: one or several expressions into one Python function over the array-API namespace of its inputs.
+
+The expressions' DAG is scheduled once (children before parents), so a subexpression shared by f, its
+gradient and its Hessian (``X @ w``) is computed once. Every node becomes one or a few lines of readable
+code in a kernel ``def kernel(xp, dtype, device, <dims>, <variables>)``; temporaries are deleted after their
+last use. The kernel uses only the standard namespace ``xp`` (from array-api-compat), so the same compiled
+function runs on NumPy, CuPy and array-api-strict arrays. The wrapper validates and converts the inputs,
+binds the symbolic dimensions from their shapes, and checks every dimension tie.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import numbers
+import time
+
+import array_api_compat
+import numpy as np
+
+from . import _functions as F
+from ._dims import Ties, dim_hint, dim_symbol, dim_value, merge_all, shape_str
+from ._lower import DIAGONAL_HELPER, Lowering
+from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var, topological
+
+DEFAULT_SIZE_HINT = 1000
+
+
+def _safe(name: str) -> str:
+    return name if name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_") else f"v_{name}"
+
+
+def _number_code(c) -> str:
+    if isinstance(c, int):
+        return str(c)
+    return repr(float(c))
+
+
+class CompiledFunction:
+    """A compiled set of expressions: call with the variables by keyword; ``.source`` is the generated code.
+
+    Returns one array for a single expression, a tuple for a list or tuple of expressions. dtype and device
+    follow the inputs (float64 unless the floating inputs are all float32); integer inputs are converted.
+    """
+
+    def __init__(self, exprs, *, single: bool, name: str = "kernel", sizes: dict | None = None):
+        self.outputs = tuple(exprs)
+        self.single = single
+        self.name = name
+        self.variables = _collect_variables(self.outputs)
+        self.ties: Ties = merge_all(e.ties for e in topological(self.outputs))
+        self._hints = dict(sizes or {})
+        self._consts: list = []
+        self._const_cache: dict = {}
+        start = time.perf_counter()
+        self.source = self._generate()
+        namespace: dict = {}
+        exec(builtins.compile(self.source, f"<ricci:{name}>", "exec"), namespace)
+        self._kernel = namespace[name]
+        self.compile_seconds = time.perf_counter() - start
+
+    # ---------------------------------------------------------------------------------------------------
+    def _generate(self) -> str:
+        nodes = topological(self.outputs)
+        names: dict = {}
+        for v in self.variables:
+            names[v] = _safe(v.name)
+        taken = set(names.values())
+        counter = 0
+        for node in nodes:
+            if node not in names:
+                while f"t{counter}" in taken:
+                    counter += 1
+                names[node] = f"t{counter}"
+                counter += 1
+        symbols = sorted({str(s) for n in nodes for d in n.shape if not isinstance(d, int) for s in d.free_symbols})
+        self.dim_names = symbols
+        dim_param = {s: f"dim_{s}" for s in symbols}
+
+        def dim_code(d) -> str:
+            if isinstance(d, int):
+                return str(d)
+            code = str(d)
+            for s in sorted(symbols, key=len, reverse=True):
+                code = _replace_symbol(code, s, dim_param[s])
+            return code
+
+        def shape_code(shape) -> str:
+            parts = [dim_code(d) for d in shape]
+            return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+        last_use: dict = {}
+        for k, node in enumerate(nodes):
+            for c in node.children():
+                last_use[c] = k
+        outputs = set(self.outputs)
+        helpers: set = set()
+        body: list[str] = []
+        for k, node in enumerate(nodes):
+            target = names[node]
+            lines = self._node_lines(node, target, names, dim_code, shape_code, helpers)
+            body.extend(lines)
+            dead = [names[c] for c in dict.fromkeys(node.children()) if last_use.get(c) == k and c not in outputs and not isinstance(c, Var)]
+            if dead:
+                body.append("del " + ", ".join(dead))
+        ret = ", ".join(names[e] for e in self.outputs)
+        body.append(f"return {ret}" + ("," if not self.single and len(self.outputs) == 1 else ""))
+        params = ["xp", "dtype", "device"] + [dim_param[s] for s in symbols] + [names[v] for v in self.variables]
+        params += [f"c{k}" for k in range(len(self._consts))]
+        header = []
+        for h in sorted(helpers, key=str):
+            header.append(DIAGONAL_HELPER if h == "_diagonal" else F.HELPERS[h][1])
+        sig = f"def {self.name}({', '.join(params)}):"
+        return "\n".join(header + [sig] + ["    " + line for line in body]) + "\n"
+
+    def _node_lines(self, node, target, names, dim_code, shape_code, helpers) -> list[str]:
+        if isinstance(node, Var):
+            return []
+        if isinstance(node, Fill):
+            return [f"{target} = xp.full({shape_code(node.shape)}, {_number_code(node.value)}, dtype=dtype, device=device)"]
+        if isinstance(node, Const):
+            k = len(self._consts)
+            self._consts.append(node.array)
+            return [f"{target} = c{k}  # {node.label}, shape {node.array.shape}"]
+        if isinstance(node, Delta):
+            return [f"{target} = xp.eye({dim_code(node.dim)}, dtype=dtype, device=device)"]
+        if isinstance(node, Add):
+            parts = []
+            for t, c in zip(node.terms, node.coeffs):
+                term = _number_code(t.value) if isinstance(t, Fill) else names[t]
+                if c == 1:
+                    parts.append(("+", term))
+                elif c == -1:
+                    parts.append(("-", term))
+                elif c < 0:
+                    parts.append(("-", f"{_number_code(-c)} * {term}"))
+                else:
+                    parts.append(("+", f"{_number_code(c)} * {term}"))
+            # a non-Fill term first, so that the sum is an array
+            parts.sort(key=lambda p: p[1][0].isdigit() or p[1].startswith("0"))
+            text = ("-" if parts[0][0] == "-" else "") + parts[0][1]
+            for sign, term in parts[1:]:
+                text += f" {sign} {term}"
+            return [f"{target} = {text}"]
+        if isinstance(node, Elementwise):
+            return [f"{target} = {F.to_code(node.fn.expr, names[node.arg], helpers)}"]
+        if isinstance(node, Inverse):
+            return [f"{target} = xp.linalg.inv({names[node.arg]})"]
+        if isinstance(node, Det):
+            return [f"{target} = xp.linalg.det({names[node.arg]})"]
+        if isinstance(node, LogDet):
+            return [f"{target} = xp.linalg.slogdet({names[node.arg]})[1]"]
+        if isinstance(node, Reshape):
+            return [f"{target} = xp.reshape({names[node.arg]}, {shape_code(node.new_shape)})"]
+        if isinstance(node, Contract):
+            dims = node.index_dims
+            lowering = Lowering(
+                target,
+                dim_code=lambda ix: dim_code(dims[ix]),
+                hint=lambda ix: dim_hint(dims[ix], self._hints, DEFAULT_SIZE_HINT),
+                helpers=helpers,
+            )
+            return lowering.lower([names[op] for op in node.operands], list(node.indices), list(node.output))
+        raise TypeError(f"cannot compile node {type(node).__name__}")  # pragma: no cover
+
+    # ---------------------------------------------------------------------------------------------------
+    def __call__(self, **arrays):
+        expected = {v.name: v for v in self.variables}
+        missing = [n for n in expected if n not in arrays]
+        unknown = [n for n in arrays if n not in expected]
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append("missing " + ", ".join(f"{n} {shape_str(expected[n].shape)}" for n in missing))
+            if unknown:
+                parts.append("unknown " + ", ".join(unknown))
+            raise ValueError(
+                f"{self.name}: {'; '.join(parts)}; expected the variables "
+                + ", ".join(f"{v.name} {shape_str(v.shape)}" for v in self.variables)
+            )
+        xp, dtype, device = _namespace(arrays, self.name)
+        values = {}
+        for name, v in expected.items():
+            values[name] = _convert(xp, arrays[name], dtype, device, name)
+        sizes = self._bind(values)
+        dims = [self._size(s, sizes) for s in self.dim_names]
+        consts = [self._const(xp, k, dtype, device) for k in range(len(self._consts))]
+        result = self._kernel(xp, dtype, device, *dims, *[values[v.name] for v in self.variables], *consts)
+        return result[0] if self.single else tuple(result)
+
+    def _bind(self, values: dict) -> dict:
+        sizes: dict = {}
+        source: dict = {}
+        for v in self.variables:
+            arr = values[v.name]
+            got = tuple(int(s) for s in arr.shape)
+            if len(got) != len(v.shape):
+                raise ValueError(
+                    f"{v.name}: expected a {len(v.shape)}-D array of shape {shape_str(v.shape)}, got shape {got}"
+                )
+            for d, g in zip(v.shape, got):
+                if isinstance(d, int):
+                    ok = d == g
+                elif d.is_Symbol and str(d) not in sizes:
+                    sizes[str(d)] = g
+                    source[str(d)] = v.name
+                    ok = True
+                else:
+                    try:
+                        ok = dim_value(d, sizes) == g
+                    except ValueError:
+                        ok = True
+                if not ok:
+                    bound = tuple(_show(d, sizes) for d in v.shape)
+                    where = ", ".join(f"{s} = {sizes[s]} from {source[s]}" for s in sorted(source) if s in map(str, _symbols(v.shape)))
+                    raise ValueError(
+                        f"{v.name}: expected shape {shape_str(v.shape)} = {shape_str(bound)}"
+                        + (f" ({where})" if where else "")
+                        + f", got {got}"
+                    )
+        # Dimensions tied to a bound one or to an integer take its size.
+        for c in self.ties.classes:
+            known = [dim_value(d, sizes) for d in c if _is_bound(d, sizes)]
+            for d in c:
+                if not isinstance(d, int) and d.is_Symbol and str(d) not in sizes and known:
+                    sizes[str(d)] = known[0]
+                    source[str(d)] = "a tie"
+        self.ties.check_sizes(sizes, lambda d: f" (from {source[str(d)]})" if str(d) in source else "")
+        return sizes
+
+    def _size(self, s: str, sizes: dict) -> int:
+        if s not in sizes:
+            raise ValueError(f"{self.name}: dimension {s} is not determined by the shapes of the inputs")
+        return sizes[s]
+
+    def _const(self, xp, k, dtype, device):
+        key = (id(xp), str(dtype), str(device), k)
+        hit = self._const_cache.get(key)
+        if hit is None:
+            hit = self._const_cache[key] = xp.asarray(self._consts[k], dtype=dtype, device=device)
+        return hit
+
+    def __repr__(self):
+        outs = ", ".join(f"{shape_str(e.shape)}" for e in self.outputs)
+        args = ", ".join(f"{v.name}{shape_str(v.shape)}" for v in self.variables)
+        return f"<ricci compiled {self.name}({args}) -> {outs}; see .source>"
+
+
+def _symbols(shape):
+    return {s for d in shape if not isinstance(d, int) for s in d.free_symbols}
+
+
+def _is_bound(d, sizes) -> bool:
+    try:
+        dim_value(d, sizes)
+        return True
+    except ValueError:
+        return False
+
+
+def _show(d, sizes):
+    try:
+        return dim_value(d, sizes)
+    except ValueError:
+        return d
+
+
+def _replace_symbol(code: str, name: str, replacement: str) -> str:
+    import re
+
+    return re.sub(rf"\b{re.escape(name)}\b", replacement, code)
+
+
+def _collect_variables(outputs) -> list:
+    found, names = [], {}
+    for node in topological(outputs):
+        if isinstance(node, Var):
+            if node.name in names and names[node.name] is not node:
+                raise ValueError(
+                    f"compile: two variables are named {node.name!r}, with shapes {shape_str(names[node.name].shape)}"
+                    f" and {shape_str(node.shape)}; rename one"
+                )
+            if node.name not in names:
+                names[node.name] = node
+                found.append(node)
+    return found
+
+
+def _namespace(arrays: dict, who: str):
+    arrs = [a for a in arrays.values() if not isinstance(a, (numbers.Number, list, tuple))]
+    if arrs:
+        try:
+            xp = array_api_compat.array_namespace(*arrs)
+        except TypeError as exc:
+            kinds = sorted({type(a).__name__ for a in arrs})
+            raise TypeError(f"{who}: the inputs must be arrays of one library (got {', '.join(kinds)}): {exc}") from None
+        floats = []
+        for a in arrs:
+            if xp.isdtype(a.dtype, "complex floating"):
+                raise TypeError(f"{who}: complex arrays are not supported (got dtype {a.dtype})")
+            if xp.isdtype(a.dtype, "real floating"):
+                floats.append(a.dtype)
+        dtype = xp.result_type(*floats) if floats else xp.float64
+        device = array_api_compat.device(arrs[0])
+    else:
+        xp = array_api_compat.array_namespace(np.zeros(0))
+        dtype, device = xp.float64, None
+    return xp, dtype, device
+
+
+def _convert(xp, value, dtype, device, name):
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected a number or an array, got bool")
+    try:
+        if isinstance(value, (numbers.Number, list, tuple)):
+            return xp.asarray(value, dtype=dtype, device=device)
+        if value.dtype != dtype:
+            return xp.astype(value, dtype)
+        return value
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise TypeError(f"{name}: expected a real number or array, got {type(value).__name__} ({exc})") from None
+
+
+def compile(exprs, *, name: str = "kernel", sizes: dict | None = None) -> CompiledFunction:  # noqa: A001
+    """Compile an expression, or a list/tuple of expressions, into one function.
+
+    ``sizes`` optionally gives typical sizes of symbolic dimensions (``{"m": 10000, "n": 100}``) for
+    choosing contraction orders; otherwise every symbolic dimension is assumed to be about 1000.
+    """
+    single = isinstance(exprs, Expr)
+    items = [exprs] if single else list(exprs)
+    if not items:
+        raise ValueError("compile: expected an expression or a non-empty list of expressions")
+    for k, e in enumerate(items):
+        if not isinstance(e, Expr):
+            raise TypeError(f"compile: item {k} is a {type(e).__name__}, expected an expression")
+    if not name.isidentifier():
+        raise ValueError(f"compile: name must be an identifier, got {name!r}")
+    if sizes is not None:
+        for k, v in sizes.items():
+            if not isinstance(v, numbers.Integral) or v <= 0:
+                raise ValueError(f"compile: sizes[{k!r}] must be a positive int, got {v!r}")
+            dim_symbol(k)
+    return CompiledFunction(items, single=single, name=name, sizes=sizes)

@@ -1,0 +1,125 @@
+"""Differentiation: one named rule per node type, each producing a new (normalized) expression.
+
+``d(e, x)`` is the derivative of ``e`` (shape P) with respect to the variable ``x`` (shape S), an
+expression of shape P + S with ``D[p..., s...] = d e[p...] / d x[s...]``. Rules use Einstein notation:
+the new axes of ``x`` get fresh index names J. Higher orders are repeated differentiation, so the result of
+order k has shape P + S + ... + S (k times), the layout of JAX and NumPy.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+
+from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var
+from ._simplify import add, contract, delta, elementwise, fill, reshape, scale
+
+
+def _fresh(n: int, start: int) -> tuple:
+    return tuple(range(start, start + n))
+
+
+def _zero(e: Expr, x: Var) -> Expr:
+    return fill(0, e.shape + x.shape)
+
+
+def derivative_once(e: Expr, x: Var, memo: dict | None = None) -> Expr:
+    """d e / d x, an expression of shape ``e.shape + x.shape`` (memoised over the shared DAG)."""
+    if memo is None:
+        memo = {}
+    if x not in e.variables:
+        return _zero(e, x)
+    hit = memo.get(e)
+    if hit is None:
+        hit = memo[e] = _rule(e, x, memo)
+    return hit
+
+
+@singledispatch
+def _rule(e: Expr, x: Var, memo: dict) -> Expr:
+    raise NotImplementedError(f"no derivative rule for {type(e).__name__}")
+
+
+@_rule.register
+def derivative_variable(e: Var, x: Var, memo) -> Expr:
+    """d x[i...] / d x[j...] = prod_k delta[i_k, j_k] (the identity of shape S + S)."""
+    r = len(x.shape)
+    if r == 0:
+        return fill(1, ())
+    return contract([delta(d) for d in x.shape], [(k, r + k) for k in range(r)], tuple(range(2 * r)))
+
+
+@_rule.register(Fill)
+@_rule.register(Const)
+@_rule.register(Delta)
+def derivative_constant(e: Expr, x: Var, memo) -> Expr:
+    """d c / d x = 0."""
+    return _zero(e, x)
+
+
+@_rule.register
+def derivative_product(e: Contract, x: Var, memo) -> Expr:
+    """Product rule: d prod_k A_k = sum_k (prod_{l != k} A_l) * d A_k, each d A_k carrying the new indices J."""
+    start = 1 + max([ix for idx in e.indices for ix in idx] + [-1])
+    J = _fresh(x.ndim, start)
+    terms = []
+    for k, op in enumerate(e.operands):
+        if x not in op.variables:
+            continue
+        ops = list(e.operands)
+        ops[k] = derivative_once(op, x, memo)
+        idxs = list(e.indices)
+        idxs[k] = e.indices[k] + J
+        terms.append(contract(ops, idxs, e.output + J))
+    return add(terms, [1] * len(terms))
+
+
+@_rule.register
+def derivative_sum(e: Add, x: Var, memo) -> Expr:
+    """d (sum_k c_k A_k) = sum_k c_k d A_k."""
+    return add([derivative_once(t, x, memo) for t in e.terms], e.coeffs)
+
+
+@_rule.register
+def derivative_elementwise(e: Elementwise, x: Var, memo) -> Expr:
+    """Chain rule: d f(u)[I] / d x[J] = f'(u)[I] * d u[I] / d x[J]."""
+    I = tuple(range(e.ndim))
+    J = _fresh(x.ndim, e.ndim)
+    du = derivative_once(e.arg, x, memo)
+    return contract([elementwise(e.fn.derivative(), e.arg), du], [I, I + J], I + J)
+
+
+@_rule.register
+def derivative_inverse(e: Inverse, x: Var, memo) -> Expr:
+    """d inv(A)[i, j] = -inv(A)[i, a] dA[a, b] inv(A)[b, j] (Matrix Cookbook eq. 59)."""
+    i, j, a, b = 0, 1, 2, 3
+    J = _fresh(x.ndim, 4)
+    dA = derivative_once(e.arg, x, memo)
+    return scale(contract([e, dA, e], [(i, a), (a, b) + J, (b, j)], (i, j) + J), -1)
+
+
+@_rule.register
+def derivative_det(e: Det, x: Var, memo) -> Expr:
+    """d det(A) = det(A) tr(inv(A) dA) (Jacobi's formula; Matrix Cookbook eq. 46)."""
+    from ._simplify import inverse
+
+    a, b = 0, 1
+    J = _fresh(x.ndim, 2)
+    dA = derivative_once(e.arg, x, memo)
+    return contract([e, inverse(e.arg), dA], [(), (b, a), (a, b) + J], J)
+
+
+@_rule.register
+def derivative_logdet(e: LogDet, x: Var, memo) -> Expr:
+    """d log|det(A)| = tr(inv(A) dA) (Matrix Cookbook eq. 50)."""
+    from ._simplify import inverse
+
+    a, b = 0, 1
+    J = _fresh(x.ndim, 2)
+    dA = derivative_once(e.arg, x, memo)
+    return contract([inverse(e.arg), dA], [(b, a), (a, b) + J], J)
+
+
+@_rule.register
+def derivative_reshape(e: Reshape, x: Var, memo) -> Expr:
+    """d reshape(a, P') = reshape(d a, P' + S): reshaping acts on the leading (expression) axes only."""
+    return reshape(derivative_once(e.arg, x, memo), e.new_shape + x.shape)

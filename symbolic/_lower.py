@@ -1,0 +1,163 @@
+"""Lowering one Einstein product to array-API calls: diagonal extraction, sums, products, BLAS contractions.
+
+The contraction order is chosen at compile time by NumPy's ``einsum_path`` ("optimal" for up to five
+operands, "greedy" beyond) on size hints (the known integer sizes, an assumed size for symbolic ones); it is
+called on zero-stride arrays of those shapes, so planning allocates nothing. Each pairwise step becomes one
+of: an element-wise (broadcasting) multiply when nothing is summed; ``@`` when both sides are vectors or
+matrices with one summed index (BLAS gemm/gemv/dot, transposes as views); ``tensordot`` when several indices
+are summed and none is shared-and-kept; a batched ``@`` after permute/reshape when some shared indices are
+kept (the batch) and others summed. Indices that only one operand carries and nothing needs are summed out
+first. All calls are in the array-API standard's main namespace.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+LETTERS = string.ascii_letters
+
+
+class Lowering:
+    """Emit the code for ``out[output] = sum prod_k ops[k][idx[k]]`` into ``lines``, result in ``target``."""
+
+    def __init__(self, target: str, dim_code, hint, helpers: set):
+        self.target = target
+        self.dim_code = dim_code  # index -> Python expression for its size
+        self.hint = hint  # index -> int size estimate
+        self.helpers = helpers
+        self.lines: list[str] = []
+        self.first = True
+
+    def emit(self, expr: str) -> str:
+        self.lines.append(f"{self.target} = {expr}")
+        return self.target
+
+    # -- single-operand steps --------------------------------------------------------------------------
+    def take_diagonals(self, name: str, idx: list) -> tuple[str, list]:
+        """Repeated indices within one operand: a[.., i, .., i, ..] -> a[.., i, ..] (multiply by eye, sum)."""
+        while len(set(idx)) != len(idx):
+            seen = {}
+            for pos, ix in enumerate(idx):
+                if ix in seen:
+                    first = seen[ix]
+                    break
+                seen[ix] = pos
+            self.helpers.add("_diagonal")
+            name = self.emit(f"_diagonal(xp, {name}, {first}, {pos}, {self.dim_code(ix)}, device)")
+            idx = [j for k, j in enumerate(idx) if k not in (first, pos)] + [ix]
+        return name, idx
+
+    def sum_out(self, name: str, idx: list, needed: set) -> tuple[str, list]:
+        drop = [k for k, ix in enumerate(idx) if ix not in needed]
+        if not drop:
+            return name, idx
+        axis = drop[0] if len(drop) == 1 else tuple(drop)
+        name = self.emit(f"xp.sum({name}, axis={axis})")
+        return name, [ix for k, ix in enumerate(idx) if k not in drop]
+
+    def permute(self, name: str, idx: list, order: list) -> str:
+        if idx == order:
+            return name
+        perm = tuple(idx.index(ix) for ix in order)
+        if len(idx) == 2:
+            return f"{name}.T" if "(" not in name else f"xp.permute_dims({name}, {perm})"
+        return f"xp.permute_dims({name}, {perm})"
+
+    def shape_code(self, idxs) -> str:
+        parts = [self.dim_code(ix) for ix in idxs]
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def prod_code(self, idxs) -> str:
+        return " * ".join(self.dim_code(ix) for ix in idxs) if idxs else "1"
+
+    # -- pairwise step ---------------------------------------------------------------------------------
+    def pair(self, a, ia: list, b, ib: list, keep: set) -> tuple[str, list]:
+        a, ia = self.sum_out(a, ia, keep | set(ib))
+        b, ib = self.sum_out(b, ib, keep | set(ia))
+        shared = [ix for ix in ia if ix in ib]
+        batch = [ix for ix in shared if ix in keep]
+        summed = [ix for ix in shared if ix not in keep]
+        a_free = [ix for ix in ia if ix not in ib]
+        b_free = [ix for ix in ib if ix not in ia]
+        if not ia or not ib:
+            return self.emit(f"{a} * {b}"), ia + ib
+        if not summed:
+            order = ia + b_free
+            return self.emit(f"{self.broadcast(a, ia, order)} * {self.broadcast(b, ib, order)}"), order
+        if not batch:
+            if len(summed) == 1 and len(ia) <= 2 and len(ib) <= 2:
+                left = self.permute(a, ia, a_free + summed)
+                right = self.permute(b, ib, summed + b_free)
+                return self.emit(f"{left} @ {right}"), a_free + b_free
+            axes = (tuple(ia.index(ix) for ix in summed), tuple(ib.index(ix) for ix in summed))
+            return self.emit(f"xp.tensordot({a}, {b}, axes=({list(axes[0])}, {list(axes[1])}))"), a_free + b_free
+        # batched matrix product: (B, Fa, C) @ (B, C, Fb)
+        left = self.permute(a, ia, batch + a_free + summed)
+        right = self.permute(b, ib, batch + summed + b_free)
+        batch_shape = [self.dim_code(ix) for ix in batch]
+        ls = "(" + ", ".join(batch_shape + [self.prod_code(a_free), self.prod_code(summed)]) + ")"
+        rs = "(" + ", ".join(batch_shape + [self.prod_code(summed), self.prod_code(b_free)]) + ")"
+        out = batch + a_free + b_free
+        return (
+            self.emit(f"xp.reshape(xp.reshape({left}, {ls}) @ xp.reshape({right}, {rs}), {self.shape_code(out)})"),
+            out,
+        )
+
+    def broadcast(self, name: str, idx: list, order: list) -> str:
+        """``name`` (indices ``idx``, a subset of ``order``) permuted and reshaped to broadcast against ``order``."""
+        present = [ix for ix in order if ix in idx]
+        code = self.permute(name, idx, present)
+        if present == order[len(order) - len(present):]:
+            return code  # the missing axes lead: broadcasting aligns trailing axes already
+        shape = "(" + ", ".join(self.dim_code(ix) if ix in idx else "1" for ix in order) + ")"
+        return f"xp.reshape({code}, {shape})"
+
+    # -- the whole product -----------------------------------------------------------------------------
+    def lower(self, names: list, indices: list, output: list) -> list[str]:
+        terms = []
+        for name, idx in zip(names, indices):
+            terms.append(self.take_diagonals(name, list(idx)))
+        out = set(output)
+        if len(terms) > 2:
+            path = self.plan([t[1] for t in terms], output)
+        else:
+            path = [(0, 1)] if len(terms) == 2 else []
+        for step in path:
+            step = sorted(step, reverse=True)
+            picked = [terms.pop(k) for k in step]
+            picked.reverse()
+            rest = {ix for _, idx in terms for ix in idx}
+            keep = out | rest
+            name, idx = picked[0]
+            for other, oidx in picked[1:]:
+                name, idx = self.pair(name, idx, other, oidx, keep)
+            terms.append((name, idx))
+        name, idx = terms[0]
+        name, idx = self.sum_out(name, idx, out)
+        final = self.permute(name, idx, list(output))
+        if final != self.target or not self.lines:
+            if len(idx) < len(output):
+                raise AssertionError("contraction lost an output index")  # pragma: no cover - guarded by Contract.make
+            self.emit(final)
+        return self.lines
+
+    def plan(self, idxs: list, output: list) -> list:
+        letter = {}
+        for idx in idxs + [output]:
+            for ix in idx:
+                letter.setdefault(ix, LETTERS[len(letter)])
+        spec = ",".join("".join(letter[ix] for ix in idx) for idx in idxs) + "->" + "".join(letter[ix] for ix in output)
+        fakes = [np.broadcast_to(np.zeros(()), tuple(self.hint(ix) for ix in idx)) for idx in idxs]
+        path, _ = np.einsum_path(spec, *fakes, optimize="optimal" if len(idxs) <= 5 else "greedy")
+        return [tuple(step) for step in path[1:]]
+
+
+DIAGONAL_HELPER = (
+    "def _diagonal(xp, a, ax1, ax2, n, device):\n"
+    "    # a[.., i, .., i, ..] -> a[.., .., i]: move both axes last, keep the diagonal, sum it out\n"
+    "    rest = [k for k in range(a.ndim) if k not in (ax1, ax2)]\n"
+    "    a = xp.permute_dims(a, tuple(rest) + (ax1, ax2))\n"
+    "    return xp.sum(a * xp.eye(n, dtype=a.dtype, device=device), axis=-1)\n"
+)

@@ -1,0 +1,449 @@
+"""Simplification: named rewrite rules, one table per node type, run to a fixpoint on every new node.
+
+Each rule takes a node and returns an equal expression or ``None`` when it does not apply; its docstring
+states the identity and why repeated application terminates. The engine (:func:`normalize`) applies the
+first rule that fires, checks the result's shape once, centrally, and repeats until no rule fires. Children
+are always normal already (nodes are built bottom-up through the constructors at the end of this module),
+so normalizing a node is a local fixpoint and every expression the package hands out is in normal form:
+equal expressions built in different ways end up as the same interned object.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import prod
+
+import sympy
+
+from ._dims import shape_str
+from ._functions import X, ElementwiseFunction, function_of, is_finite
+from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var
+
+
+class RuleError(AssertionError):
+    """A rewrite rule produced a result of the wrong shape: a bug in ricci, never the user's input."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Contract rules
+# ----------------------------------------------------------------------------------------------------------
+
+
+def contract_zero_factor(node: Contract):
+    """prod(..., 0, ...) = 0. Terminates: the result is a leaf."""
+    if any(isinstance(op, Fill) and op.value == 0 for op in node.operands):
+        return fill(0, node.shape)
+    return None
+
+
+def contract_scale_out(node: Contract):
+    """prod(..., c*t, ...) = c * prod(..., t, ...), for single-term sums and constant fills c*1.
+
+    Terminates: the number of scaled operands decreases by at least one and never grows.
+    """
+    factor = 1
+    ops = list(node.operands)
+    changed = False
+    for k, op in enumerate(ops):
+        if isinstance(op, Add) and len(op.terms) == 1:
+            factor *= op.coeffs[0]
+            ops[k] = op.terms[0]
+            changed = True
+        elif isinstance(op, Fill) and op.value != 1:
+            factor *= op.value
+            ops[k] = fill(1, op.shape)
+            changed = True
+    if not changed:
+        return None
+    return scale(contract(ops, node.indices, node.output), factor)
+
+
+def contract_flatten(node: Contract):
+    """prod(..., (sum_c prod_k B_k)[I], ...) = sum_c prod(..., prod_k B_k, ...): nested products become one.
+
+    Index names of the inner product are mapped onto the outer indices at its output positions, its summed
+    indices get fresh names. Terminates: the number of Contract nodes in the operand list decreases.
+    """
+    if not any(isinstance(op, Contract) for op in node.operands):
+        return None
+    fresh = 1 + max((ix for idx in node.indices for ix in idx), default=-1)
+    fresh = max(fresh, 1 + max(node.output, default=-1))
+    ops, idxs = [], []
+    for op, idx in zip(node.operands, node.indices):
+        if not isinstance(op, Contract):
+            ops.append(op)
+            idxs.append(idx)
+            continue
+        rename = dict(zip(op.output, idx))
+        for inner_idx in op.indices:
+            for ix in inner_idx:
+                if ix not in rename:
+                    rename[ix] = fresh
+                    fresh += 1
+        for inner_op, inner_idx in zip(op.operands, op.indices):
+            ops.append(inner_op)
+            idxs.append(tuple(rename[ix] for ix in inner_idx))
+    return contract(ops, idxs, node.output)
+
+
+def contract_eliminate_delta(node: Contract):
+    """sum_j d[i, j] T[.., j, ..] = T[.., i, ..]: contracting with the identity renames an index; d[i, i] = 1.
+
+    A delta both of whose indices are output indices stays (it is genuinely part of the result, e.g. the
+    Hessian 2*d[i, j] of x'x). Terminates: the number of Delta operands decreases.
+    """
+    out = set(node.output)
+    for k, (op, idx) in enumerate(zip(node.operands, node.indices)):
+        if not isinstance(op, Delta):
+            continue
+        p, q = idx
+        rest_ops = node.operands[:k] + node.operands[k + 1:]
+        rest_idx = node.indices[:k] + node.indices[k + 1:]
+        if p == q:  # trace of the identity: a sum of ones over that index
+            return contract(rest_ops + (fill(1, (op.dim,)),), rest_idx + ((p,),), node.output)
+        if q in out and p in out:
+            continue
+        old, new = (q, p) if q not in out else (p, q)
+        rename = lambda ix: new if ix == old else ix  # noqa: E731
+        new_idx = tuple(tuple(rename(ix) for ix in i) for i in rest_idx)
+        if not any(new in i for i in new_idx) and new not in out:
+            # d[i, j] summed over both indices with nothing else: the trace, n
+            return contract(rest_ops + (fill(1, (op.dim,)),), rest_idx + ((new,),), node.output)
+        if new in out and not any(new in i for i in new_idx):
+            # d[i, j] with i an output index and j summed alone: the row sums of the identity, all ones
+            return contract(rest_ops + (fill(1, (op.dim,)),), rest_idx + ((new,),), node.output)
+        return contract(rest_ops, new_idx, tuple(rename(ix) for ix in node.output))
+    return None
+
+
+def contract_absorb_ones(node: Contract):
+    """prod(..., 1[I], ...) drops the all-ones factor on indices carried by other operands.
+
+    An index only the ones tensor carries is summed (factor: its integer size) unless it is an output index
+    (then the ones broadcast, and they stay). Terminates: the ones operands lose axes or disappear.
+    """
+    for k, (op, idx) in enumerate(zip(node.operands, node.indices)):
+        if not (isinstance(op, Fill) and op.value == 1):
+            continue
+        elsewhere = {ix for j, i in enumerate(node.indices) if j != k for ix in i}
+        keep, factor, seen = [], 1, set()
+        summed_symbolic = False
+        for ix, d in zip(idx, op.shape):
+            if ix in seen or ix in elsewhere:
+                seen.add(ix)
+                continue
+            seen.add(ix)
+            if ix in node.output:
+                keep.append((ix, d))
+            elif isinstance(d, int):
+                factor *= d
+            else:
+                keep.append((ix, d))
+                summed_symbolic = True
+        if len(keep) == len(idx) and (factor == 1) and (len(set(idx)) == len(idx)):
+            continue  # nothing to absorb
+        if summed_symbolic and len(keep) == len(idx):
+            continue
+        rest_ops = node.operands[:k] + node.operands[k + 1:]
+        rest_idx = node.indices[:k] + node.indices[k + 1:]
+        if keep:
+            rest_ops += (fill(1, tuple(d for _, d in keep)),)
+            rest_idx += (tuple(ix for ix, _ in keep),)
+        return scale(contract(rest_ops, rest_idx, node.output), factor)
+    return None
+
+
+def _power_base(op: Expr):
+    """(u, p) with op = u**p for a constant p (p = 1 for a plain operand)."""
+    if isinstance(op, Elementwise):
+        e = op.fn.expr
+        if e.is_Pow and e.base == X and e.exp.is_Number:
+            return op.arg, e.exp
+    return op, sympy.Integer(1)
+
+
+def contract_collect_powers(node: Contract):
+    """u[I] * u[I]**p = u[I]**(p+1) for operands on identical indices, at least one an explicit power.
+
+    (So 1/det(X) * det(X) = 1, and the derivative of log det X comes out as inv(X)'.) A plain u*u is left
+    as a product. Terminates: the number of operands decreases.
+    """
+    ops, idxs = node.operands, node.indices
+    for a in range(len(ops)):
+        base_a, pa = _power_base(ops[a])
+        for b in range(a + 1, len(ops)):
+            if idxs[a] != idxs[b]:
+                continue
+            base_b, pb = _power_base(ops[b])
+            if base_a is not base_b or (pa == 1 and pb == 1):
+                continue
+            merged = power(base_a, pa + pb)
+            rest = [ops[k] for k in range(len(ops)) if k not in (a, b)] + [merged]
+            rest_idx = [idxs[k] for k in range(len(ops)) if k not in (a, b)] + [idxs[a]]
+            return contract(rest, rest_idx, node.output)
+    return None
+
+
+def contract_trivial(node: Contract):
+    """A product of one operand with its own indices in order is that operand; of none, the scalar 1.
+
+    Terminates: the result has no Contract node on top.
+    """
+    if not node.operands:
+        return fill(1, ())
+    if len(node.operands) == 1 and node.indices[0] == node.output:
+        return node.operands[0]
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Add rules
+# ----------------------------------------------------------------------------------------------------------
+
+
+def add_flatten(node: Add):
+    """a*(b*x + c*y) + ... = (a*b)*x + (a*c)*y + ...: nested sums become one. Terminates: nesting depth drops."""
+    if not any(isinstance(t, Add) for t in node.terms):
+        return None
+    terms, coeffs = [], []
+    for t, c in zip(node.terms, node.coeffs):
+        if isinstance(t, Add):
+            terms.extend(t.terms)
+            coeffs.extend(c * ci for ci in t.coeffs)
+        else:
+            terms.append(t)
+            coeffs.append(c)
+    return add(terms, coeffs)
+
+
+def add_collect(node: Add):
+    """a*x + b*x = (a+b)*x; c1*Fill(v1) + c2*Fill(v2) = Fill(c1 v1 + c2 v2); terms with coefficient 0 vanish.
+
+    Terminates: the number of terms decreases (or stays, with the constant fills folded into one with
+    coefficient 1, which this rule then leaves alone).
+    """
+    merged: dict = {}
+    constant = 0
+    for t, c in zip(node.terms, node.coeffs):
+        if isinstance(t, Fill):
+            constant += c * t.value
+        else:
+            merged[t] = merged.get(t, 0) + c
+    pairs = [(t, c) for t, c in merged.items() if c != 0]
+    if constant != 0:
+        pairs.append((fill(constant, node.shape), 1))
+    before = sorted((id(t), str(c)) for t, c in zip(node.terms, node.coeffs))
+    if sorted((id(t), str(c)) for t, c in pairs) == before:
+        return None
+    if not pairs:
+        return fill(0, node.shape)
+    return add([t for t, _ in pairs], [c for _, c in pairs])
+
+
+def add_trivial(node: Add):
+    """1*x = x; c*Fill(v) = Fill(c*v). Terminates: the result has no Add node on top."""
+    if len(node.terms) == 1:
+        t, c = node.terms[0], node.coeffs[0]
+        if c == 1:
+            return t
+        if isinstance(t, Fill):
+            return fill(c * t.value, t.shape)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Elementwise rules
+# ----------------------------------------------------------------------------------------------------------
+
+
+def elementwise_constant(node: Elementwise):
+    """f(x) = k for all x, or f(Fill(c)) = Fill(f(c)) when f(c) is finite. Terminates: the result is a leaf."""
+    e = node.fn.expr
+    if not e.has(X):
+        return fill(_number(e), node.shape)
+    if isinstance(node.arg, Fill):
+        value = node.fn.numeric(float(node.arg.value))
+        if is_finite(value):
+            return fill(_exact_if_integral(value), node.shape)
+    return None
+
+
+def elementwise_identity(node: Elementwise):
+    """f = x: f(u) = u. Terminates: removes the node."""
+    return node.arg if node.fn.expr == X else None
+
+
+def elementwise_split_constants(node: Elementwise):
+    """(k*g)(u) = k*g(u) and (g + k)(u) = g(u) + k, for numbers k.
+
+    Terminates: the function's expression loses a numeric factor or addend, and these are finitely many.
+    """
+    e = node.fn.expr
+    if e.is_Mul:
+        coeff, rest = e.as_coeff_Mul()
+        if coeff != 1:
+            return scale(elementwise(function_of(rest), node.arg), _number(coeff))
+    if e.is_Add:
+        const, rest = e.as_coeff_Add()
+        if const != 0:
+            return add([elementwise(function_of(rest), node.arg), fill(_number(const), node.shape)], [1, 1])
+    return None
+
+
+def elementwise_of_power(node: Elementwise):
+    """(u**q)**p = u**(p q) for an integer p. Terminates: removes one Elementwise node."""
+    e = node.fn.expr
+    if not (e.is_Pow and e.base == X and e.exp.is_Integer):
+        return None
+    inner = node.arg
+    if isinstance(inner, Elementwise):
+        ie = inner.fn.expr
+        if ie.is_Pow and ie.base == X and ie.exp.is_Number:
+            return power(inner.arg, ie.exp * e.exp)
+    return None
+
+
+def _number(e):
+    e = sympy.sympify(e)
+    if e.is_Integer:
+        return int(e)
+    if e.is_Rational:
+        return Fraction(int(e.p), int(e.q))
+    return float(e)
+
+
+def _exact_if_integral(v: float):
+    return int(v) if float(v).is_integer() and abs(v) < 2**53 else v
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Matrix-function and reshape rules
+# ----------------------------------------------------------------------------------------------------------
+
+
+def inverse_of_inverse(node: Inverse):
+    """inv(inv(A)) = A. Terminates: removes two nodes."""
+    return node.arg.arg if isinstance(node.arg, Inverse) else None
+
+
+def reshape_trivial(node: Reshape):
+    """reshape(a, shape(a)) = a; reshape(reshape(a, s1), s2) = reshape(a, s2); reshape(Fill) = Fill.
+
+    Terminates: removes a Reshape node.
+    """
+    a = node.arg
+    if a.shape == node.new_shape:
+        return a
+    if isinstance(a, Reshape):
+        return reshape(a.arg, node.new_shape)
+    if isinstance(a, Fill):
+        return fill(a.value, node.new_shape)
+    return None
+
+
+RULES = {
+    Contract: (
+        contract_zero_factor,
+        contract_trivial,
+        contract_scale_out,
+        contract_flatten,
+        contract_eliminate_delta,
+        contract_absorb_ones,
+        contract_collect_powers,
+    ),
+    Add: (add_flatten, add_collect, add_trivial),
+    Elementwise: (elementwise_constant, elementwise_identity, elementwise_split_constants, elementwise_of_power),
+    Inverse: (inverse_of_inverse,),
+    Reshape: (reshape_trivial,),
+}
+
+
+def _check(rule, before: Expr, after: Expr) -> None:
+    ok = len(before.shape) == len(after.shape) and all(
+        a == b or after.ties.merged(before.ties).same(a, b) for a, b in zip(before.shape, after.shape)
+    )
+    if not ok:
+        raise RuleError(
+            f"rule {rule.__name__} changed shape {shape_str(before.shape)} to {shape_str(after.shape)}"
+        )
+
+
+def normalize(node: Expr) -> Expr:
+    """Apply the rules of ``node``'s type until none fires; the result is marked normal."""
+    current = node
+    while not current._normal:
+        for rule in RULES.get(type(current), ()):
+            new = rule(current)
+            if new is not None and new is not current:
+                _check(rule, current, new)
+                current = new
+                break
+        else:
+            object.__setattr__(current, "_normal", True)
+    return current
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Normalizing constructors: the only way the rest of the package builds nodes.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def var(name, shape) -> Expr:
+    return normalize(Var.make(name, shape))
+
+
+def fill(value, shape) -> Expr:
+    return normalize(Fill.make(value, tuple(shape)))
+
+
+def const(array, label=None) -> Expr:
+    return normalize(Const.make(array, label))
+
+
+def delta(dim) -> Expr:
+    return normalize(Delta.make(dim))
+
+
+def contract(operands, indices, output) -> Expr:
+    return normalize(Contract.make(operands, indices, output))
+
+
+def add(terms, coeffs) -> Expr:
+    return normalize(Add.make(terms, coeffs))
+
+
+def scale(e: Expr, c) -> Expr:
+    if c == 1:
+        return e
+    return add([e], [c])
+
+
+def elementwise(fn: ElementwiseFunction, arg: Expr) -> Expr:
+    return normalize(Elementwise.make(fn, arg))
+
+
+def power(arg: Expr, p) -> Expr:
+    p = sympy.sympify(p)
+    if p == 0:
+        return fill(1, arg.shape)
+    return elementwise(function_of(X**p), arg)
+
+
+def inverse(arg: Expr) -> Expr:
+    return normalize(Inverse.make(arg))
+
+
+def det(arg: Expr) -> Expr:
+    return normalize(Det.make(arg))
+
+
+def logdet(arg: Expr) -> Expr:
+    return normalize(LogDet.make(arg))
+
+
+def reshape(arg: Expr, new_shape) -> Expr:
+    return normalize(Reshape.make(arg, tuple(new_shape)))
+
+
+def size_of(shape) -> object:
+    return prod(shape) if shape else 1

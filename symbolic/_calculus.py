@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 
 from ._build import as_expr
-from ._dims import shape_str
+from ._dims import DimensionError, shape_str
 from ._differentiate import derivative_once
 from ._nodes import Expr, Var, topological
 from ._simplify import add, contract
@@ -120,6 +120,11 @@ def _direction(x: Var, v) -> Expr:
     if v.ndim != x.ndim:
         raise ValueError(f"hvp: v must have the shape of {x.name} {shape_str(x.shape)}, got {shape_str(v.shape)}")
     ties = v.ties.merged(x.ties)
-    for a, b in zip(x.shape, v.shape):
-        ties = ties.tie(a, b, "hvp")
+    try:
+        for a, b in zip(x.shape, v.shape):
+            ties = ties.tie(a, b, "hvp")
+    except DimensionError:
+        raise DimensionError(
+            f"hvp: v must have the shape of {x.name} {shape_str(x.shape)}, got {shape_str(v.shape)}"
+        ) from None
     return v

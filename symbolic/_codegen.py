@@ -61,7 +61,7 @@ class CompiledFunction:
 
     # ---------------------------------------------------------------------------------------------------
     def _generate(self) -> str:
-        nodes = topological(self.outputs)
+        nodes = _schedule(self.outputs)
         names: dict = {}
         for v in self.variables:
             names[v] = _safe(v.name)
@@ -91,7 +91,7 @@ class CompiledFunction:
 
         last_use: dict = {}
         for k, node in enumerate(nodes):
-            for c in node.children():
+            for c in _operands(node):
                 last_use[c] = k
         outputs = set(self.outputs)
         helpers: set = set()
@@ -100,7 +100,7 @@ class CompiledFunction:
             target = names[node]
             lines = self._node_lines(node, target, names, dim_code, shape_code, helpers)
             body.extend(lines)
-            dead = [names[c] for c in dict.fromkeys(node.children()) if last_use.get(c) == k and c not in outputs and not isinstance(c, Var)]
+            dead = [names[c] for c in dict.fromkeys(_operands(node)) if last_use.get(c) == k and c not in outputs and not isinstance(c, Var)]
             if dead:
                 body.append("del " + ", ".join(dead))
         ret = ", ".join(names[e] for e in self.outputs)
@@ -186,7 +186,7 @@ class CompiledFunction:
         dims = [self._size(s, sizes) for s in self.dim_names]
         consts = [self._const(xp, k, dtype, device) for k in range(len(self._consts))]
         result = self._kernel(xp, dtype, device, *dims, *[values[v.name] for v in self.variables], *consts)
-        return result[0] if self.single else tuple(result)
+        return result if self.single else tuple(result)
 
     def _bind(self, values: dict) -> dict:
         sizes: dict = {}
@@ -244,6 +244,33 @@ class CompiledFunction:
         outs = ", ".join(f"{shape_str(e.shape)}" for e in self.outputs)
         args = ", ".join(f"{v.name}{shape_str(v.shape)}" for v in self.variables)
         return f"<ricci compiled {self.name}({args}) -> {outs}; see .source>"
+
+
+def _operands(node) -> tuple:
+    """The children whose values the node's code reads (constant terms of a sum are written as literals)."""
+    if isinstance(node, Add):
+        return tuple(t for t in node.terms if not isinstance(t, Fill))
+    return node.children()
+
+
+def _schedule(outputs) -> list:
+    """Nodes to compute, children before parents, each once (depth-first post-order over ``_operands``)."""
+    seen: set = set()
+    order: list = []
+    stack = [(r, False) for r in reversed(list(outputs))]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for c in reversed(_operands(node)):
+            if id(c) not in seen:
+                stack.append((c, False))
+    return order
 
 
 def _symbols(shape):

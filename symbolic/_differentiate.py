@@ -85,7 +85,49 @@ def derivative_elementwise(e: Elementwise, x: Var, memo) -> Expr:
     I = tuple(range(e.ndim))
     J = _fresh(x.ndim, e.ndim)
     du = derivative_once(e.arg, x, memo)
-    return contract([elementwise(e.fn.derivative(), e.arg), du], [I, I + J], I + J)
+    return contract([lift(e.fn.derivative().expr, e.arg), du], [I, I + J], I + J)
+
+
+def lift(expr, u: Expr) -> Expr:
+    """The element-wise function ``expr`` (sympy, in x) of ``u`` as nodes: sums, Hadamard products, powers
+    and applications ``g(u)`` of named functions.
+
+    So sigmoid' = sigmoid*(1 - sigmoid) reuses the node sigmoid(u) that f already computed, and prints as
+    ``sigmoid(z).*(1 - sigmoid(z))``. Sub-expressions applying a function to anything but x itself stay
+    one opaque element-wise node.
+    """
+    import sympy
+
+    from ._functions import X, function_of
+    from ._simplify import fill, power
+
+    if expr == X:
+        return u
+    if not expr.has(X):
+        return fill(_number(expr), u.shape)
+    if expr.is_Add:
+        coeff, rest = expr.as_coeff_Add()
+        terms = [lift(t, u) for t in sympy.Add.make_args(rest)]
+        coeffs = [1] * len(terms)
+        if coeff != 0:
+            terms.append(fill(_number(coeff), u.shape))
+            coeffs.append(1)
+        return add(terms, coeffs)
+    if expr.is_Mul:
+        coeff, rest = expr.as_coeff_Mul()
+        factors = [lift(f, u) for f in sympy.Mul.make_args(rest)]
+        I = tuple(range(u.ndim))
+        product = factors[0] if len(factors) == 1 else contract(factors, [I] * len(factors), I)
+        return scale(product, _number(coeff))
+    if expr.is_Pow and expr.exp.is_Number:
+        return power(lift(expr.base, u), expr.exp)
+    return elementwise(function_of(expr) if expr.args != (X,) else function_of(expr), u)
+
+
+def _number(e):
+    from ._simplify import _number as number
+
+    return number(e)
 
 
 @_rule.register

@@ -28,11 +28,14 @@ class Lowering:
         self.hint = hint  # index -> int size estimate
         self.helpers = helpers
         self.lines: list[str] = []
-        self.first = True
+        self.temps: list[str] = []
 
     def emit(self, expr: str) -> str:
-        self.lines.append(f"{self.target} = {expr}")
-        return self.target
+        """Assign ``expr`` to a fresh intermediate; the last one is renamed to the target in :meth:`lower`."""
+        name = f"{self.target}_{len(self.temps)}"
+        self.temps.append(name)
+        self.lines.append(f"{name} = {expr}")
+        return name
 
     # -- single-operand steps --------------------------------------------------------------------------
     def take_diagonals(self, name: str, idx: list) -> tuple[str, list]:
@@ -73,9 +76,12 @@ class Lowering:
         return " * ".join(self.dim_code(ix) for ix in idxs) if idxs else "1"
 
     # -- pairwise step ---------------------------------------------------------------------------------
-    def pair(self, a, ia: list, b, ib: list, keep: set) -> tuple[str, list]:
+    def pair(self, a, ia: list, b, ib: list, keep: set, want: list | None = None) -> tuple[str, list]:
+        """Combine two operands; ``want`` (the final output order, on the last step) picks which goes left."""
         a, ia = self.sum_out(a, ia, keep | set(ib))
         b, ib = self.sum_out(b, ib, keep | set(ia))
+        if self._swap(ia, ib, keep, want):
+            a, ia, b, ib = b, ib, a, ia
         shared = [ix for ix in ia if ix in ib]
         batch = [ix for ix in shared if ix in keep]
         summed = [ix for ix in shared if ix not in keep]
@@ -105,6 +111,20 @@ class Lowering:
             out,
         )
 
+    @staticmethod
+    def _swap(ia, ib, keep, want) -> bool:
+        """Put the operand whose free indices lead the wanted output on the left (matrix before vector)."""
+        a_free = [ix for ix in ia if ix not in ib]
+        b_free = [ix for ix in ib if ix not in ia]
+        summed = [ix for ix in ia if ix in ib and ix not in keep]
+        if not summed:
+            return False
+        if want is not None and b_free + a_free == want and a_free + b_free != want:
+            return True
+        if want is None or a_free + b_free != want:
+            return len(ia) < len(ib)
+        return False
+
     def broadcast(self, name: str, idx: list, order: list) -> str:
         """``name`` (indices ``idx``, a subset of ``order``) permuted and reshaped to broadcast against ``order``."""
         present = [ix for ix in order if ix in idx]
@@ -124,23 +144,29 @@ class Lowering:
             path = self.plan([t[1] for t in terms], output)
         else:
             path = [(0, 1)] if len(terms) == 2 else []
-        for step in path:
+        for n, step in enumerate(path):
             step = sorted(step, reverse=True)
             picked = [terms.pop(k) for k in step]
             picked.reverse()
             rest = {ix for _, idx in terms for ix in idx}
             keep = out | rest
             name, idx = picked[0]
-            for other, oidx in picked[1:]:
-                name, idx = self.pair(name, idx, other, oidx, keep)
+            last = n == len(path) - 1
+            for j, (other, oidx) in enumerate(picked[1:], start=2):
+                still = {ix for _, later in picked[j:] for ix in later}  # operands of this step not yet folded
+                want = list(output) if last and not still else None
+                name, idx = self.pair(name, idx, other, oidx, keep | still, want)
             terms.append((name, idx))
         name, idx = terms[0]
         name, idx = self.sum_out(name, idx, out)
         final = self.permute(name, idx, list(output))
-        if final != self.target or not self.lines:
-            if len(idx) < len(output):
-                raise AssertionError("contraction lost an output index")  # pragma: no cover - guarded by Contract.make
+        if final != name or not self.lines:
             self.emit(final)
+        # the last intermediate becomes the target; the others die here
+        last_name = self.temps.pop()
+        self.lines[-1] = self.target + self.lines[-1][len(last_name):]
+        if self.temps:
+            self.lines.append("del " + ", ".join(self.temps))
         return self.lines
 
     def plan(self, idxs: list, output: list) -> list:

@@ -127,7 +127,6 @@ def contract_absorb_ones(node: Contract):
             continue
         elsewhere = {ix for j, i in enumerate(node.indices) if j != k for ix in i}
         keep, factor, seen = [], 1, set()
-        summed_symbolic = False
         for ix, d in zip(idx, op.shape):
             if ix in seen or ix in elsewhere:
                 seen.add(ix)
@@ -139,11 +138,8 @@ def contract_absorb_ones(node: Contract):
                 factor *= d
             else:
                 keep.append((ix, d))
-                summed_symbolic = True
-        if len(keep) == len(idx) and (factor == 1) and (len(set(idx)) == len(idx)):
-            continue  # nothing to absorb
-        if summed_symbolic and len(keep) == len(idx):
-            continue
+        if idx and len(keep) == len(idx):
+            continue  # every axis is needed (broadcast over an output index, or a symbolic-size sum)
         rest_ops = node.operands[:k] + node.operands[k + 1:]
         rest_idx = node.indices[:k] + node.indices[k + 1:]
         if keep:

@@ -1,0 +1,28 @@
+"""Shared test settings: float64 everywhere, seeded randomness, a hypothesis profile sized for CI."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.register_profile("thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
+
+
+@pytest.fixture
+def rng():
+    """A seeded generator, so that every failure reproduces."""
+    return np.random.default_rng(20181203)
+
+
+def cupy_or_skip():
+    """CuPy with a usable GPU, or skip the test."""
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception as exc:  # CUDA driver missing or broken: not this machine's job
+        pytest.skip(f"CUDA unavailable: {exc}")
+    return cp

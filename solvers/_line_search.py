@@ -6,6 +6,11 @@
   strong Wolfe conditions ``phi(alpha) <= phi(0) + c1 alpha phi'(0)`` and ``|phi'(alpha)| <= c2 |phi'(0)|``.
 
 A non-finite phi(alpha) or phi'(alpha) is treated as "too far": the step is shortened, never accepted.
+
+Near a minimizer the decrease c1 alpha |phi'(0)| falls below the rounding error of f itself, and the
+sufficient-decrease test then rejects good steps at random. Following the "approximate Wolfe" idea of Hager &
+Zhang (2005), both searches accept an increase of f up to ``f_noise`` (the driver passes a few ulps of
+|f(x)|), so progress continues to be judged by the gradient there.
 """
 from __future__ import annotations
 
@@ -44,13 +49,13 @@ class LineSearchResult:
 
 
 def backtracking(ray: Ray, f0: float, slope0: float, *, alpha0=1.0, c1=1e-4, max_steps=60,
-                 min_alpha=0.0) -> LineSearchResult:
+                 min_alpha=0.0, f_noise=0.0) -> LineSearchResult:
     """Armijo backtracking; the new alpha minimizes the quadratic interpolating phi(0), phi'(0),
     phi(alpha), safeguarded to [0.1 alpha, 0.5 alpha]."""
     alpha, nonfinite = alpha0, False
     for _ in range(max_steps):
         f = ray.value(alpha)
-        if math.isfinite(f) and f <= f0 + c1 * alpha * slope0:
+        if math.isfinite(f) and f <= f0 + c1 * alpha * slope0 + f_noise:
             return LineSearchResult(True, alpha, f, nonfinite)
         if not math.isfinite(f):
             nonfinite = True
@@ -65,14 +70,14 @@ def backtracking(ray: Ray, f0: float, slope0: float, *, alpha0=1.0, c1=1e-4, max
 
 
 def strong_wolfe(ray: Ray, f0: float, slope0: float, *, alpha0=1.0, c1=1e-4, c2=0.9, max_steps=40,
-                 alpha_max=1e10, min_alpha=0.0) -> LineSearchResult:
+                 alpha_max=1e10, min_alpha=0.0, f_noise=0.0) -> LineSearchResult:
     """Algorithm 3.5 (bracketing) with Algorithm 3.6 (zoom) of Nocedal & Wright (2006)."""
-    state = _SearchState(ray, f0, slope0, c1, c2)
+    state = _SearchState(ray, f0, slope0, c1, c2, f_noise)
     prev_alpha, prev_f, prev_slope = 0.0, f0, slope0
     alpha = alpha0
     for i in range(max_steps):
         f = state.value(alpha)
-        if not math.isfinite(f) or f > f0 + c1 * alpha * slope0 or (i > 0 and f >= prev_f):
+        if not math.isfinite(f) or not state.sufficient(alpha, f) or (i > 0 and f >= prev_f):
             return state.zoom(prev_alpha, prev_f, prev_slope, alpha, f, None, max_steps - i - 1, min_alpha)
         s = state.slope(alpha)
         if not math.isfinite(s):
@@ -89,8 +94,9 @@ def strong_wolfe(ray: Ray, f0: float, slope0: float, *, alpha0=1.0, c1=1e-4, c2=
 
 
 class _SearchState:
-    def __init__(self, ray, f0, slope0, c1, c2):
+    def __init__(self, ray, f0, slope0, c1, c2, f_noise):
         self.ray, self.f0, self.slope0, self.c1, self.c2 = ray, f0, slope0, c1, c2
+        self.f_noise = f_noise
         self.nonfinite = False
         self.best = None  # (alpha, f) of the best point with sufficient decrease
 
@@ -98,9 +104,12 @@ class _SearchState:
         f = self.ray.value(alpha)
         if not math.isfinite(f):
             self.nonfinite = True
-        elif f <= self.f0 + self.c1 * alpha * self.slope0 and (self.best is None or f < self.best[1]):
+        elif self.sufficient(alpha, f) and (self.best is None or f < self.best[1]):
             self.best = (alpha, f)
         return f
+
+    def sufficient(self, alpha, f) -> bool:
+        return f <= self.f0 + self.c1 * alpha * self.slope0 + self.f_noise
 
     def slope(self, alpha):
         s = self.ray.slope(alpha)
@@ -121,7 +130,7 @@ class _SearchState:
         for _ in range(max(budget, 0)):
             alpha = _interpolate(lo, f_lo, s_lo, hi, f_hi, s_hi)
             f = self.value(alpha)
-            if not math.isfinite(f) or f > f0 + c1 * alpha * slope0 or f >= f_lo:
+            if not math.isfinite(f) or not self.sufficient(alpha, f) or f >= f_lo + self.f_noise:
                 hi, f_hi, s_hi = alpha, f, None
             else:
                 s = self.slope(alpha)

@@ -70,12 +70,13 @@ def minimize_line_search(evaluator, x0, rule, opts, *, method: str, line_search:
             p_norm = norm(xp, p)
             min_alpha = machine_eps * (1.0 + max_abs(xp, x)) / p_norm
             ray = Ray(evaluator, x, p)
+            f_noise = 8.0 * machine_eps * abs(f)
             if line_search == "wolfe":
                 ls = strong_wolfe(ray, f, slope, alpha0=alpha0, c1=opts.c1, c2=opts.c2,
-                                  max_steps=opts.max_line_search, min_alpha=min_alpha)
+                                  max_steps=opts.max_line_search, min_alpha=min_alpha, f_noise=f_noise)
             else:
                 ls = backtracking(ray, f, slope, alpha0=alpha0, c1=opts.c1, max_steps=opts.max_line_search,
-                                  min_alpha=min_alpha)
+                                  min_alpha=min_alpha, f_noise=f_noise)
             if not ls.accepted:
                 outcome = Outcome.NON_FINITE if ls.nonfinite else Outcome.LINE_SEARCH_FAILED
                 break

@@ -191,7 +191,8 @@ class CompiledFunction:
     def _bind(self, values: dict) -> dict:
         sizes: dict = {}
         source: dict = {}
-        for v in self.variables:
+        # Bind from the highest-order arrays first: data matrices define the sizes, vectors are checked.
+        for v in sorted(self.variables, key=lambda v: -v.ndim):
             arr = values[v.name]
             got = tuple(int(s) for s in arr.shape)
             if len(got) != len(v.shape):

@@ -17,8 +17,9 @@ def rng():
     return np.random.default_rng(20181203)
 
 
-def cupy_or_skip():
-    """CuPy with a usable GPU, or skip the test."""
+@pytest.fixture
+def cupy():
+    """CuPy with a usable GPU, or skip the test (CI has no GPU; tests using this carry the `gpu` marker)."""
     cp = pytest.importorskip("cupy")
     try:
         if cp.cuda.runtime.getDeviceCount() < 1:

@@ -15,7 +15,8 @@ Hessian is J'J:
 Termination follows scipy.optimize.least_squares (and MINPACK for "lm"):
 * ftol: the relative actual and predicted reductions of the cost are both at most ftol (for "lm" also
   rho <= 2, i.e. the model agreed with the cost);
-* xtol: for "lm" radius <= xtol ||D x|| (MINPACK); for "gauss-newton" ||dx|| <= xtol (xtol + ||x||);
+* xtol: for "lm" radius <= xtol ||D x|| (MINPACK); for "gauss-newton" ||p|| <= xtol (xtol + ||x||) for the
+  full Gauss-Newton step p (the ftol test, too, uses the full step's predicted reduction);
 * gtol: the largest cosine between a column of J and r is at most gtol (MINPACK), or r = 0.
 """
 from __future__ import annotations
@@ -306,8 +307,10 @@ def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, factor, pr
         actual = cost - ls.f
         step_norm = ls.alpha * p_norm
         x_norm = norm(xp, x)
-        ftol_ok = cost > 0 and abs(actual) <= ftol * cost and ls.alpha * predicted <= ftol * cost
-        xtol_ok = step_norm <= xtol * (xtol + x_norm)
+        # The tests judge the full Gauss-Newton step: a step cut short by the line search means the model is
+        # poor (e.g. J nearly rank-deficient), not that the iteration has converged.
+        ftol_ok = abs(actual) <= ftol * cost and predicted <= ftol * cost
+        xtol_ok = p_norm <= xtol * (xtol + x_norm)
         x, r, J, cost, r_norm = x_new, r_new, J_new, ls.f, norm(xp, r_new)
         nit += 1
         if ftol_ok and xtol_ok:

@@ -1,9 +1,12 @@
 """Dense linear algebra on any array-API namespace with the ``linalg`` extension.
 
 The standard has ``cholesky``, ``solve`` and ``eigh`` but no triangular solve, so triangular systems use SciPy
-on NumPy arrays, cupyx on CuPy arrays and a general ``solve`` elsewhere (correct, only slower).
+on NumPy arrays and cupyx on CuPy arrays; elsewhere a system with ``L L'`` is handed to the general ``solve``
+with the product formed (one O(n^3) solve; general solvers can be very slow on triangular input).
 """
 from __future__ import annotations
+
+import math
 
 from array_api_compat import is_cupy_namespace, is_numpy_namespace
 
@@ -20,31 +23,32 @@ def cholesky(xp, A):
     return L
 
 
-def solve_lower(xp, L, b):
-    """Solve ``L y = b`` for lower-triangular ``L``."""
-    return _triangular(xp, L, b, lower=True, trans=False)
-
-
-def solve_lower_transposed(xp, L, b):
-    """Solve ``L' y = b`` for lower-triangular ``L``."""
-    return _triangular(xp, L, b, lower=True, trans=True)
-
-
 def cho_solve(xp, L, b):
     """Solve ``(L L') y = b`` given the Cholesky factor ``L``."""
-    return solve_lower_transposed(xp, L, solve_lower(xp, L, b))
+    solve_triangular = _triangular_solver(xp)
+    if solve_triangular is None:
+        return xp.linalg.solve(L @ xp.linalg.matrix_transpose(L), b)
+    return solve_triangular(L, solve_triangular(L, b, lower=True), lower=True, trans=1)
 
 
-def _triangular(xp, L, b, *, lower, trans):
+def inverse_factor_norm(xp, L, b) -> float:
+    """``||L^{-1} b||`` (equivalently sqrt(b' (L L')^{-1} b))."""
+    solve_triangular = _triangular_solver(xp)
+    if solve_triangular is None:
+        return math.sqrt(max(float(xp.sum(b * xp.linalg.solve(L @ xp.linalg.matrix_transpose(L), b))), 0.0))
+    return float(xp.linalg.vector_norm(solve_triangular(L, b, lower=True)))
+
+
+def _triangular_solver(xp):
     if is_numpy_namespace(xp):
         from scipy.linalg import solve_triangular
 
-        return solve_triangular(L, b, lower=lower, trans=1 if trans else 0, check_finite=False)
+        return lambda L, b, lower, trans=0: solve_triangular(L, b, lower=lower, trans=trans, check_finite=False)
     if is_cupy_namespace(xp):
         from cupyx.scipy.linalg import solve_triangular
 
-        return solve_triangular(L, b, lower=lower, trans=1 if trans else 0)
-    return xp.linalg.solve(xp.linalg.matrix_transpose(L) if trans else L, b)
+        return solve_triangular
+    return None
 
 
 def identity(xp, n, like):

@@ -77,7 +77,7 @@ def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int 
             lam_lo = max(lam_lo, lam)
         if lam_hi - lam_lo <= 1e-6 * max(lam_hi, 1e-300) and p_norm < radius:
             break  # bracket collapsed at the left end with ||p|| < radius: the hard case
-        q_norm = norm(xp, _linalg.solve_lower(xp, L, p))
+        q_norm = _linalg.inverse_factor_norm(xp, L, p)
         lam_newton = lam + (p_norm / q_norm) ** 2 * (p_norm - radius) / radius
         if lam_lo < lam_newton < lam_hi:
             lam = lam_newton

@@ -10,9 +10,10 @@ is small and is solved by More-Sorensen on the host (the k x k matrix T_k is mad
 the host anyway); p = Q_k h. Unlike Steihaug-CG it does not stop at the first negative curvature or at the
 boundary but keeps enlarging the space, so it can follow the boundary to a better point. The residual of the
 full problem is known for free, ||(B + lambda I) p + g|| = beta_k |e_k'h|, and the iteration stops when it is
-below the forcing term min(0.5, sqrt(||g||)) ||g||. The model value m(p) = ||g|| h_1 + 1/2 h'T_k h costs no
-Hessian-vector product. The basis is fully re-orthogonalized (two classical Gram-Schmidt passes), which costs
-O(nk) per iteration and keeps T_k faithful to B.
+below the forcing term min(0.5, ||g||) ||g|| (the choice that gives quadratic local convergence, Theorem 7.2
+of Nocedal & Wright (2006); the extra Lanczos steps buy GLTR its more accurate boundary solutions). The model
+value m(p) = ||g|| h_1 + 1/2 h'T_k h costs no Hessian-vector product. The basis is fully re-orthogonalized
+(two classical Gram-Schmidt passes), which costs O(nk) per iteration and keeps T_k faithful to B.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from ._more_sorensen import SubproblemSolution, more_sorensen
 def gltr(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
     """Returns ``(solution, predicted_decrease)`` where predicted_decrease = -m(p)."""
     gnorm = norm(xp, g)
-    tol = min(0.5, math.sqrt(gnorm)) * gnorm if forcing is None else forcing
+    tol = min(0.5, gnorm) * gnorm if forcing is None else forcing
     basis = [g * (1.0 / gnorm)]
     alphas, betas = [], []
     h = lam = None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 
-from . import _linalg
 from ._arrays import all_finite, as_array, copy, dot, eps, max_abs, norm
 from ._callback import wrap_callback
 from ._evaluator import FloatingPointGuard

@@ -13,9 +13,16 @@ from array_api_compat import is_cupy_namespace, is_numpy_namespace
 
 def cholesky(xp, A):
     """Lower Cholesky factor of the symmetric matrix ``A``, or None when ``A`` is not (numerically) positive
-    definite. NumPy raises on failure while CuPy returns NaNs; both are reported as None."""
+    definite. NumPy raises on failure; CuPy is made to raise (otherwise it returns a partial factor); a factor
+    with NaN or inf entries also counts as failure."""
     try:
-        L = xp.linalg.cholesky(A)
+        if is_cupy_namespace(xp):  # CuPy reports a failed factorization only when asked to
+            import cupyx
+
+            with cupyx.errstate(linalg="raise"):
+                L = xp.linalg.cholesky(A)
+        else:
+            L = xp.linalg.cholesky(A)
     except (ValueError, ArithmeticError):  # numpy.linalg.LinAlgError is a ValueError
         return None
     if not bool(xp.all(xp.isfinite(L))):

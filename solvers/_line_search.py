@@ -126,7 +126,7 @@ class _SearchState:
 
     def zoom(self, lo, f_lo, s_lo, hi, f_hi, s_hi, budget, min_alpha):
         """Algorithm 3.6: shrink [lo, hi] (lo satisfies sufficient decrease and has the lower value)."""
-        f0, slope0, c1, c2 = self.f0, self.slope0, self.c1, self.c2
+        slope0, c2 = self.slope0, self.c2
         for _ in range(max(budget, 0)):
             alpha = _interpolate(lo, f_lo, s_lo, hi, f_hi, s_hi)
             f = self.value(alpha)

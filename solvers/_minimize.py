@@ -19,8 +19,13 @@ from ._evaluator import Evaluator, FloatingPointGuard, resolve_objective
 from ._lbfgs import LbfgsDirection
 from ._line_search_driver import NewtonDirection, minimize_line_search
 from ._options import LbfgsOptions, NewtonOptions, TrustExactOptions, TrustRegionOptions, parse_options
-from ._trust_region import (DoglegSubproblem, LanczosSubproblem, MoreSorensenSubproblem, SteihaugSubproblem,
-                            minimize_trust_region)
+from ._trust_region import (
+    DoglegSubproblem,
+    LanczosSubproblem,
+    MoreSorensenSubproblem,
+    SteihaugSubproblem,
+    minimize_trust_region,
+)
 
 
 def _check_unsupported(method, bounds, constraints):

@@ -7,7 +7,6 @@ range raise ValueError.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -20,7 +19,7 @@ class CommonOptions:
     """
 
     gtol: float = 1e-5
-    maxiter: Optional[int] = None
+    maxiter: int | None = None
     disp: bool = False
 
     def validate(self) -> None:
@@ -83,7 +82,7 @@ class TrustRegionOptions(CommonOptions):
     initial_trust_radius: float = 1.0
     max_trust_radius: float = 1000.0
     eta: float = 0.15
-    subproblem_maxiter: Optional[int] = None
+    subproblem_maxiter: int | None = None
 
     def validate(self) -> None:
         super().validate()

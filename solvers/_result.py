@@ -18,8 +18,8 @@ class Outcome(Enum):
     MAX_ITERATIONS = (1, "Maximum number of iterations has been exceeded.")
     NO_PROGRESS = (
         2,
-        "No further progress is possible at this floating-point precision: the trust radius or step became "
-        "negligible relative to x before the gradient reached gtol.",
+        ("No further progress is possible at this floating-point precision: the trust radius or step became "
+         "negligible relative to x before the gradient reached gtol."),
     )
     LINE_SEARCH_FAILED = (
         3,
@@ -27,8 +27,8 @@ class Outcome(Enum):
     )
     NON_FINITE = (
         4,
-        "Stopped because the objective, gradient or Hessian became non-finite (NaN or inf); "
-        "the best point with finite values is returned.",
+        ("Stopped because the objective, gradient or Hessian became non-finite (NaN or inf); "
+         "the best point with finite values is returned."),
     )
     CALLBACK_STOP = (99, "`callback` raised StopIteration.")
 
@@ -49,8 +49,8 @@ class LeastSquaresOutcome(Enum):
     NO_PROGRESS = (-4, "No step reduced the cost although no convergence test held (line search failed).")
     NON_FINITE = (
         -3,
-        "Stopped because the residuals or the Jacobian became non-finite at an accepted point; "
-        "the last finite point is returned.",
+        ("Stopped because the residuals or the Jacobian became non-finite at an accepted point; "
+         "the last finite point is returned."),
     )
     CALLBACK_STOP = (-2, "Stopped because `callback` function raised `StopIteration`.")
     MAX_NFEV = (0, "The maximum number of function evaluations is exceeded.")

@@ -3,7 +3,7 @@
 Each iteration minimizes the quadratic model m(p) = f + g'p + 1/2 p'Bp within ||p|| <= radius (the
 *subproblem*, solved by one of the step modules: More-Sorensen, Steihaug-CG, GLTR, dogleg), then compares the
 actual reduction with the predicted one, rho = (f(x) - f(x + p)) / (m(0) - m(p)):
-rho < 1/4 shrinks the radius to ||p|| / 4, rho > 3/4 with a step on the boundary doubles it (up to
+rho < 1/4 shrinks the radius to radius / 4, rho > 3/4 with a step on the boundary doubles it (up to
 max_trust_radius), and the step is accepted when rho > eta. The gradient and the Hessian are evaluated only at
 accepted points (the Hessian lazily, when the subproblem first asks for it). A trial point with a non-finite
 value counts as rho = -inf.
@@ -156,7 +156,7 @@ def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callb
                     rho = -math.inf
                     nonfinite_streak += 1
                 if rho < 0.25:
-                    radius = 0.25 * min(radius, p_norm)
+                    radius = 0.25 * radius
                 elif rho > 0.75 and step.hits_boundary:
                     radius = min(2.0 * radius, opts.max_trust_radius)
                 if rho > opts.eta:

@@ -16,9 +16,8 @@ import scipy.optimize as so
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from solvers_problems import PROBLEMS  # noqa: E402
-
-from ricci.solvers import minimize  # noqa: E402
+from ricci.solvers import minimize
+from solvers_problems import PROBLEMS
 
 PAIRS = (  # (ricci method, scipy method)
     ("newton", "Newton-CG"),
@@ -62,7 +61,7 @@ def run_scipy(problem, method):
             try:
                 res = so.minimize(problem.fun, np.asarray(problem.x0), method=method,
                                   options=options_for(problem, method, scipy_side=True), **kw)
-            except Exception as exc:  # noqa: BLE001 - report any scipy failure in the table
+            except Exception as exc:
                 return None, f"error: {type(exc).__name__}"
     return res, problem.reached(res.x, res.fun)
 

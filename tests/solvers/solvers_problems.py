@@ -8,8 +8,8 @@ test_solvers_problems.py, so a typo here cannot pass as a solver bug.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -34,8 +34,8 @@ class Problem:
     f_min: tuple  # objective values at acceptable minima
     x_tol: float = 1e-5  # relative distance to a minimizer
     f_tol: float = 1e-10  # absolute tolerance on f - f_min
-    residual: Optional[Callable] = None  # for least-squares problems: f = sum(residual**2)
-    residual_jac: Optional[Callable] = None
+    residual: Callable | None = None  # for least-squares problems: f = sum(residual**2)
+    residual_jac: Callable | None = None
     notes: str = ""
 
     @property
@@ -59,7 +59,7 @@ class Problem:
 def _to_numpy(x):
     try:
         return np.asarray(x)
-    except Exception:  # array-api-strict refuses implicit conversion: go through a list
+    except (TypeError, ValueError, RuntimeError):  # array-api-strict may refuse implicit conversion
         return np.asarray([float(x[i]) for i in range(x.shape[0])])
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from solvers_problems import BY_NAME, LEAST_SQUARES
-
 from ricci.solvers import METHODS, least_squares, minimize
+from solvers_problems import BY_NAME, LEAST_SQUARES
 
 
 def _cupy():

@@ -8,12 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
+import ricci.solvers as rsol
 import scipy.optimize as so
 from array_api_compat import array_namespace
-from solvers_problems import BY_NAME, rosen, rosen_g, rosen_h
-
-import ricci.solvers as rsol
 from ricci.solvers import METHODS, NewtonOptions, Outcome, TrustExactOptions, TrustRegionOptions, minimize
+from solvers_problems import BY_NAME, rosen, rosen_g, rosen_h
 
 ROSEN = dict(jac=rosen_g, hess=rosen_h)
 X0 = np.array([-1.2, 1.0])

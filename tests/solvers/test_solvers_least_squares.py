@@ -9,9 +9,8 @@ import pytest
 import scipy.optimize as so
 from array_api_compat import array_namespace
 from conftest import to_numpy
-from solvers_problems import BY_NAME, LEAST_SQUARES
-
 from ricci.solvers import LeastSquaresOutcome, least_squares
+from solvers_problems import BY_NAME, LEAST_SQUARES
 
 FIELDS = ("x", "cost", "fun", "jac", "grad", "optimality", "active_mask", "status", "nfev", "njev", "message",
           "success")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
-from solvers_problems import PROBLEMS
-
 from ricci.solvers import METHODS, minimize
+from solvers_problems import PROBLEMS
 
 GTOL = 1e-8
 

@@ -12,7 +12,6 @@ from array_api_compat import array_namespace
 from array_api_compat import numpy as xnp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from ricci.solvers import minimize
 from ricci.solvers._dogleg import dogleg_step
 from ricci.solvers._lanczos import gltr

@@ -68,7 +68,7 @@ def minimize_line_search(evaluator, x0, rule, opts, *, method: str, line_search:
                 p, slope = -g, -dot(xp, g, g)
                 alpha0 = min(1.0, 1.0 / math.sqrt(-slope))
             p_norm = norm(xp, p)
-            min_alpha = machine_eps * (1.0 + max_abs(xp, x)) / p_norm
+            min_alpha = machine_eps * (1.0 + max_abs(xp, x)) / max(p_norm, 1e-300)
             ray = Ray(evaluator, x, p)
             f_noise = 8.0 * machine_eps * abs(f)
             if line_search == "wolfe":

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import math
 
-from ._arrays import all_finite, as_array, copy, dot, eps, max_abs, norm
+from array_api_compat import device
+from scipy.optimize import OptimizeResult
+
+from ._arrays import all_finite, as_array, copy, dot, eps, max_abs, norm, prepare_x0
 from ._callback import wrap_callback
 from ._evaluator import FloatingPointGuard
-from ._line_search import backtracking
+from ._line_search import Ray, backtracking
 from ._more_sorensen import more_sorensen
 from ._newton_step import NonFiniteHessian, newton_direction
 from ._progress import Progress
@@ -100,10 +103,6 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
     status, nfev, njev, message, success. ``callback`` follows scipy (``callback(intermediate_result)`` or
     ``callback(x)``; StopIteration stops with status -2). ``verbose``: 0 silent, 1 summary, 2 every iteration.
     """
-    from scipy.optimize import OptimizeResult
-
-    from ._arrays import prepare_x0
-
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(map(repr, sorted(unknown)))} for least_squares; "
                         f"valid options are: {', '.join(_VALID)}")
@@ -167,7 +166,7 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
         Progress(True, f"least_squares {method}", "").summary(
             outcome.message, cost=cost, nfev=res.nfev, njev=res.njev)
     return OptimizeResult(x=x, cost=cost, fun=r, jac=J, grad=grad, optimality=max_abs(xp, grad),
-                          active_mask=xp.zeros(n, dtype=xp.int32) if hasattr(xp, "int32") else None,
+                          active_mask=xp.zeros(n, dtype=xp.int32, device=device(x0)),
                           status=outcome.status, nfev=res.nfev, njev=res.njev, message=outcome.message,
                           success=outcome.success, outcome=outcome)
 
@@ -266,8 +265,6 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, fac
 
 def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, factor, progress, notify):
     """Damped Gauss-Newton: safeguarded normal equations + Armijo backtracking on the cost."""
-    from ._line_search import Ray
-
     xp = res.xp
     r_norm = norm(xp, r)
     cost = 0.5 * r_norm * r_norm

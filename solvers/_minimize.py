@@ -14,11 +14,14 @@ The callables have the signature scipy.optimize.minimize expects of a custom ``m
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+
 from ._arrays import eps, prepare_x0
 from ._evaluator import Evaluator, FloatingPointGuard, resolve_objective
 from ._lbfgs import LbfgsDirection
 from ._line_search_driver import NewtonDirection, minimize_line_search
-from ._options import LbfgsOptions, NewtonOptions, TrustExactOptions, TrustRegionOptions, parse_options
+from ._options import CommonOptions, LbfgsOptions, NewtonOptions, TrustExactOptions, TrustRegionOptions, parse_options
 from ._trust_region import (
     DoglegSubproblem,
     LanczosSubproblem,
@@ -35,7 +38,7 @@ def _check_unsupported(method, bounds, constraints):
         raise ValueError(f"method {method!r} is for unconstrained problems; got constraints={constraints!r}")
 
 
-def _setup(method, fun, x0, jac, hess, hessp, args, needs):
+def _setup(method, fun, x0, jac, hess, hessp, needs):
     xp, x0 = prepare_x0(x0)
     fun, jac, fun_and_jac, hess, hessp = resolve_objective(fun, jac, hess, hessp, method=method, needs=needs)
     return xp, x0, fun, jac, fun_and_jac, hess, hessp
@@ -52,7 +55,7 @@ def newton(fun, x0, args=(), jac=None, hess=None, hessp=None, callback=None, tol
     """
     _check_unsupported("newton", bounds, constraints)
     opts = parse_options(NewtonOptions, "newton", options, tol)
-    xp, x0, fun, jac, fun_and_jac, hess, hessp = _setup("newton", fun, x0, jac, hess, hessp, args, "hessian")
+    xp, x0, fun, jac, fun_and_jac, hess, hessp = _setup("newton", fun, x0, jac, hess, hessp, "hessian")
     with FloatingPointGuard() as guard:
         ev = Evaluator(xp, x0, fun, jac, fun_and_jac, hess, None, args, guard)
         rule = NewtonDirection(xp, ev, opts.shift_beta)
@@ -69,7 +72,7 @@ def lbfgs(fun, x0, args=(), jac=None, hess=None, hessp=None, callback=None, tol=
     """
     _check_unsupported("lbfgs", bounds, constraints)
     opts = parse_options(LbfgsOptions, "lbfgs", options, tol)
-    xp, x0, fun, jac, fun_and_jac, _, _ = _setup("lbfgs", fun, x0, jac, None, None, args, "gradient")
+    xp, x0, fun, jac, fun_and_jac, _, _ = _setup("lbfgs", fun, x0, jac, None, None, "gradient")
     with FloatingPointGuard() as guard:
         ev = Evaluator(xp, x0, fun, jac, fun_and_jac, None, None, args, guard)
         rule = LbfgsDirection(xp, opts.maxcor, eps(xp, x0))
@@ -81,7 +84,7 @@ def _trust_region_method(name, options_cls, needs, make_subproblem, doc):
                constraints=(), **options):
         _check_unsupported(name, bounds, constraints)
         opts = parse_options(options_cls, name, options, tol)
-        xp, x0, fun, jac, fun_and_jac, hess, hessp = _setup(name, fun, x0, jac, hess, hessp, args, needs)
+        xp, x0, fun, jac, fun_and_jac, hess, hessp = _setup(name, fun, x0, jac, hess, hessp, needs)
         with FloatingPointGuard() as guard:
             ev = Evaluator(xp, x0, fun, jac, fun_and_jac, hess, hessp, args, guard)
             return minimize_trust_region(ev, x0, make_subproblem(opts), opts, method=name, callback=callback)
@@ -148,11 +151,9 @@ def minimize(fun, x0, args=(), method="newton", jac=None, hess=None, hessp=None,
         solver = METHODS[key]
     if options is None:
         kwargs = {}
-    elif isinstance(options, dict):
+    elif isinstance(options, Mapping):
         kwargs = dict(options)
     else:
-        from ._options import CommonOptions
-
         if not isinstance(options, CommonOptions):
             raise TypeError(f"options must be a mapping or an options dataclass; got {type(options).__name__}")
         return _call_with_dataclass(solver, options, fun, x0, args, jac, hess, hessp, tol, callback)
@@ -160,8 +161,6 @@ def minimize(fun, x0, args=(), method="newton", jac=None, hess=None, hessp=None,
 
 
 def _call_with_dataclass(solver, options, fun, x0, args, jac, hess, hessp, tol, callback):
-    from dataclasses import asdict, replace
-
     if tol is not None:
         options = replace(options, gtol=tol)
     expected = {newton: NewtonOptions, lbfgs: LbfgsOptions, trust_exact: TrustExactOptions,

@@ -135,6 +135,15 @@ def _same_shape(a: Expr, b: Expr, op: str) -> None:
     _unify(a, b, zip(a.shape, b.shape), op)
 
 
+def _require_square(A: Expr, op: str) -> None:
+    if A.ndim != 2:
+        raise ValueError(f"{op}: expected a square matrix, got shape {shape_str(A.shape)}")
+    try:
+        A.ties.tie(A.shape[0], A.shape[1], op)
+    except DimensionError:
+        raise DimensionError(f"{op}: expected a square matrix, got shape {shape_str(A.shape)}") from None
+
+
 def _broadcast_scalar(s: Expr, shape) -> Expr:
     """A scalar expression repeated over ``shape``."""
     if not shape:
@@ -282,9 +291,7 @@ def sum(e, axis=None) -> Expr:  # noqa: A001 - mirrors numpy.sum
 def trace(A) -> Expr:
     """tr(A) = sum_i A[i, i] for a square matrix."""
     A = as_expr(A, "trace")
-    if A.ndim != 2:
-        raise ValueError(f"trace: expected a square matrix, got shape {shape_str(A.shape)}")
-    _unify(A, A, [(A.shape[0], A.shape[1])], "trace")
+    _require_square(A, "trace")
     return contract([A], [(0, 0)], ())
 
 
@@ -294,7 +301,7 @@ def diag(e) -> Expr:
     if e.ndim == 1:
         return contract([e, delta(e.shape[0])], [(0,), (0, 1)], (0, 1))
     if e.ndim == 2:
-        _unify(e, e, [(e.shape[0], e.shape[1])], "diag")
+        _require_square(e, "diag")
         return contract([e], [(0, 0)], (0,))
     raise ValueError(f"diag: expected a vector or a square matrix, got shape {shape_str(e.shape)}")
 
@@ -380,9 +387,7 @@ def logdet(A) -> Expr:
 
 def _square(A, what) -> Expr:
     A = as_expr(A, what)
-    if A.ndim != 2:
-        raise ValueError(f"{what}: expected a square matrix, got shape {shape_str(A.shape)}")
-    _unify(A, A, [(A.shape[0], A.shape[1])], what)
+    _require_square(A, what)
     return A
 
 

@@ -202,9 +202,16 @@ _FUNCTIONS: dict = {}
 _NAMED: dict = {}  # sympy expr -> user-visible name
 
 
+def _canonical(expr):
+    """Use this module's non-smooth functions, whose derivatives are the a.e. ones (sign' = 0, not a Dirac)."""
+    if expr.has(sympy.Abs, sympy.sign, sympy.Heaviside):
+        expr = expr.replace(sympy.Abs, absolute).replace(sympy.sign, sign).replace(sympy.Heaviside, step)
+    return expr
+
+
 def function_of(expr) -> ElementwiseFunction:
     """The interned element-wise function for the sympy expression ``expr`` in ``x``."""
-    expr = sympy.sympify(expr)
+    expr = _canonical(sympy.sympify(expr))
     fn = _FUNCTIONS.get(expr)
     if fn is None:
         extra = expr.free_symbols - {X}
@@ -220,7 +227,7 @@ def function_of(expr) -> ElementwiseFunction:
 
 def register(name: str, expr) -> ElementwiseFunction:
     """Give the function ``expr`` (in ``x``) the display name ``name``."""
-    expr = sympy.sympify(expr)
+    expr = _canonical(sympy.sympify(expr))
     existing = _FUNCTIONS.get(expr)
     if existing is not None and existing.name is None:
         _FUNCTIONS.pop(expr)
@@ -236,6 +243,24 @@ def parse_function(text: str) -> sympy.Expr:
         expr = sympy.sympify(text, locals={**SYMPY_NAMES, "x": X})
     except (sympy.SympifyError, SyntaxError, TypeError) as exc:
         raise ValueError(f"cannot parse element-wise function {text!r}: {exc}") from None
+    return expr
+
+
+_A = sympy.Wild("a")
+_RECOGNIZE = [
+    (sympy.log(sympy.exp(_A) + 1), softplus(_A)),
+    (log1p(sympy.exp(_A)), softplus(_A)),
+    (1 / (1 + sympy.exp(-_A)), sigmoid(_A)),
+    (sympy.exp(_A) / (1 + sympy.exp(_A)), sigmoid(_A)),
+    (sympy.log(sigmoid(_A)), -softplus(-_A)),
+]
+
+
+def recognize(expr):
+    """Rewrite known unstable compositions into the stable named functions: log(1+exp(a)) -> softplus(a),
+    1/(1+exp(-a)) -> sigmoid(a), log(sigmoid(a)) -> -softplus(-a)."""
+    for pattern, replacement in _RECOGNIZE:
+        expr = expr.replace(pattern, replacement)
     return expr
 
 

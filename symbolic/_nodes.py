@@ -52,6 +52,8 @@ def normalize_number(c):
         return int(c)
     if isinstance(c, numbers.Real):
         f = float(c)
+        if f.is_integer() and abs(f) < 2**53:
+            return int(f)  # 2.0 and 2 are one coefficient, so equal expressions stay one object
         return f
     raise TypeError(f"expected a real number, got {type(c).__name__} {c!r}")
 

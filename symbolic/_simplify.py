@@ -16,7 +16,7 @@ from math import prod
 import sympy
 
 from ._dims import shape_str
-from ._functions import X, ElementwiseFunction, function_of, is_finite
+from ._functions import X, ElementwiseFunction, function_of, is_finite, recognize
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var
 
 
@@ -299,6 +299,32 @@ def elementwise_of_power(node: Elementwise):
     return None
 
 
+def elementwise_fuse(node: Elementwise):
+    """f(c + a*g(u)) = h(u) with h = f(c + a*g(x)), when that composition simplifies (exp(log x) = x) or is a
+    known unstable form with a stable name (log(1 + exp(x)) = softplus(x)).
+
+    Compositions that do not simplify stay two nodes, so that g(u) remains shared. Terminates: removes an
+    Elementwise node.
+    """
+    inner, a, c0 = node.arg, 1, 0
+    if isinstance(inner, Add) and len(inner.terms) <= 2:
+        fills = [(t, k) for t, k in zip(inner.terms, inner.coeffs) if isinstance(t, Fill)]
+        others = [(t, k) for t, k in zip(inner.terms, inner.coeffs) if not isinstance(t, Fill)]
+        if len(others) != 1 or len(fills) > 1:
+            return None
+        inner, a = others[0]
+        c0 = fills[0][1] * fills[0][0].value if fills else 0
+    if not isinstance(inner, Elementwise):
+        return None
+    g = inner.fn.expr
+    composed = node.fn.expr.subs(X, sympy.nsimplify(a) * g + sympy.nsimplify(c0))
+    fused = recognize(composed)
+    naive = sympy.count_ops(node.fn.expr) + sympy.count_ops(g) + (a != 1) + (c0 != 0)
+    if fused == composed and sympy.count_ops(fused) >= naive:
+        return None
+    return elementwise(function_of(fused), inner.arg)
+
+
 def _number(e):
     e = sympy.sympify(e)
     if e.is_Integer:
@@ -348,7 +374,13 @@ RULES = {
         contract_collect_powers,
     ),
     Add: (add_flatten, add_collect, add_trivial),
-    Elementwise: (elementwise_constant, elementwise_identity, elementwise_split_constants, elementwise_of_power),
+    Elementwise: (
+        elementwise_constant,
+        elementwise_identity,
+        elementwise_split_constants,
+        elementwise_of_power,
+        elementwise_fuse,
+    ),
     Inverse: (inverse_of_inverse,),
     Reshape: (reshape_trivial,),
 }

@@ -62,3 +62,9 @@ class DerivativeChecker:
 @pytest.fixture
 def check_derivatives(rng):
     return DerivativeChecker(rng)
+
+
+@pytest.fixture(scope="session")
+def session_checker():
+    """A checker with its own seeded generator, for hypothesis tests (which forbid function-scoped fixtures)."""
+    return DerivativeChecker(np.random.default_rng(7))

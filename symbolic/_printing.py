@@ -214,7 +214,7 @@ class Printer:
 
     def p_Add(self, e: Add):
         pieces = []
-        order = sorted(zip(e.terms, e.coeffs), key=lambda tc: (isinstance(tc[0], Fill), tc[1] < 0, _transposed(tc[0])))
+        order = sorted(zip(e.terms, e.coeffs), key=lambda tc: (tc[1] < 0, isinstance(tc[0], Fill), _transposed(tc[0])))
         for t, c in order:
             negative = c < 0
             mag = -c if negative else c
@@ -350,7 +350,7 @@ class Printer:
                 scalar_pieces.append(f"{self.s.transpose(first)}{self.s.times}{_paren_vec(rest, self.s)}")
         for ix in out:
             if ix in vecs:
-                col[ix].append(self.hadamard_text(vecs.pop(ix)))
+                col[ix].insert(0, self.hadamard_text(vecs.pop(ix)))
         scalar = self.s.times.join(scalar_pieces)
         if len(out) == 0:
             body = scalar or "1"
@@ -359,7 +359,7 @@ class Printer:
             pieces = col[out[0]]
             if not pieces:
                 return None
-            body = self.s.hadamard.join(_paren_if(p, self.s) for p in pieces) if len(pieces) > 1 else pieces[0]
+            body = self.s.hadamard.join(self._factor(p) for p in pieces) if len(pieces) > 1 else pieces[0]
             return (f"{scalar}{self.s.times}{_paren_if(body, self.s)}" if scalar else body), PRODUCT
         o1, o2 = out
         if matrix_piece is not None:
@@ -379,6 +379,12 @@ class Printer:
             v = self.s.hadamard.join(_paren_if(p, self.s) for p in col[o2])
             text = f"{_paren_vec(u, self.s)}{self.s.times}{self.s.transpose(_paren_vec(v, self.s))}"
         return (f"{scalar}{self.s.times}{text}" if scalar else text), PRODUCT
+
+    def _factor(self, text: str) -> str:
+        """A piece of a Hadamard product: parenthesised when it is a sum or a matrix product."""
+        if self.s.times in text and not self.s.latex or _paren_if(text, self.s) != text:
+            return text if (text.startswith("(") and text.endswith(")")) else f"({text})"
+        return text
 
     @staticmethod
     def _degree_left(ix, mats, used):

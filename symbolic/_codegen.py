@@ -255,23 +255,8 @@ def _operands(node) -> tuple:
 
 
 def _schedule(outputs) -> list:
-    """Nodes to compute, children before parents, each once (depth-first post-order over ``_operands``)."""
-    seen: set = set()
-    order: list = []
-    stack = [(r, False) for r in reversed(list(outputs))]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for c in reversed(_operands(node)):
-            if id(c) not in seen:
-                stack.append((c, False))
-    return order
+    """Nodes to compute, children before parents, each once."""
+    return topological(outputs, _operands)
 
 
 def _symbols(shape):

@@ -331,69 +331,52 @@ class Elementwise(Expr):
         return _intern(cls, key, build)
 
 
-def _square_check(arg: Expr, what: str) -> Ties:
-    if arg.ndim != 2:
-        raise ValueError(f"{what}: expected a square matrix, got shape {shape_str(arg.shape)}")
-    return arg.ties.tie(arg.shape[0], arg.shape[1], what)
-
-
 @dataclass(frozen=True, eq=False, repr=False)
-class Inverse(Expr):
+class _SquareMatrixFunction(Expr):
+    """A function of one square matrix that is not a contraction; subclasses set ``op`` and ``scalar``."""
+
     arg: Expr
+    op = ""
+    scalar = False
 
     def children(self):
         return (self.arg,)
 
     @classmethod
-    def make(cls, arg: Expr) -> "Inverse":
-        ties = _square_check(arg, "inv")
+    def make(cls, arg: Expr):
+        if arg.ndim != 2:
+            raise ValueError(f"{cls.op}: expected a square matrix, got shape {shape_str(arg.shape)}")
+        ties = arg.ties.tie(arg.shape[0], arg.shape[1], cls.op)
 
         def build():
             n = cls(arg)
-            n._finish(arg.shape, ties, arg.variables, _digest("Inverse", arg.skey))
+            n._finish(() if cls.scalar else arg.shape, ties, arg.variables, _digest(cls.__name__, arg.skey))
             return n
 
         return _intern(cls, (cls, arg), build)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class Det(Expr):
-    arg: Expr
+class Inverse(_SquareMatrixFunction):
+    """The matrix inverse."""
 
-    def children(self):
-        return (self.arg,)
-
-    @classmethod
-    def make(cls, arg: Expr) -> "Det":
-        ties = _square_check(arg, "det")
-
-        def build():
-            n = cls(arg)
-            n._finish((), ties, arg.variables, _digest("Det", arg.skey))
-            return n
-
-        return _intern(cls, (cls, arg), build)
+    op = "inv"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LogDet(Expr):
-    """log |det(arg)|."""
+class Det(_SquareMatrixFunction):
+    """The determinant (a scalar)."""
 
-    arg: Expr
+    op = "det"
+    scalar = True
 
-    def children(self):
-        return (self.arg,)
 
-    @classmethod
-    def make(cls, arg: Expr) -> "LogDet":
-        ties = _square_check(arg, "logdet")
+@dataclass(frozen=True, eq=False, repr=False)
+class LogDet(_SquareMatrixFunction):
+    """log |det(arg)| (a scalar)."""
 
-        def build():
-            n = cls(arg)
-            n._finish((), ties, arg.variables, _digest("LogDet", arg.skey))
-            return n
-
-        return _intern(cls, (cls, arg), build)
+    op = "logdet"
+    scalar = True
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -421,8 +404,12 @@ class Reshape(Expr):
 NODE_TYPES = (Var, Fill, Const, Delta, Contract, Add, Elementwise, Inverse, Det, LogDet, Reshape)
 
 
-def topological(roots) -> list:
-    """All nodes reachable from ``roots``, each once, children before parents."""
+def topological(roots, children=None) -> list:
+    """All nodes reachable from ``roots``, each once, children before parents (depth-first post-order).
+
+    ``children(node)`` chooses the edges to follow (default: every child).
+    """
+    children = children or (lambda node: node.children())
     seen: set = set()
     order: list = []
     stack = [(r, False) for r in reversed(list(roots))]
@@ -435,7 +422,7 @@ def topological(roots) -> list:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for c in reversed(node.children()):
+        for c in reversed(children(node)):
             if id(c) not in seen:
                 stack.append((c, False))
     return order

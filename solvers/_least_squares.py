@@ -106,7 +106,7 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(map(repr, sorted(unknown)))} for least_squares; "
                         f"valid options are: {', '.join(_VALID)}")
-    if not callable(fun) and callable(getattr(fun, "residual", None)):
+    if callable(getattr(fun, "residual", None)) and callable(getattr(fun, "jacobian", None)):
         obj = fun
         fun = obj.residual
         if jac is None:

@@ -1,0 +1,353 @@
+"""The bridge to solvers: an expression, the variables to optimise packed into one flat vector, and the data.
+
+``Objective(f, wrt, data)`` compiles f with its gradient, Hessian and Hessian-vector product once and offers
+``fun(x)``, ``jac(x)``, ``hess(x)``, ``hessp(x, p)`` and ``fun_and_jac(x)`` on a flat vector x: several
+variables are packed in the order given, each flattened row-major, and ``hess`` is the matching square
+matrix (block (i, j) is the Hessian block of variables i and j reshaped to (size_i, size_j)). Values computed
+together at one x are cached, so a solver asking fun, jac and hess at one point pays for the shared work
+(X @ w, sigmoid(...)) once per compiled kernel. ``LeastSquares(r, wrt, data)`` does the same for a residual:
+``fun(x)``/``residual(x)`` is the flattened residual, ``jac(x)``/``jacobian(x)`` its (size_r, size_x) Jacobian.
+
+Data arrays may be NumPy or CuPy (any array-API library); x follows them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import array_api_compat
+
+from ._build import as_expr
+from ._calculus import _resolve, variables
+from ._codegen import compile as compile_exprs
+from ._differentiate import derivative_once
+from ._dims import dim_value, shape_str
+from ._nodes import Expr, Var
+from ._simplify import add, contract
+
+
+class _Bound:
+    """Shared machinery: variables to pack, data to bind, sizes, packing and unpacking, the namespace."""
+
+    def __init__(self, expr, wrt, data, sizes, what):
+        self.expr = as_expr(expr, what)
+        data = dict(data or {})
+        wrt_items = list(wrt) if isinstance(wrt, (list, tuple)) else [wrt]
+        if not wrt_items:
+            raise ValueError(f"{what}: wrt must name at least one variable")
+        self.wrt = [_resolve(self.expr, v, what) for v in wrt_items]
+        if len(set(self.wrt)) != len(self.wrt):
+            raise ValueError(f"{what}: a variable appears twice in wrt")
+        names = {v.name for v in self.wrt}
+        all_vars = variables(self.expr)
+        needed = [v for v in all_vars if v.name not in names]
+        missing = [v for v in needed if v.name not in data]
+        if missing:
+            raise ValueError(
+                f"{what}: missing data for " + ", ".join(f"{v.name} {shape_str(v.shape)}" for v in missing)
+                + "; pass data={" + ", ".join(f"'{v.name}': array" for v in missing) + "}"
+            )
+        known = {v.name for v in all_vars}
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            raise ValueError(
+                f"{what}: data for {', '.join(map(repr, unknown))}, which the expression does not use "
+                f"(its variables: {', '.join(sorted(known))})"
+            )
+        overlap = [k for k in data if k in names]
+        if overlap:
+            raise ValueError(f"{what}: {', '.join(overlap)} is optimised (in wrt) and cannot also be data")
+        self.xp, self.dtype, self.device = _data_namespace(data)
+        self.data = {}
+        for k, v in data.items():
+            self.data[k] = _as_data(self.xp, v, self.dtype, self.device, k)
+        self.sizes = self._bind_sizes(needed, dict(sizes or {}), what)
+        self.shapes = [tuple(dim_value(d, self.sizes) for d in v.shape) for v in self.wrt]
+        self.counts = [math.prod(s) for s in self.shapes]
+        self.offsets = [sum(self.counts[:k]) for k in range(len(self.counts))]
+        self.size = sum(self.counts)
+        self._cache_x = None
+        self._cache: dict = {}
+
+    def _bind_sizes(self, needed, sizes, what) -> dict:
+        for k, v in sizes.items():
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{what}: sizes[{k!r}] must be a non-negative int, got {v!r}")
+        bound = {k: int(v) for k, v in sizes.items()}
+        origin = {k: "sizes" for k in bound}
+        for v in sorted(needed, key=lambda v: -v.ndim):
+            arr = self.data[v.name]
+            got = tuple(int(s) for s in arr.shape)
+            if len(got) != v.ndim:
+                raise ValueError(f"{what}: data {v.name!r} must be a {v.ndim}-D array of shape {shape_str(v.shape)}, "
+                                 f"got shape {got}")
+            for d, g in zip(v.shape, got):
+                if not isinstance(d, int) and d.is_Symbol and str(d) not in bound:
+                    bound[str(d)] = g
+                    origin[str(d)] = v.name
+                try:
+                    ok = dim_value(d, bound) == g
+                except ValueError:
+                    ok = True
+                if not ok:
+                    expected = tuple(_try_value(x, bound) for x in v.shape)
+                    src = ", ".join(f"{s} = {bound[s]} from {origin[s]}" for s in sorted(bound)
+                                    if s in {str(t) for x in v.shape if not isinstance(x, int) for t in x.free_symbols})
+                    raise ValueError(f"{what}: data {v.name!r} must have shape {shape_str(v.shape)} = "
+                                     f"{shape_str(expected)}" + (f" ({src})" if src else "") + f", got {got}")
+        for c in self.expr.ties.classes:  # a tie to a bound size determines an unbound one
+            vals = [dim_value(d, bound) for d in c if _is_bound(d, bound)]
+            for d in c:
+                if vals and not isinstance(d, int) and d.is_Symbol and str(d) not in bound:
+                    bound[str(d)] = vals[0]
+        for v in self.wrt:
+            for d in v.shape:
+                if not _is_bound(d, bound):
+                    free = sorted(str(s) for s in d.free_symbols if str(s) not in bound)
+                    raise ValueError(
+                        f"{what}: the size of {v.name} {shape_str(v.shape)} is not determined by the data; "
+                        f"pass sizes={{{', '.join(repr(s) + ': ...' for s in free)}}}"
+                    )
+        return bound
+
+    # -- packing -----------------------------------------------------------------------------------------
+    def unpack(self, x) -> dict:
+        """The flat vector x as a dict name -> array of each variable's shape."""
+        x = self._check_x(x)
+        out = {}
+        for v, shape, off, cnt in zip(self.wrt, self.shapes, self.offsets, self.counts):
+            out[v.name] = self.xp.reshape(x[off:off + cnt], shape)
+        return out
+
+    def pack(self, values) -> object:
+        """One flat vector from a dict name -> array (or a list in wrt order)."""
+        if isinstance(values, dict):
+            missing = [v.name for v in self.wrt if v.name not in values]
+            if missing:
+                raise ValueError(f"pack: missing {', '.join(missing)}")
+            items = [values[v.name] for v in self.wrt]
+        else:
+            items = list(values)
+            if len(items) != len(self.wrt):
+                raise ValueError(f"pack: expected {len(self.wrt)} arrays (for {', '.join(v.name for v in self.wrt)}), "
+                                 f"got {len(items)}")
+        parts = []
+        for v, shape, item in zip(self.wrt, self.shapes, items):
+            arr = self.xp.asarray(item, dtype=self.dtype, device=self.device)
+            if tuple(arr.shape) != shape:
+                raise ValueError(f"pack: {v.name} must have shape {shape}, got {tuple(arr.shape)}")
+            parts.append(self.xp.reshape(arr, (-1,)))
+        return self.xp.concat(parts) if len(parts) > 1 else parts[0]
+
+    def _check_x(self, x):
+        if not hasattr(x, "shape"):
+            x = self.xp.asarray(x, dtype=self.dtype, device=self.device)
+        if len(x.shape) != 1 or int(x.shape[0]) != self.size:
+            raise ValueError(
+                f"x must be a flat vector of length {self.size} (packing "
+                + ", ".join(f"{v.name} {s}" for v, s in zip(self.wrt, self.shapes)) + f"), got shape {tuple(x.shape)}"
+            )
+        return x
+
+    def _values(self, x) -> dict:
+        return {**self.data, **self.unpack(x)}
+
+    # -- caching -----------------------------------------------------------------------------------------
+    def _cached(self, x, key):
+        if self._cache_x is None or x is not self._cache_x and not self._same_point(x):
+            return None
+        return self._cache.get(key)
+
+    def _same_point(self, x) -> bool:
+        c = self._cache_x
+        if c.shape != x.shape:
+            return False
+        return bool(self.xp.all(c == x))
+
+    def _store(self, x, **values):
+        if self._cache_x is None or (x is not self._cache_x and not self._same_point(x)):
+            self._cache = {}
+            self._cache_x = self.xp.asarray(x, copy=True)
+        self._cache.update(values)
+
+    def __repr__(self):
+        kind = type(self).__name__
+        packed = ", ".join(f"{v.name}{s}" for v, s in zip(self.wrt, self.shapes))
+        return f"<ricci {kind}: {self.expr}; x = [{packed}] ({self.size} entries)>"
+
+
+class Objective(_Bound):
+    """A scalar objective f over the flat vector packing ``wrt``, with exact derivatives (see module docs)."""
+
+    def __init__(self, f, wrt, data=None, *, sizes=None):
+        super().__init__(f, wrt, data, sizes, "Objective")
+        if self.expr.ndim != 0:
+            raise ValueError(f"Objective: f must be a scalar expression, got shape {shape_str(self.expr.shape)}")
+        f = self.expr
+        hint = dict(self.sizes)
+        self.gradient = [derivative_once(f, v) for v in self.wrt]
+        self.hessian_blocks = [[derivative_once(g, v) for v in self.wrt] for g in self.gradient]
+        self.directions = [Var.make(f"_dir_{v.name}", v.shape) for v in self.wrt]
+        inner = add([contract([g, p], [tuple(range(p.ndim))] * 2, ()) for g, p in zip(self.gradient, self.directions)],
+                    [1] * len(self.wrt))
+        self.hvp_blocks = [derivative_once(inner, v) for v in self.wrt]
+        blocks = [b for row in self.hessian_blocks for b in row]
+        self._f = compile_exprs([f], name="objective_f", sizes=hint)
+        self._fg = compile_exprs([f] + self.gradient, name="objective_f_grad", sizes=hint)
+        self._h = compile_exprs(blocks, name="objective_hess", sizes=hint)
+        self._hvp = compile_exprs(self.hvp_blocks, name="objective_hvp", sizes=hint)
+
+    def _call(self, fn, values):
+        names = {v.name for v in fn.variables}
+        return fn(**{k: v for k, v in values.items() if k in names})
+
+    def fun(self, x):
+        """f(x) as a Python float."""
+        hit = self._cached(x, "f")
+        if hit is None:
+            (f,) = self._call(self._f, self._values(x))
+            hit = float(f)
+            self._store(x, f=hit)
+        return hit
+
+    def fun_and_jac(self, x):
+        """(f(x), gradient) computed together."""
+        f, g = self._cached(x, "f"), self._cached(x, "g")
+        if f is None or g is None:
+            out = self._call(self._fg, self._values(x))
+            f, g = float(out[0]), self._flatten(out[1:])
+            self._store(x, f=f, g=g)
+        return f, g
+
+    def jac(self, x):
+        """The gradient as a flat vector (the variables' gradients packed in wrt order)."""
+        return self.fun_and_jac(x)[1]
+
+    def hess(self, x):
+        """The Hessian as a (size, size) matrix."""
+        hit = self._cached(x, "H")
+        if hit is None:
+            blocks = self._call(self._h, self._values(x))
+            hit = self._assemble(blocks)
+            self._store(x, H=hit)
+        return hit
+
+    def hessp(self, x, p):
+        """The Hessian-vector product H(x) p, from the symbolic product (the Hessian is never formed)."""
+        p = self._check_x(p)
+        values = self._values(x)
+        for d, shape, off, cnt in zip(self.directions, self.shapes, self.offsets, self.counts):
+            values[d.name] = self.xp.reshape(p[off:off + cnt], shape)
+        return self._flatten(self._call(self._hvp, values))
+
+    def __call__(self, x):
+        return self.fun(x)
+
+    def _flatten(self, parts):
+        flat = [self.xp.reshape(self.xp.asarray(p), (-1,)) for p in parts]
+        return self.xp.concat(flat) if len(flat) > 1 else flat[0]
+
+    def _assemble(self, blocks):
+        k = len(self.wrt)
+        rows = []
+        for i in range(k):
+            row = [self.xp.reshape(self.xp.asarray(blocks[i * k + j]), (self.counts[i], self.counts[j])) for j in range(k)]
+            rows.append(self.xp.concat(row, axis=1) if k > 1 else row[0])
+        return self.xp.concat(rows, axis=0) if k > 1 else rows[0]
+
+
+class LeastSquares(_Bound):
+    """A residual r (any shape) over the flat vector packing ``wrt``: ``fun``/``residual`` and ``jac``/``jacobian``.
+
+    ``objective()`` gives the matching ``Objective`` for 0.5 * ||r||^2, for Newton-type methods.
+    """
+
+    def __init__(self, r, wrt, data=None, *, sizes=None):
+        super().__init__(r, wrt, data, sizes, "LeastSquares")
+        self._sizes_given = sizes
+        self._data_given = data
+        self.jacobian_blocks = [derivative_once(self.expr, v) for v in self.wrt]
+        hint = dict(self.sizes)
+        self._r = compile_exprs([self.expr], name="residual", sizes=hint)
+        self._j = compile_exprs(self.jacobian_blocks, name="residual_jacobian", sizes=hint)
+        self.residual_size = math.prod(dim_value(d, self.sizes) for d in self.expr.shape) if self.expr.shape else 1
+
+    def fun(self, x):
+        """The residual, flattened."""
+        hit = self._cached(x, "r")
+        if hit is None:
+            (r,) = Objective._call(self, self._r, self._values(x))
+            hit = self.xp.reshape(self.xp.asarray(r), (-1,))
+            self._store(x, r=hit)
+        return hit
+
+    residual = fun
+
+    def jac(self, x):
+        """The Jacobian of the flattened residual, shape (residual size, size of x)."""
+        hit = self._cached(x, "J")
+        if hit is None:
+            blocks = Objective._call(self, self._j, self._values(x))
+            cols = [self.xp.reshape(self.xp.asarray(b), (self.residual_size, c)) for b, c in zip(blocks, self.counts)]
+            hit = self.xp.concat(cols, axis=1) if len(cols) > 1 else cols[0]
+            self._store(x, J=hit)
+        return hit
+
+    jacobian = jac
+
+    def __call__(self, x):
+        return self.fun(x)
+
+    def objective(self) -> Objective:
+        """0.5 * sum(r**2) as an Objective over the same variables and data."""
+        idx = tuple(range(self.expr.ndim))
+        half_sq = add([contract([self.expr, self.expr], [idx, idx], ())], [0.5])
+        return Objective(half_sq, self.wrt, self._data_given, sizes=self._sizes_given)
+
+
+def _is_bound(d, sizes) -> bool:
+    try:
+        dim_value(d, sizes)
+        return True
+    except ValueError:
+        return False
+
+
+def _try_value(d, sizes):
+    try:
+        return dim_value(d, sizes)
+    except ValueError:
+        return d
+
+
+def _data_namespace(data: dict):
+    import numpy as np
+
+    arrays = [v for v in data.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
+    if not arrays:
+        xp = array_api_compat.array_namespace(np.zeros(0))
+        return xp, xp.float64, None
+    try:
+        xp = array_api_compat.array_namespace(*arrays)
+    except TypeError as exc:
+        raise TypeError(f"data arrays must come from one array library: {exc}") from None
+    floats = [a.dtype for a in arrays if xp.isdtype(a.dtype, "real floating")]
+    dtype = xp.result_type(*floats) if floats else xp.float64
+    return xp, dtype, array_api_compat.device(arrays[0])
+
+
+def _as_data(xp, value, dtype, device, name):
+    if isinstance(value, Expr):
+        raise TypeError(f"data {name!r}: expected an array or a number, got an expression")
+    try:
+        arr = xp.asarray(value, device=device)
+        if xp.isdtype(arr.dtype, "complex floating"):
+            raise TypeError(f"data {name!r}: complex arrays are not supported")
+        if arr.dtype != dtype:
+            arr = xp.astype(arr, dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"data {name!r}: expected a real array or number ({exc})") from None
+    if not bool(xp.all(xp.isfinite(arr))):
+        raise ValueError(f"data {name!r} contains NaN or infinite values")
+    return arr

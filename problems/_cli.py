@@ -1,0 +1,376 @@
+"""The ``ricci`` command: ``ricci solve`` (the main job) and ``ricci problems``.
+
+Subcommands register themselves on the shared subparsers through ``register(subparsers)`` functions; a
+module elsewhere in ricci adds its own the same way (``ricci.symbolic._cli_diff.register`` adds ``diff`` when
+it exists). Each subcommand sets ``func(args) -> exit status``. User errors print one line
+``ricci: error: ...`` on stderr and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from ._problem import ALL_METHODS, LEAST_SQUARES_METHODS
+
+DEFAULT_METHODS = ("newton", "trust-exact", "lbfgs")
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block), pointing at --help."""
+
+    def error(self, message):
+        raise CLIError(f"{message} (see `{self.prog} --help`)")
+
+
+SOLVE_EPILOG = """examples:
+  ricci solve logistic-regression                 the main job: Newton, trust-region and L-BFGS on the
+                                                  embedded breast-cancer data, compared in one table
+  ricci solve logistic-regression --param lam=1e-3 --plot conv.png --json runs.json
+  ricci solve logistic-regression --data my.csv --label target
+  ricci solve rosenbrock --compare newton,trust-ncg,lm
+  ricci solve extended-rosenbrock --param n=100 --method trust-krylov --tol 1e-10
+  ricci solve --expr "sum(log(1+exp(-y.*(X*w)))) + 0.5*lam*w'*w" \\
+              --data X=X.npy --data y=y.npy --param lam=0.01 --wrt w
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ricci", description="Exact second-order optimization from symbolic tensor calculus.",
+                     epilog="run `ricci solve logistic-regression` for the main job; `ricci COMMAND --help` for more",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    register_solve(sub)
+    register_problems(sub)
+    for register in _external_registrars():
+        register(sub)
+    return parser
+
+
+def _external_registrars():
+    """Subcommands contributed by other parts of ricci (absent modules are skipped)."""
+    out = []
+    try:
+        from ricci.symbolic._cli_diff import register as register_diff
+    except ImportError:
+        pass
+    else:
+        out.append(register_diff)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        _fail(str(exc))
+    except (ValueError, TypeError, OSError, ImportError, ArithmeticError) as exc:
+        _fail(f"{exc}" if str(exc) else type(exc).__name__)
+    except KeyboardInterrupt:
+        print("ricci: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+def _fail(message: str):
+    first = " ".join(str(message).split())
+    print(f"ricci: error: {first}", file=sys.stderr)
+    sys.exit(2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# ricci problems
+# ----------------------------------------------------------------------------------------------------------
+
+
+def register_problems(sub):
+    p = sub.add_parser("problems", help="list the problem registry",
+                       description="List the registered problems (name, family, unknowns, known minimum).",
+                       epilog="examples:\n  ricci problems\n  ricci problems --family mgh",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", help="only this family (mgh, logistic, softmax, factorization, mlp)")
+    p.set_defaults(func=cmd_problems)
+
+
+def cmd_problems(args) -> int:
+    from . import _problem
+
+    names = _problem.names(args.family)
+    print(f"{'name':<30} {'family':<14} {'n':>4} {'known f*':>12}  description")
+    for name in names:
+        e = _problem.entry(name)
+        p = _problem.get(name)
+        known = f"{p.minimum:.6g}" if p.minimum is not None else "-"
+        print(f"{name:<30} {e.family:<14} {p.n:>4} {known:>12}  {p.description}")
+    print(f"\n{len(names)} problems; `ricci solve NAME` solves one (see `ricci solve --help`)")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# ricci solve
+# ----------------------------------------------------------------------------------------------------------
+
+
+def register_solve(sub):
+    p = sub.add_parser("solve", help="solve a problem with several methods and compare them",
+                       description="Solve a registered problem (or your own expression) with exact derivatives "
+                                   "and compare methods: iterations, objective, gradient norm, evaluations, time.",
+                       epilog=SOLVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", nargs="?", help="a registered problem (`ricci problems` lists them)")
+    p.add_argument("--expr", help="your objective in the matrix language, e.g. \"sum(log(1+exp(-y.*(X*w))))\"")
+    p.add_argument("--wrt", action="append", default=[], metavar="VAR",
+                   help="with --expr: the variable(s) to optimize (repeat or comma-separate)")
+    p.add_argument("--data", action="append", default=[], metavar="FILE | NAME=FILE",
+                   help="a data file for the problem (CSV, .npy, .npz, svmlight); with --expr: NAME=FILE per array")
+    p.add_argument("--label", default="-1", help="label column of --data FILE: an index or a name (default: last)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a problem parameter (e.g. lam=1e-3, n=100, hidden=8,4); with --expr: a scalar")
+    p.add_argument("--method", help=f"one method: {', '.join(ALL_METHODS)}")
+    p.add_argument("--compare", help=f"methods to compare, comma-separated (default: {','.join(DEFAULT_METHODS)})")
+    p.add_argument("--tol", type=float, default=1e-8, help="gradient tolerance, infinity norm (default 1e-8)")
+    p.add_argument("--maxiter", type=int, help="iteration limit per method (function evaluations for lm)")
+    p.add_argument("--backend", default="numpy", choices=("numpy", "cupy"), help="array library (cupy: GPU)")
+    p.add_argument("--plot", metavar="FILE.png", help="write convergence plots (needs matplotlib)")
+    p.add_argument("--json", metavar="FILE", help="write the runs and their traces as JSON")
+    p.add_argument("--progress", default="auto", choices=("auto", "always", "never"),
+                   help="live progress on stderr (auto: for solves longer than a second)")
+    p.set_defaults(func=cmd_solve)
+
+
+def cmd_solve(args) -> int:
+    from . import _compare
+
+    if args.name and args.expr:
+        raise CLIError("give a problem NAME or --expr, not both")
+    if not args.name and not args.expr:
+        raise CLIError("give a problem NAME (see `ricci problems`) or --expr")
+    if args.tol is not None and not args.tol > 0:
+        raise CLIError(f"--tol must be > 0, got {args.tol}")
+    if args.maxiter is not None and args.maxiter < 1:
+        raise CLIError(f"--maxiter must be >= 1, got {args.maxiter}")
+    if args.plot:
+        from ._plot import require_matplotlib
+
+        require_matplotlib()  # fail before solving
+    start = time.perf_counter()
+    problem = _expr_problem(args) if args.expr else _registry_problem(args)
+    build = time.perf_counter() - start
+    if args.backend != "numpy":
+        problem = problem.on(args.backend)
+    methods = _methods(args, problem)
+
+    print(f"ricci solve {problem.name}: {problem.description}")
+    print(f"  f = {_clip(str(problem.expression), 100)}")
+    print(f"  {problem.n} unknowns; exact gradient and Hessian derived and compiled in {build:.2f} s; "
+          f"stop at |grad f|_inf <= {args.tol:g}" + (f", at most {args.maxiter} iterations" if args.maxiter else ""))
+    if problem.minimum is not None:
+        print(f"  known minimum f* = {problem.minimum:.10g} ({problem.source})")
+    print()
+    progress = _compare.LiveProgress(args.progress)
+    runs = [_compare.run_method(problem, m, tol=args.tol, maxiter=args.maxiter, progress=progress) for m in methods]
+    print(_compare.table(runs))
+    reference, label = _compare.reference_minimum(problem, runs)
+    if len(runs) > 1:
+        fastest = min(runs, key=lambda r: r.wall)
+        print(f"\nreference f* = {reference:.14e} ({label}); fastest: {fastest.method}")
+    if args.plot:
+        from ._plot import plot_runs
+
+        plot_runs(runs, reference, label, f"ricci solve {problem.name}: {problem.description}", args.plot)
+        print(f"plot written to {args.plot}")
+    if args.json:
+        doc = {"problem": problem.name, "description": problem.description, "source": problem.source,
+               "n": problem.n, "known_minimum": problem.minimum, "reference_minimum": reference,
+               "reference": label, "tol": args.tol, "maxiter": args.maxiter, "backend": args.backend,
+               "runs": [r.as_dict() for r in runs]}
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1, default=_json_default)
+        print(f"runs written to {args.json}")
+    return 0
+
+
+def _json_default(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    raise TypeError(f"cannot write {type(v).__name__} to JSON")
+
+
+def _clip(text, width):
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _methods(args, problem):
+    if args.method and args.compare:
+        raise CLIError("give --method or --compare, not both")
+    if args.method:
+        methods = [args.method]
+    elif args.compare:
+        methods = [m.strip() for m in args.compare.split(",") if m.strip()]
+        if not methods:
+            raise CLIError("--compare needs at least one method")
+    else:
+        methods = list(DEFAULT_METHODS)
+    out = []
+    for m in methods:
+        key = m.lower().replace("_", "-")
+        if key not in ALL_METHODS:
+            raise CLIError(f"unknown method {m!r}; valid methods: {', '.join(ALL_METHODS)}")
+        if key in LEAST_SQUARES_METHODS and not problem.is_least_squares:
+            raise CLIError(f"method {m!r} needs a sum-of-squares problem; {problem.name!r} has no residual")
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _parse_value(text: str):
+    """A --param value: a number, a bool, a tuple of numbers (8,4), else the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    if isinstance(value, (int, float, tuple, list)) and not isinstance(value, bool):
+        return tuple(value) if isinstance(value, list) else value
+    return text
+
+
+def _key_values(items, what):
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CLIError(f"{what} expects NAME=VALUE, got {item!r}")
+        if key in out:
+            raise CLIError(f"{what} {key} is given twice")
+        out[key] = value
+    return out
+
+
+def _registry_problem(args):
+    from . import _models, _problem
+    from ._load import load
+
+    entry = _problem.entry(args.name)
+    params = {k: _parse_value(v) for k, v in _key_values(args.param, "--param").items()}
+    if args.wrt:
+        raise CLIError("--wrt is for --expr; a registered problem knows its variables")
+    if not args.data:
+        return _problem.get(args.name, **params)
+    if len(args.data) > 1:
+        raise CLIError("a registered problem takes one --data FILE")
+    label = _parse_label(args.label)
+    family = entry.family
+    path = args.data[0]
+    builders = {"logistic": _models.logistic_regression, "softmax": _models.softmax_regression,
+                "mlp": _models.mlp}
+    if family == "factorization":
+        ds = load(path, label=None)
+        rank = params.pop("rank", 2)
+        mask = ~np.isnan(ds.X) if np.isnan(ds.X).any() else None
+        return _models.matrix_factorization(ds.X, rank, mask=mask, **params)
+    if family not in builders:
+        raise CLIError(f"problem {args.name!r} ({family}) takes no data file; --data works with "
+                       "logistic-regression, softmax-regression, mlp and matrix-factorization")
+    ds = load(path, label=label, task="classification" if family in ("logistic", "softmax") else None)
+    allowed = set(_problem_params(builders[family])) - {"X", "Y", "y", "name", "source", "description"}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise CLIError(f"with --data, {args.name} accepts --param {', '.join(sorted(allowed))}; got {', '.join(unknown)}")
+    return builders[family](ds.X, ds.y, **params)
+
+
+def _problem_params(fn):
+    import inspect
+
+    return list(inspect.signature(fn).parameters)
+
+
+def _parse_label(text):
+    try:
+        return int(text)
+    except ValueError:
+        return None if text.lower() == "none" else text
+
+
+def _read_array(name, path):
+    from ._load import load
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        if not os.path.exists(path):
+            raise CLIError(f"--data {name}: no such file {path}")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise CLIError(f"--data {name}: {path} is not a numeric .npy array ({exc})") from None
+    else:
+        arr = load(path, label=None).X
+        if arr.shape[1] == 1:
+            arr = arr[:, 0]
+    if not np.issubdtype(arr.dtype, np.number):
+        raise CLIError(f"--data {name}: {path} holds {arr.dtype} values, expected numbers")
+    return np.asarray(arr, dtype=np.float64)
+
+
+def _expr_problem(args):
+    import ricci.symbolic as rs
+
+    from ._problem import Problem
+
+    if not hasattr(rs, "parse"):
+        raise CLIError("--expr needs ricci.symbolic.parse (the matrix-language parser), not in this installation")
+    data = {}
+    for item in args.data:
+        key, sep, path = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise CLIError(f"with --expr, --data expects NAME=FILE (e.g. X=X.npy), got {item!r}")
+        data[key.strip()] = _read_array(key.strip(), path.strip())
+    for key, text in _key_values(args.param, "--param").items():
+        value = _parse_value(text)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CLIError(f"--param {key}: expected a number, got {text!r}")
+        if key in data:
+            raise CLIError(f"{key} is given both as --data and as --param")
+        data[key] = float(value)
+    wrt_names = [w.strip() for item in args.wrt for w in item.split(",") if w.strip()]
+    if not wrt_names:
+        raise CLIError("--expr needs --wrt VAR: the variable(s) to optimize")
+    shapes = {k: tuple(int(s) for s in np.shape(v)) for k, v in data.items()}
+    try:
+        f = rs.parse(args.expr, **shapes)
+    except (ValueError, TypeError, SyntaxError) as exc:
+        raise CLIError(f"--expr: {exc}") from None
+    by_name = {v.name: v for v in rs.variables(f)}
+    missing = [w for w in wrt_names if w not in by_name]
+    if missing:
+        raise CLIError(f"--wrt {', '.join(missing)}: not a variable of the expression (its variables: "
+                       f"{', '.join(sorted(by_name))})")
+    if getattr(f, "ndim", 0) != 0:
+        raise CLIError(f"--expr must be a scalar objective, got an expression of shape {tuple(f.shape)}")
+    obj = rs.Objective(f, [by_name[w] for w in wrt_names], data)
+    return Problem(name="expr", objective=obj, x0=np.zeros(obj.size), description=_clip(args.expr, 80),
+                   source="--expr", family="expr", data=data)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""Machine-learning problems as matrix expressions: logistic and softmax regression, matrix factorization, MLPs.
+
+Every objective is a sum over samples (not a mean), with an L2 penalty lam/2 ||W||^2 on the weights and none
+on the intercepts, the convention of scikit-learn's LogisticRegression with C = 1/lam.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import ricci.symbolic as rs
+
+from . import _synthetic
+from ._problem import Problem, register
+from ._validate import binary_labels, class_matrix, nonnegative, positive_int, real_matrix, same_rows
+
+_ML_SOURCE = "ricci.problems (L2-regularized maximum likelihood; see the docstring of {fn})"
+
+
+def _row_broadcast(b: rs.Expr, rows: str = "m") -> rs.Expr:
+    """A bias vector b (k) repeated over the rows of an (m, k) matrix: 1 b'."""
+    return rs.outer(rs.ones(rows), b)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Logistic regression
+# ----------------------------------------------------------------------------------------------------------
+
+
+def logistic_regression(X, y, lam: float = 1e-2, intercept: bool = True, *, name: str = "logistic-regression",
+                        source: str | None = None, description: str | None = None) -> Problem:
+    """L2-regularized logistic regression:
+
+        f(w, b) = sum_i log(1 + exp(-y_i (x_i' w + b))) + lam/2 ||w||^2,     y_i in {-1, +1}
+
+    (labels in {0, 1} are mapped to {-1, +1}), written ``sum(softplus(-y .* (X*w + b))) + lam/2 w'w``. Its
+    gradient is -X' (y .* sigmoid(-y .* z)) + lam w and its Hessian X' diag(s) X + lam I with
+    s = sigmoid(z) sigmoid(-z), z = X*w + b (the intercept b adds a border row and column). The intercept
+    is not penalized: with C = 1/lam this is scikit-learn's ``LogisticRegression(C=C)`` objective up to the
+    factor C. Variables packed as x = (w, b) (or x = w when ``intercept=False``); x0 = 0.
+    """
+    X = real_matrix("X", X, 2)
+    ypm = binary_labels("y", y)
+    same_rows("X", X, "y", ypm)
+    lam = nonnegative("lam", lam)
+    m, n = X.shape
+    Xs, ys, ws, lams = rs.Matrix("X", "m", "n"), rs.Vector("y", "m"), rs.Vector("w", "n"), rs.Scalar("lam")
+    z = Xs @ ws
+    wrt = [ws]
+    if intercept:
+        b = rs.Scalar("b")
+        z = z + b
+        wrt.append(b)
+    f = rs.sum(rs.softplus(-ys * z)) + lams / 2 * (ws @ ws)
+    data = {"X": X, "y": ypm, "lam": lam}
+    obj = rs.Objective(f, wrt if intercept else ws, data)
+    return Problem(
+        name=name, objective=obj, x0=np.zeros(obj.size),
+        description=description or f"L2-regularized logistic regression (m = {m}, n = {n}, lam = {lam:g})",
+        source=source or _ML_SOURCE.format(fn="logistic_regression"), family="logistic", data=data,
+        params={"lam": lam, "intercept": bool(intercept)},
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Softmax (multinomial logistic) regression
+# ----------------------------------------------------------------------------------------------------------
+
+
+def softmax_regression(X, Y, lam: float = 1e-2, intercept: bool = True, *, name: str = "softmax-regression",
+                       source: str | None = None, description: str | None = None) -> Problem:
+    """Multinomial logistic regression with a weight matrix W (n x k):
+
+        f(W, b) = sum_i [ log sum_c exp(z_ic) - sum_c Y_ic z_ic ] + lam/2 ||W||_F^2,   Z = X W + 1 b'
+
+    Y is one-hot (m x k) or a vector of integer labels. W is a matrix, so its Hessian is the 4th-order
+    tensor d2f / dW_jc dW_kd = sum_i x_ij x_ik (P_ic delta_cd - P_ic P_id) + lam delta_jk delta_cd
+    (P = softmax(Z) row-wise), which ``Objective`` flattens row-major to an (nk x nk) matrix. The intercept b
+    is not penalized; f is invariant to adding a constant to every b_c, so with an intercept the Hessian is
+    singular along (0, 1) and the minimizer is unique only up to that shift. The log-sum-exp is computed as
+    written: fine for standardized features, overflows for |z| > ~700.
+    """
+    X = real_matrix("X", X, 2)
+    Yoh = class_matrix("Y", Y)
+    same_rows("X", X, "Y", Yoh)
+    lam = nonnegative("lam", lam)
+    m, n = X.shape
+    k = Yoh.shape[1]
+    Xs, Ys, Ws, lams = rs.Matrix("X", "m", "n"), rs.Matrix("Y", "m", "k"), rs.Matrix("W", "n", "k"), rs.Scalar("lam")
+    Z = Xs @ Ws
+    wrt = [Ws]
+    if intercept:
+        b = rs.Vector("b", "k")
+        Z = Z + _row_broadcast(b)
+        wrt.append(b)
+    f = rs.sum(rs.log(rs.sum(rs.exp(Z), axis=1))) - rs.sum(Ys * Z) + lams / 2 * rs.sum(Ws * Ws)
+    data = {"X": X, "Y": Yoh, "lam": lam}
+    obj = rs.Objective(f, wrt, data)
+    return Problem(
+        name=name, objective=obj, x0=np.zeros(obj.size),
+        description=description or f"softmax regression (m = {m}, n = {n}, {k} classes, lam = {lam:g})",
+        source=source or _ML_SOURCE.format(fn="softmax_regression"), family="softmax", data=data,
+        params={"lam": lam, "intercept": bool(intercept)},
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Matrix factorization
+# ----------------------------------------------------------------------------------------------------------
+
+
+def matrix_factorization(T, rank: int, mask=None, lam: float = 1e-3, *, seed: int = 0,
+                         name: str = "matrix-factorization", source: str | None = None,
+                         description: str | None = None) -> Problem:
+    """Low-rank factorization T ~ U V' over the observed entries (mask 1) with U (m x r), V (n x r):
+
+        f(U, V) = 1/2 ||M .* (U V' - T)||_F^2 + lam/2 (||U||_F^2 + ||V||_F^2)
+
+    and, for Gauss-Newton and Levenberg-Marquardt, the residual whose half squared norm is f: the (m+n) x
+    (n+r) block matrix [[M .* (U V' - T), sqrt(lam) U], [0, sqrt(lam) V]] (zero blocks are constant
+    residuals). Missing entries of T (mask 0) do not enter f; their values in T are ignored. The minimizer
+    is never unique (U Q, V Q for orthogonal Q leave U V' unchanged when lam = 0, and the penalty only
+    fixes the balance); with a full mask every local minimum is global (Baldi & Hornik, 1989). x0 is seeded
+    Gaussian (U = V = 0 is a saddle point) scaled to the magnitude of T.
+    """
+    if mask is None:
+        T = real_matrix("T", T, 2)
+        M = np.ones_like(T)
+    else:
+        M = real_matrix("mask", mask, 2)
+        if not np.isin(M, (0.0, 1.0)).all():
+            raise ValueError("mask must hold 0 (missing) and 1 (observed) only")
+        if not M.any():
+            raise ValueError("mask hides every entry of T; nothing to fit")
+        raw = np.asarray(T, dtype=np.float64) if not isinstance(T, (str, bytes)) else T
+        if getattr(raw, "shape", None) != M.shape:
+            raise ValueError(f"mask must have the shape of T {getattr(raw, 'shape', None)}, got {M.shape}")
+        T = real_matrix("T (observed entries)", np.where(M > 0, raw, 0.0), 2)  # missing entries may be NaN
+    m, n = T.shape
+    rank = positive_int("rank", rank)
+    if rank > min(m, n):
+        raise ValueError(f"rank must be at most min(m, n) = {min(m, n)}, got {rank}")
+    lam = nonnegative("lam", lam)
+    Ts, Ms, lams = rs.Matrix("T", "m", "n"), rs.Matrix("M", "m", "n"), rs.Scalar("lam")
+    U, V = rs.Matrix("U", "m", "r"), rs.Matrix("V", "n", "r")
+    E = Ms * (U @ V.T - Ts)
+    f = rs.sum(E * E) / 2 + lams / 2 * (rs.sum(U * U) + rs.sum(V * V))
+    top, bottom = rs.const(np.eye(m + n, m)), rs.const(np.eye(m + n, n, k=-m))
+    left, right = rs.const(np.eye(n, n + rank)), rs.const(np.eye(rank, n + rank, k=n))
+    root = rs.sqrt(lams)
+    R = top @ E @ left + top @ (root * U) @ right + bottom @ (root * V) @ right
+    data = {"T": T * M, "M": M, "lam": lam}
+    sizes = {"r": rank}
+    obj = rs.Objective(f, [U, V], data, sizes=sizes)
+    ls = rs.LeastSquares(R, [U, V], data, sizes=sizes)
+    rng = np.random.default_rng(seed)
+    scale = np.sqrt(np.sqrt((T[M > 0] ** 2).mean()) / np.sqrt(rank)) if (T[M > 0] != 0).any() else 1.0
+    x0 = scale * rng.standard_normal(obj.size)
+    observed = int(M.sum())
+    return Problem(
+        name=name, objective=obj, x0=x0, residual=ls, residual_weight=0.5,
+        description=description or (f"rank-{rank} matrix factorization of a {m} x {n} matrix "
+                                    f"({observed} of {m * n} entries observed, lam = {lam:g})"),
+        source=source or _ML_SOURCE.format(fn="matrix_factorization"), family="factorization", data=data,
+        params={"rank": rank, "lam": lam, "seed": seed},
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Multilayer perceptron
+# ----------------------------------------------------------------------------------------------------------
+
+ACTIVATIONS = {"tanh": rs.tanh, "sigmoid": rs.sigmoid, "softplus": rs.softplus}
+LOSSES = ("squared", "logistic")
+
+
+def mlp(X, Y, hidden=(16,), activation: str = "tanh", loss: str = "squared", lam: float = 1e-3, *, seed: int = 0,
+        name: str = "mlp", source: str | None = None, description: str | None = None) -> Problem:
+    """A fully connected network with one or two hidden layers, trained on the whole batch:
+
+        H_1 = a(X W_1 + 1 b_1'),  [H_2 = a(H_1 W_2 + 1 b_2'),]  O = H_L W_out + 1 b_out'
+        squared:  f = 1/2 ||O - Y||_F^2 + lam/2 sum ||W_l||_F^2
+        logistic: f = sum(softplus(O) - Y .* O) + lam/2 sum ||W_l||_F^2     (Y in {0, 1}: cross-entropy of sigmoid(O))
+
+    with a = tanh, sigmoid or softplus. Weights and biases are separate variables (W1, b1, W2, b2[, W3, b3]),
+    packed in that order; biases are not penalized. Y is (m x k), or a vector for one output. x0: weights
+    Gaussian with variance 1/fan_in (LeCun initialization, seeded), biases 0. The problem is nonconvex.
+    """
+    X = real_matrix("X", X, 2)
+    Y = real_matrix("Y", Y, (1, 2))
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    same_rows("X", X, "Y", Y)
+    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
+        hidden = (hidden,)
+    if not isinstance(hidden, (tuple, list)) or len(hidden) not in (1, 2):
+        raise ValueError(f"hidden must be one or two layer widths such as (16,) or (16, 8), got {hidden!r}")
+    hidden = tuple(positive_int("hidden width", h) for h in hidden)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
+    if loss == "logistic" and not np.isin(Y, (0.0, 1.0)).all():
+        raise ValueError("loss='logistic' needs targets Y in {0, 1}")
+    lam = nonnegative("lam", lam)
+    act = ACTIVATIONS[activation]
+    m, n = X.shape
+    k = Y.shape[1]
+    Xs, Ys, lams = rs.Matrix("X", "m", "n"), rs.Matrix("Y", "m", "k"), rs.Scalar("lam")
+    widths = ("n",) + tuple(f"h{i + 1}" for i in range(len(hidden))) + ("k",)
+    layers, wrt = [], []
+    H = Xs
+    for i in range(len(widths) - 1):
+        W = rs.Matrix(f"W{i + 1}", widths[i], widths[i + 1])
+        b = rs.Vector(f"b{i + 1}", widths[i + 1])
+        layers.append(W)
+        wrt += [W, b]
+        Z = H @ W + _row_broadcast(b)
+        H = act(Z) if i < len(widths) - 2 else Z
+    out = H
+    penalty = lams / 2 * sum((rs.sum(W * W) for W in layers[1:]), start=rs.sum(layers[0] * layers[0]))
+    if loss == "squared":
+        diff = out - Ys
+        f = rs.sum(diff * diff) / 2 + penalty
+    else:
+        f = rs.sum(rs.softplus(out)) - rs.sum(Ys * out) + penalty
+    data = {"X": X, "Y": Y, "lam": lam}
+    sizes = {f"h{i + 1}": h for i, h in enumerate(hidden)}
+    obj = rs.Objective(f, wrt, data, sizes=sizes)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for v, shape in zip(obj.wrt, obj.shapes):
+        if v.name.startswith("W"):
+            parts.append(rng.standard_normal(shape).ravel() / np.sqrt(shape[0]))
+        else:
+            parts.append(np.zeros(int(np.prod(shape))))
+    arch = " -> ".join(str(w) for w in (n, *hidden, k))
+    return Problem(
+        name=name, objective=obj, x0=np.concatenate(parts),
+        description=description or f"MLP {arch} ({activation}, {loss} loss, m = {m}, lam = {lam:g})",
+        source=source or _ML_SOURCE.format(fn="mlp"), family="mlp", data=data,
+        params={"hidden": hidden, "activation": activation, "loss": loss, "lam": lam, "seed": seed},
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Registered instances
+# ----------------------------------------------------------------------------------------------------------
+
+
+@register("logistic-regression", "logistic", "L2 logistic regression on the embedded breast-cancer data (569 x 30)")
+def _logistic_default(lam: float = 1e-2, intercept: bool = True, X=None, y=None) -> Problem:
+    """The main job's problem: the Wisconsin diagnostic breast-cancer data, standardized (or your X, y)."""
+    from ._datasets import breast_cancer
+
+    if (X is None) != (y is None):
+        raise ValueError("logistic-regression: pass both X and y, or neither (for the embedded data)")
+    if X is None:
+        ds = breast_cancer()
+        return logistic_regression(ds.X, ds.y, lam=lam, intercept=intercept, source=ds.source,
+                                   description=f"L2-regularized logistic regression, breast-cancer data "
+                                               f"(569 x 30, standardized), lam = {lam:g}")
+    return logistic_regression(X, y, lam=lam, intercept=intercept)
+
+
+@register("logistic-regression-synthetic", "logistic", "L2 logistic regression on seeded data of given condition")
+def _logistic_synthetic(m: int = 200, n: int = 10, cond: float = 10.0, lam: float = 1e-2, seed: int = 0) -> Problem:
+    X, y = _synthetic.classification(m, n, 2, cond=cond, seed=seed)
+    p = logistic_regression(X, y, lam=lam, name="logistic-regression-synthetic",
+                            source="ricci.problems synthetic classification data (seeded)")
+    return _with_params(p, m=m, n=n, cond=cond, seed=seed)
+
+
+@register("softmax-regression", "softmax", "softmax regression on seeded 3-class data (4th-order Hessian in W)")
+def _softmax_synthetic(m: int = 150, n: int = 5, classes: int = 3, cond: float = 10.0, lam: float = 1e-2,
+                       intercept: bool = True, seed: int = 0) -> Problem:
+    X, Y = _synthetic.classification(m, n, classes, cond=cond, seed=seed)
+    if classes == 2:
+        Y = np.eye(2)[Y.astype(int)]
+    p = softmax_regression(X, Y, lam=lam, intercept=intercept,
+                           source="ricci.problems synthetic classification data (seeded)")
+    return _with_params(p, m=m, n=n, classes=classes, cond=cond, seed=seed)
+
+
+@register("matrix-factorization", "factorization", "rank-2 factorization of a seeded 12 x 10 matrix, 30% missing")
+def _factorization_synthetic(m: int = 12, n: int = 10, rank: int = 2, cond: float = 10.0, missing: float = 0.3,
+                             noise: float = 0.01, lam: float = 1e-3, seed: int = 0) -> Problem:
+    T, mask = _synthetic.low_rank(m, n, rank, cond=cond, noise=noise, missing=missing, seed=seed)
+    p = matrix_factorization(T, rank, mask=mask, lam=lam, seed=seed,
+                             source="ricci.problems synthetic low-rank matrix (seeded)")
+    return _with_params(p, m=m, n=n, cond=cond, missing=missing, noise=noise)
+
+
+@register("mlp", "mlp", "MLP 4 -> 5 -> 1 (tanh) fitting a seeded teacher network")
+def _mlp_synthetic(m: int = 32, n: int = 4, hidden=(5,), activation: str = "tanh", loss: str = "squared",
+                   cond: float = 10.0, lam: float = 1e-2, seed: int = 0) -> Problem:
+    X, Y = _synthetic.regression(m, n, 1, cond=cond, seed=seed)
+    if loss == "logistic":
+        Y = (Y > np.median(Y)).astype(float)
+    p = mlp(X, Y, hidden=hidden, activation=activation, loss=loss, lam=lam, seed=seed,
+            source="ricci.problems synthetic teacher network (seeded)")
+    return _with_params(p, m=m, n=n, cond=cond)
+
+
+def _with_params(p: Problem, **extra) -> Problem:
+    from dataclasses import replace
+
+    return replace(p, params={**p.params, **extra})

@@ -1,0 +1,232 @@
+"""The problem record and the registry.
+
+A :class:`Problem` binds a symbolic objective (an ``rs.Objective``: f with its exact gradient, Hessian and
+Hessian-vector product, compiled once) and, for sums of squares, the residual (an ``rs.LeastSquares``) to a
+starting point, the data, and what is known about the solution. The registry maps a name to the function that
+builds the problem, so that tests and benchmarks can sweep ``names() x methods``.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+import numpy as np
+
+import ricci.symbolic as rs
+from ricci.solvers import METHODS, least_squares, minimize
+
+LEAST_SQUARES_METHODS = ("lm", "gauss-newton")
+"""Methods that use the residual and its Jacobian (``ricci.solvers.least_squares``)."""
+
+ALL_METHODS = tuple(METHODS) + LEAST_SQUARES_METHODS
+
+
+def _frozen_array(value) -> np.ndarray:
+    arr = np.array(value, dtype=np.float64)  # a copy, so the record cannot change behind its back
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """One optimization problem: minimize ``objective`` over the flat vector x, starting from ``x0``.
+
+    Fields:
+        name: the registry name (``"logistic-regression"``, ``"rosenbrock"``, ...).
+        objective: an ``rs.Objective`` with ``fun``/``jac``/``hess``/``hessp`` on the flat vector x (several
+            variables are packed in the order of ``objective.wrt``; ``objective.unpack(x)`` splits them).
+        x0: the standard starting point (a read-only float64 NumPy array).
+        description: one line saying what the problem is.
+        source: where it comes from (paper, data set).
+        family: ``"mgh"``, ``"logistic"``, ``"softmax"``, ``"factorization"`` or ``"mlp"``.
+        residual: for sums of squares, an ``rs.LeastSquares`` r with ``objective(x) == residual_weight *
+            ||r(x)||^2`` (so Levenberg-Marquardt and Gauss-Newton apply); None otherwise.
+        residual_weight: 1 for the More-Garbow-Hillstrom problems (the paper's f = sum f_i^2), 1/2 elsewhere
+            (the usual 1/2 ||r||^2).
+        minimum, minimizer: the known minimum value and a minimizer, where known (None otherwise).
+        local_minima: other known local minima as ``(f, x or None)`` pairs that a local method may reach.
+        data: the arrays the objective is bound to (read-only mapping), e.g. ``{"X": ..., "y": ..., "lam": ...}``.
+        params: the parameters the problem was built with.
+    """
+
+    name: str
+    objective: rs.Objective
+    x0: np.ndarray
+    description: str
+    source: str
+    family: str
+    residual: rs.LeastSquares | None = None
+    residual_weight: float = 0.5
+    minimum: float | None = None
+    minimizer: np.ndarray | None = None
+    local_minima: tuple = ()
+    data: Mapping = field(default_factory=dict)
+    params: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "x0", _frozen_array(self.x0))
+        if self.x0.ndim != 1 or self.x0.shape[0] != self.objective.size:
+            raise ValueError(f"Problem {self.name!r}: x0 must be a flat vector of length {self.objective.size}, "
+                             f"got shape {self.x0.shape}")
+        if self.minimizer is not None:
+            set_(self, "minimizer", _frozen_array(self.minimizer))
+        set_(self, "local_minima", tuple((float(f), None if x is None else _frozen_array(x))
+                                         for f, x in self.local_minima))
+        set_(self, "data", MappingProxyType(dict(self.data)))
+        set_(self, "params", MappingProxyType(dict(self.params)))
+
+    # -- what it is ------------------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """The number of unknowns (the length of the flat vector x)."""
+        return self.objective.size
+
+    @property
+    def expression(self) -> rs.Expr:
+        """The objective as a symbolic expression (print it for matrix notation)."""
+        return self.objective.expr
+
+    @property
+    def is_least_squares(self) -> bool:
+        return self.residual is not None
+
+    @property
+    def methods(self) -> tuple:
+        """The methods that apply: every ``minimize`` method, plus lm and gauss-newton for sums of squares."""
+        return ALL_METHODS if self.is_least_squares else tuple(METHODS)
+
+    def __repr__(self):
+        known = f", minimum={self.minimum:.6g}" if self.minimum is not None else ""
+        return f"<ricci Problem {self.name!r}: n={self.n}{known}; {self.description}>"
+
+    # -- solving ---------------------------------------------------------------------------------------------
+    def start(self):
+        """x0 as an array of the objective's library and device (NumPy, or CuPy after ``on("cupy")``)."""
+        obj = self.objective
+        return obj.xp.asarray(self.x0, dtype=obj.dtype, device=obj.device)
+
+    def solve(self, method: str = "trust-exact", *, x0=None, tol=None, callback=None, **options):
+        """Solve with ``ricci.solvers`` and return its result (scipy's OptimizeResult fields).
+
+        ``method`` is one of ``ricci.solvers.METHODS`` (newton, trust-exact, trust-ncg, trust-krylov, dogleg,
+        lbfgs), which minimize the objective with its exact derivatives, or ``"lm"``/``"gauss-newton"`` for
+        problems with a residual (``ricci.solvers.least_squares``; its ``cost`` is 1/2 ||r||^2). ``tol`` is
+        the gradient tolerance (``gtol``, infinity norm) of the minimize methods; further keyword arguments
+        are the method's options (``maxiter``, ``gtol``, ``disp``, ... or, for least squares, ``ftol``,
+        ``xtol``, ``gtol``, ``max_nfev``).
+        """
+        key = str(method).lower().replace("_", "-")
+        start = self.start() if x0 is None else x0
+        if key in LEAST_SQUARES_METHODS:
+            if self.residual is None:
+                raise ValueError(f"method {method!r} needs a sum-of-squares problem; {self.name!r} has no residual. "
+                                 f"Valid methods for it: {', '.join(self.methods)}")
+            if tol is not None:
+                options.setdefault("gtol", tol)
+            return least_squares(self.residual, start, method=key, callback=callback, **options)
+        if key not in METHODS:
+            raise ValueError(f"unknown method {method!r}; valid methods for {self.name!r} are: {', '.join(self.methods)}")
+        return minimize(self.objective, start, method=key, tol=tol, callback=callback, options=options)
+
+    def on(self, backend: str) -> Problem:
+        """The same problem with its data on another array library: ``"numpy"`` or ``"cupy"`` (GPU)."""
+        xp = _backend(backend)
+        if not self.objective.data:
+            raise ValueError(f"problem {self.name!r} has no data arrays to move to {backend}; "
+                             "its constants are compiled in, so it runs on NumPy")
+        obj = _rebind(rs.Objective, self.objective, xp)
+        res = _rebind(rs.LeastSquares, self.residual, xp) if self.residual is not None else None
+        return replace(self, objective=obj, residual=res)
+
+
+def _backend(backend: str):
+    if backend == "numpy":
+        return np
+    if backend == "cupy":
+        try:
+            import cupy
+        except ImportError:
+            raise ValueError("backend 'cupy' needs CuPy: pip install 'ricci[gpu]'") from None
+        return cupy
+    raise ValueError(f"backend must be 'numpy' or 'cupy', got {backend!r}")
+
+
+def _rebind(cls, bound, xp):
+    moved = {k: xp.asarray(_to_numpy(v)) for k, v in bound.data.items()}
+    return cls(bound.expr, bound.wrt, moved, sizes=dict(bound.sizes))
+
+
+def _to_numpy(a):
+    get = getattr(a, "get", None)  # CuPy arrays
+    return get() if callable(get) and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The registry
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    family: str
+    build: Callable[..., Problem]
+    summary: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(name: str, family: str, summary: str):
+    """Decorator: add a problem builder to the registry under ``name`` (called with the user's parameters)."""
+
+    def deco(build):
+        if name in _REGISTRY:
+            raise ValueError(f"problem {name!r} is registered twice")
+        _REGISTRY[name] = _Entry(name, family, build, summary)
+        return build
+
+    return deco
+
+
+def names(family: str | None = None) -> list[str]:
+    """The registered problem names (in registration order), optionally of one family."""
+    if family is not None and family not in families():
+        raise ValueError(f"unknown family {family!r}; valid families are: {', '.join(families())}")
+    return [e.name for e in _REGISTRY.values() if family is None or e.family == family]
+
+
+def families() -> list[str]:
+    """The problem families: mgh, logistic, softmax, factorization, mlp."""
+    return list(dict.fromkeys(e.family for e in _REGISTRY.values()))
+
+
+def entry(name: str) -> _Entry:
+    """The registry entry (builder, family, one-line summary) of a name; ValueError naming close matches."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown problem {name!r}{hint} (`ricci problems` lists all {len(_REGISTRY)})") from None
+
+
+def parameters(name: str) -> dict:
+    """The parameters a registered problem accepts, with their defaults."""
+    sig = inspect.signature(entry(name).build)
+    return {k: p.default for k, p in sig.parameters.items()}
+
+
+def get(name: str, **params) -> Problem:
+    """Build the registered problem ``name`` with the given parameters (see ``parameters(name)``)."""
+    e = entry(name)
+    valid = parameters(name)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        listed = ", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none"
+        raise TypeError(f"problem {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: {listed}")
+    return e.build(**params)

@@ -1,0 +1,136 @@
+"""problems.load on good and broken CSV, .npy/.npz and svmlight files (written to tmp_path)."""
+import numpy as np
+import pytest
+
+from ricci import problems
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_with_header_label_by_name_and_index(tmp_path):
+    path = _write(tmp_path, "d.csv", "a,target,b\n1,0,2\n3,1,4.5\n# a comment\n\n5,1,6e-1\n")
+    X, y = problems.load(path, label="target")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4.5], [5, 0.6]])
+    np.testing.assert_array_equal(y, [0, 1, 1])
+    ds = problems.load(path, label=1)
+    assert ds.feature_names == ("a", "b") and ds.label_name == "target"
+    ds = problems.load(path)  # default: the last column
+    assert ds.label_name == "b" and ds.X.shape == (3, 2)
+
+
+def test_csv_without_header_and_other_delimiters(tmp_path):
+    X, y = problems.load(_write(tmp_path, "d.csv", "1,2,0\n3,4,1\n"))
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(y, [0, 1])
+    X, y = problems.load(_write(tmp_path, "d.tsv", "1\t2\t0\n3\t4\t1\n"), label=0)
+    np.testing.assert_array_equal(X, [[2, 0], [4, 1]])
+    X, y = problems.load(_write(tmp_path, "w.txt", "1 2 0\n3  4 1\n"), label=None)
+    assert X.shape == (2, 3) and y is None
+
+
+def test_csv_text_labels_are_coded(tmp_path):
+    ds = problems.load(_write(tmp_path, "d.csv", "x,diagnosis\n1,M\n2,B\n3,M\n"), label="diagnosis",
+                       task="classification")
+    assert ds.classes == ("B", "M")
+    np.testing.assert_array_equal(ds.y, [1, 0, 1])
+
+
+@pytest.mark.parametrize("text, kwargs, match", [
+    ("a,b,c\n1,2,3\n4,5\n", {}, r"line 3: 2 fields, expected 3.*ragged"),
+    ("a,b,c\n1,2,3\n4,abc,6\n", {}, r"line 3, column 'b': 'abc' is not a number"),
+    ("a,b,c\n1,,3\n", {}, r"line 2, column 'b': missing value"),
+    ("a,b,c\n1,nan,3\n", {}, r"column 'b': 'nan' \(NaN"),
+    ("a,b,c\n1,2,inf\n", {"label": 0}, r"column 'c'.*infinite"),
+    ("a,b,c\n1,2,0\n3,4,0\n", {"task": "classification"}, r"single class"),
+    ("a,b,c\n1,2,0.5\n3,4,1\n", {"task": "classification"}, r"integers"),
+    ("a,b,c\n1,2,0\n", {"label": "d"}, r"no column named 'd'"),
+    ("1,2,0\n", {"label": "c"}, r"no header row"),
+    ("a,b,c\n1,2,0\n", {"label": 5}, r"out of range"),
+    ("", {}, r"empty"),
+    ("a,b\n", {}, r"no data rows"),
+])
+def test_broken_csv(tmp_path, text, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        problems.load(_write(tmp_path, "bad.csv", text), **kwargs)
+
+
+def test_npy_and_npz(tmp_path):
+    arr = np.arange(12.0).reshape(4, 3)
+    np.save(tmp_path / "a.npy", arr)
+    X, y = problems.load(tmp_path / "a.npy")
+    np.testing.assert_array_equal(X, arr[:, :2])
+    np.testing.assert_array_equal(y, arr[:, 2])
+    X, y = problems.load(tmp_path / "a.npy", label=None)
+    assert y is None and X.shape == (4, 3)
+    np.savez(tmp_path / "b.npz", X=arr, y=np.array([0, 1, 0, 1]))
+    X, y = problems.load(tmp_path / "b.npz")
+    assert X.shape == (4, 3) and list(y) == [0, 1, 0, 1]
+    np.savez(tmp_path / "c.npz", feats=arr, target=np.ones(4))
+    X, y = problems.load(tmp_path / "c.npz", label="target")
+    assert X.shape == (4, 3) and y.sum() == 4
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: np.save(p / "x.npy", np.array([1.0, np.nan]).reshape(1, 2)), "NaN"),
+    (lambda p: np.save(p / "x.npy", np.ones(3)), "2-D"),
+    (lambda p: np.save(p / "x.npy", np.array([["a", "b"]])), "numeric"),
+    (lambda p: np.savez(p / "x.npz", X=np.ones((3, 2)), y=np.ones(2)), "3 labels"),
+    (lambda p: np.savez(p / "x.npz", a=np.ones((3, 2)), b=np.ones((3, 2))), "none named 'y'"),
+])
+def test_broken_numpy_files(tmp_path, make, match):
+    make(tmp_path)
+    path = next(tmp_path.iterdir())
+    with pytest.raises(ValueError, match=match):
+        problems.load(path)
+
+
+def test_svmlight(tmp_path):
+    path = _write(tmp_path, "d.svm", "# header comment\n+1 1:0.5 3:2\n-1 qid:3 2:1.5 # trailing\n1 1:1e-1\n")
+    ds = problems.load(path, task="classification")
+    np.testing.assert_array_equal(ds.X, [[0.5, 0, 2], [0, 1.5, 0], [0.1, 0, 0]])
+    np.testing.assert_array_equal(ds.y, [1, -1, 1])
+    assert ds.notes["zero_based"] is False
+    X, _ = problems.load(_write(tmp_path, "z.libsvm", "0 0:1 2:3\n1 1:2\n"), n_features=5)
+    np.testing.assert_array_equal(X, [[1, 0, 3, 0, 0], [0, 2, 0, 0, 0]])
+    X, y = problems.load(_write(tmp_path, "noext", "1 1:2\n0 2:3\n"))  # detected from the content
+    assert X.shape == (2, 2)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("1 1:a\n", r"line 1, feature 1: 'a' is not a number"),
+    ("x 1:2\n", r"line 1: the line must start with a numeric label"),
+    ("1 3:1 2:1\n", r"indices must increase"),
+    ("1 1-2\n", r"expected index:value"),
+    ("1 1:nan\n", r"NaN"),
+    ("1 1:1\n1 2:1\n", r"single class"),
+])
+def test_broken_svmlight(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        problems.load(_write(tmp_path, "bad.svm", text), task="classification")
+
+
+def test_missing_file_and_bad_arguments(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such data file"):
+        problems.load(tmp_path / "nope.csv")
+    path = _write(tmp_path, "d.csv", "1,0\n2,1\n")
+    with pytest.raises(ValueError, match="format must be one of"):
+        problems.load(path, format="xlsx")
+    with pytest.raises(ValueError, match="task"):
+        problems.load(path, task="ranking")
+    with pytest.raises(TypeError, match="label must be"):
+        problems.load(path, label=1.5)
+
+
+def test_loaded_data_feeds_a_problem(tmp_path):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((30, 3))
+    y = (X[:, 0] + 0.3 * rng.standard_normal(30) > 0).astype(int)
+    lines = ["f1,f2,f3,label"] + [",".join(f"{v:.17g}" for v in row) + f",{t}" for row, t in zip(X, y)]
+    X2, y2 = problems.load(_write(tmp_path, "d.csv", "\n".join(lines)), label="label")
+    np.testing.assert_array_equal(X2, X)
+    p = problems.logistic_regression(X2, y2, lam=0.1)
+    assert p.solve("newton").success

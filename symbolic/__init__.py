@@ -61,11 +61,12 @@ from ._dims import DimensionError
 from ._functions import X as x_symbol
 from ._nodes import Expr, Var
 from ._objective import LeastSquares, Objective
+from ._parse import ParseError, parse
 from ._printing import index_notation, latex, to_str
 
 __all__ = [
     "CompiledFunction", "DimensionError", "ElementwiseOp", "Expr", "LeastSquares", "Matrix", "Objective", "Scalar",
-    "Tensor", "Var", "Vector",
+    "ParseError", "Tensor", "Var", "Vector", "parse",
     "abs", "arccos", "arcsin", "arctan", "compile", "const", "cos", "derivative", "det", "diag", "einsum",
     "elementwise", "exp", "expm1", "eye", "full", "grad", "hessian", "hvp", "index_notation", "inv", "jacobian",
     "kron", "latex", "log", "log1p", "logdet", "norm1", "norm2", "ones", "outer", "relu", "sigmoid", "sign",

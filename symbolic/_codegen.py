@@ -125,21 +125,18 @@ class CompiledFunction:
         if isinstance(node, Delta):
             return [f"{target} = xp.eye({dim_code(node.dim)}, dtype=dtype, device=device)"]
         if isinstance(node, Add):
-            parts = []
+            parts = []  # (sign, text, is_constant)
             for t, c in zip(node.terms, node.coeffs):
-                term = _number_code(t.value) if isinstance(t, Fill) else names[t]
-                if c == 1:
-                    parts.append(("+", term))
-                elif c == -1:
-                    parts.append(("-", term))
-                elif c < 0:
-                    parts.append(("-", f"{_number_code(-c)} * {term}"))
+                if isinstance(t, Fill):  # a constant: one literal, broadcast by the arithmetic
+                    value = c * t.value
+                    parts.append(("-" if value < 0 else "+", _number_code(abs(value)), True))
+                elif c == 1 or c == -1:
+                    parts.append(("+" if c == 1 else "-", names[t], False))
                 else:
-                    parts.append(("+", f"{_number_code(c)} * {term}"))
-            # a non-Fill term first, so that the sum is an array
-            parts.sort(key=lambda p: p[1][0].isdigit() or p[1].startswith("0"))
+                    parts.append(("-" if c < 0 else "+", f"{_number_code(abs(c))} * {names[t]}", False))
+            parts.sort(key=lambda p: p[2])  # an array first, so that the sum is an array
             text = ("-" if parts[0][0] == "-" else "") + parts[0][1]
-            for sign, term in parts[1:]:
+            for sign, term, _ in parts[1:]:
                 text += f" {sign} {term}"
             return [f"{target} = {text}"]
         if isinstance(node, Elementwise):
@@ -166,6 +163,10 @@ class CompiledFunction:
     # ---------------------------------------------------------------------------------------------------
     def __call__(self, **arrays):
         expected = {v.name: v for v in self.variables}
+        given_dims = {k: arrays.pop(k) for k in list(arrays) if k not in expected and k in self.dim_names}
+        for k, v in given_dims.items():
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{self.name}: the size {k} must be a non-negative int, got {v!r}")
         missing = [n for n in expected if n not in arrays]
         unknown = [n for n in arrays if n not in expected]
         if missing or unknown:
@@ -182,15 +183,15 @@ class CompiledFunction:
         values = {}
         for name, v in expected.items():
             values[name] = _convert(xp, arrays[name], dtype, device, name)
-        sizes = self._bind(values)
+        sizes = self._bind(values, given_dims)
         dims = [self._size(s, sizes) for s in self.dim_names]
         consts = [self._const(xp, k, dtype, device) for k in range(len(self._consts))]
         result = self._kernel(xp, dtype, device, *dims, *[values[v.name] for v in self.variables], *consts)
         return result if self.single else tuple(result)
 
-    def _bind(self, values: dict) -> dict:
-        sizes: dict = {}
-        source: dict = {}
+    def _bind(self, values: dict, given: dict) -> dict:
+        sizes: dict = {k: int(v) for k, v in given.items()}
+        source: dict = {k: "a keyword" for k in given}
         # Bind from the highest-order arrays first: data matrices define the sizes, vectors are checked.
         for v in sorted(self.variables, key=lambda v: -v.ndim):
             arr = values[v.name]
@@ -231,7 +232,8 @@ class CompiledFunction:
 
     def _size(self, s: str, sizes: dict) -> int:
         if s not in sizes:
-            raise ValueError(f"{self.name}: dimension {s} is not determined by the shapes of the inputs")
+            raise ValueError(f"{self.name}: dimension {s} is not determined by the shapes of the inputs; "
+                             f"pass it as {s}=<int>")
         return sizes[s]
 
     def _const(self, xp, k, dtype, device):

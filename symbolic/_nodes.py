@@ -21,6 +21,7 @@ canonicalizes; the algebraic rewrites live in ``_simplify``.
 from __future__ import annotations
 
 import hashlib
+import math
 import numbers
 import weakref
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ def normalize_number(c):
         f = float(c)
         if f.is_integer() and abs(f) < 2**53:
             return int(f)  # 2.0 and 2 are one coefficient, so equal expressions stay one object
+        if math.isfinite(f):
+            exact = Fraction(f)
+            if exact.denominator <= 1024 and abs(exact.numerator) < 2**20:
+                return exact  # 0.5 and 1/2 likewise (only where the float is exactly that fraction)
         return f
     raise TypeError(f"expected a real number, got {type(c).__name__} {c!r}")
 
@@ -196,30 +201,57 @@ class Delta(Expr):
         return _intern(cls, key, build)
 
 
+def _refined_colors(operands, indices, output) -> list:
+    """A key per operand that does not depend on index names: colour refinement (Weisfeiler-Lehman).
+
+    Operands start coloured by their structural key, indices by their output position (or "summed"); each
+    round recolours an index by the colours and axes of the operands carrying it, and an operand by the
+    colours of its indices, until the partition stops splitting. Equal keys are then truly interchangeable
+    in all but highly symmetric products.
+    """
+    out_pos = {ix: p for p, ix in enumerate(output)}
+    every = {ix for idx in indices for ix in idx}
+    ix_color = {ix: (0, out_pos[ix]) if ix in out_pos else (1, 0) for ix in every}
+    op_color = [(op.skey,) for op in operands]
+    classes = -1
+    for _ in range(len(operands) + 1):
+        occ: dict = {ix: [] for ix in every}
+        for k, idx in enumerate(indices):
+            for axis, ix in enumerate(idx):
+                occ[ix].append((op_color[k], axis))
+        new_ix = {ix: (ix_color[ix], tuple(sorted(occ[ix]))) for ix in every}
+        new_op = [(op_color[k], tuple(new_ix[ix] for ix in indices[k])) for k in range(len(operands))]
+        rank = {c: r for r, c in enumerate(sorted(set(new_op)))}
+        rank_ix = {c: r for r, c in enumerate(sorted(set(new_ix.values())))}
+        op_color = [(rank[c],) for c in new_op]
+        ix_color = {ix: (rank_ix[c],) for ix, c in new_ix.items()}
+        count = len(rank) + len(rank_ix)
+        if count == classes:
+            break
+        classes = count
+    return [(operands[k].skey, op_color[k]) for k in range(len(operands))]
+
+
 def _canonical_contract(operands, indices, output):
     """Sort operands by a key independent of index names, then rename indices canonically."""
-    out_pos = {ix: p for p, ix in enumerate(output)}
-    count: dict = {}
-    for idx in indices:
-        for ix in set(idx):
-            count[ix] = count.get(ix, 0) + 1
-
-    def role(ix):
-        return (0, out_pos[ix]) if ix in out_pos else (1, count[ix])
-
-    order = sorted(range(len(operands)), key=lambda k: (operands[k].skey, tuple(role(ix) for ix in indices[k])))
-    operands = tuple(operands[k] for k in order)
-    indices = tuple(indices[k] for k in order)
-    rename = {ix: p for p, ix in enumerate(output)}
-    for idx in indices:
-        for ix in idx:
-            if ix not in rename:
-                rename[ix] = len(rename)
-    return (
-        operands,
-        tuple(tuple(rename[ix] for ix in idx) for idx in indices),
-        tuple(rename[ix] for ix in output),
-    )
+    keys = _refined_colors(operands, indices, output)
+    tiebreak = [()] * len(operands)
+    for _ in range(4):  # ties (interchangeable operands) are broken by the canonical names of a first pass
+        order = sorted(range(len(operands)), key=lambda k: (keys[k], tiebreak[k]))
+        operands, indices = tuple(operands[k] for k in order), tuple(indices[k] for k in order)
+        keys = [keys[k] for k in order]
+        rename = {ix: p for p, ix in enumerate(output)}
+        for idx in indices:
+            for ix in idx:
+                if ix not in rename:
+                    rename[ix] = len(rename)
+        indices = tuple(tuple(rename[ix] for ix in idx) for idx in indices)
+        output = tuple(rename[ix] for ix in output)
+        new_tiebreak = list(indices)
+        if new_tiebreak == tiebreak:
+            break
+        tiebreak = new_tiebreak
+    return operands, indices, output
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -257,6 +289,11 @@ class Contract(Expr):
             if ix not in dims:
                 raise ValueError(f"contract: output index {ix} appears in no operand")
         operands, indices, output = _canonical_contract(operands, indices, output)
+        for _ in range(3):  # the identity is symmetric: d[i, j] = d[j, i]; order its pair and rename again
+            if not any(isinstance(op, Delta) and idx[0] > idx[1] for op, idx in zip(operands, indices)):
+                break
+            indices = tuple(tuple(sorted(idx)) if isinstance(op, Delta) else idx for op, idx in zip(operands, indices))
+            operands, indices, output = _canonical_contract(operands, indices, output)
         key = (cls, operands, indices, output)
 
         def build():

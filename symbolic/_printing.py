@@ -17,8 +17,10 @@ import sympy
 from ._functions import X
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var
 
-# precedence levels
+# precedence levels; an entry-wise product sits just below the matrix product, so that a Hadamard
+# product inside a chain of '*' (same precedence in the language) is always parenthesised
 SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(6)
+HADAMARD = PRODUCT - 0.5
 
 OUT_LETTERS = "ijklpqrstuvw"
 SUM_LETTERS = "abcdefgh"
@@ -68,6 +70,9 @@ class LatexStyle(TextStyle):
     eye = "I"
 
     def transpose(self, s):
+        if "^" in s or " " in s or "\\" in s and not s.startswith("\\left"):
+            if not (s.startswith("\\left(") and s.endswith("\\right)")):
+                s = f"\\left({s}\\right)"
         return s + r"^\top"
 
     def func(self, name, arg):
@@ -125,12 +130,18 @@ class Printer:
         return method(e)
 
     def p_Var(self, e: Var):
+        if e.ndim > 2:
+            raise NoMatrixForm(e)
         return self.s.name(e.name), ATOM
 
     def p_Const(self, e: Const):
+        if e.ndim > 2:
+            raise NoMatrixForm(e)
         return self.s.name(e.label), ATOM
 
     def p_Fill(self, e: Fill):
+        if e.ndim > 2:
+            raise NoMatrixForm(e)
         text = self.s.fill(e.value, e.shape)
         neg = not e.shape and str(text).startswith("-")
         return text, (UNARY if neg else ATOM)
@@ -150,8 +161,7 @@ class Printer:
         return self.s.func("logdet", self.p(e.arg)[0]), ATOM
 
     def p_Reshape(self, e: Reshape):
-        dims = ", ".join(str(d) for d in e.new_shape)
-        return self.s.func("reshape", f"{self.p(e.arg)[0]}, ({dims})"), ATOM
+        raise NoMatrixForm(e)
 
     def p_Elementwise(self, e: Elementwise):
         arg = self.p(e.arg)
@@ -161,7 +171,7 @@ class Printer:
         if expr.is_Add:
             return SUM
         if expr.is_Mul:
-            return PRODUCT
+            return HADAMARD
         if expr.is_Pow:
             return POWER
         return ATOM
@@ -242,149 +252,191 @@ class Printer:
     # -- products ---------------------------------------------------------------------------------------
     def p_Contract(self, e: Contract):
         matrix = self.matrix_form(e)
-        if matrix is not None:
-            return matrix
-        return self.index_form(e)
+        if matrix is None:
+            raise NoMatrixForm(e)
+        return matrix
 
     def matrix_form(self, e: Contract):
+        """Matrix notation for a product, or None.
+
+        The operands are read as a multigraph: matrices are edges between their two indices, vectors are
+        labels on an index, scalars are factors. Series-parallel reductions rewrite it until only output
+        indices remain: two edges on one index pair become a Hadamard product (A.*B'); a summed index
+        between two edges becomes a product (A*diag(h)*B); a summed index at the end of an edge becomes a
+        vector (A*h, or A*vector(1) for a row sum); a loop A[i,i] becomes diag(A); a summed index carrying
+        only vectors becomes a scalar (x'*y, sum(x)). What is left reads as diag(h1)*M*diag(h2), an outer
+        product h1*h2', or a vector; a graph that does not reduce (K4, say) has no matrix form here.
+        """
         if len(e.output) > 2 or any(op.ndim > 2 for op in e.operands):
             return None
+        S = self.s
         out = list(e.output)
-        scalars, vecs, mats = [], {}, []
+        scalars: list = []
+        vecs: dict = {}
+        # an edge is [factors, p, q]: a chain of factors (text, prec, transposed, is_diag) from index p to q
+        edges: list = []
         for op, idx in zip(e.operands, e.indices):
+            t = self.p(op)
             if op.ndim == 0:
-                scalars.append(op)
-            elif op.ndim == 1 or idx[0] == idx[1]:
-                text = self.p(op) if op.ndim == 1 else (self.s.func("diag", self.p(op)[0]), ATOM)
-                vecs.setdefault(idx[0], []).append((op, text))
+                scalars.append(t)
+            elif op.ndim == 1:
+                vecs.setdefault(idx[0], []).append(t)
+            elif idx[0] == idx[1]:
+                vecs.setdefault(idx[0], []).append((S.func("diag", t[0]), ATOM))
             else:
-                mats.append((op, idx))
-        degree: dict = {}
-        for _, (p, q) in mats:
-            degree[p] = degree.get(p, 0) + 1
-            degree[q] = degree.get(q, 0) + 1
-        if any(d > 2 for d in degree.values()):
-            return None
-        used = [False] * len(mats)
-        components = []  # (kind, text, prec, ends)
+                edges.append([[(t[0], t[1], False, False)], idx[0], idx[1]])
 
-        def walk(start):
-            """Follow matrices from ``start`` until an output index or a leaf; returns (factors, end)."""
-            factors, at = [], start
-            while True:
-                nxt = None
-                for k, (op, (p, q)) in enumerate(mats):
-                    if used[k] or at not in (p, q):
-                        continue
-                    nxt = k
-                    break
-                if nxt is None:
-                    return factors, at
-                used[nxt] = True
-                op, (p, q) = mats[nxt]
-                text = self.p(op)
-                factors.append((text, p != at))  # (text, transposed?)
-                at = q if p == at else p
-                if at in out:
-                    return factors, at
-                if at in vecs and self._degree_left(at, mats, used) > 0:
-                    factors.append(("DIAG", at))
+        def reverse(factors):
+            return [(t, pr, tr if dg else not tr, dg) for t, pr, tr, dg in reversed(factors)]
 
-        def chain_text(factors):
+        def oriented(edge, frm):
+            """The chain read from index ``frm``: its factors, reversed and transposed when needed."""
+            factors, p, q = edge
+            return factors if p == frm else reverse(factors)
+
+        def render(factors):
+            if len(factors) == 1 and not factors[0][2]:
+                return factors[0][0], factors[0][1]
             parts = []
-            for item in factors:
-                if item[0] == "DIAG":
-                    parts.append(self.s.func("diag", self.hadamard_text(vecs.pop(item[1]))))
-                    continue
-                text, trans = item
-                t = _wrap(text, POSTFIX)
-                parts.append(self.s.transpose(t) if trans else _wrap(text, PRODUCT + 1))
-            return self.s.times.join(parts)
+            for t, pr, tr, dg in factors:
+                if tr:
+                    parts.append(S.transpose(_wrap((t, pr), POSTFIX)))
+                else:
+                    parts.append(_wrap((t, pr), PRODUCT + 1) if not dg else t)
+            return S.times.join(parts), (PRODUCT if len(parts) > 1 else POSTFIX)
 
-        starts = [ix for ix in out] + [ix for ix in degree if degree[ix] == 1 and ix not in out]
-        for start in starts:
-            while any(not used[k] and start in mats[k][1] for k in range(len(mats))):
-                factors, end = walk(start)
-                components.append((start, factors, end))
-        for k in range(len(mats)):  # cycles: traces
-            if not used[k]:
-                start = mats[k][1][0]
-                factors, end = walk(start)
-                components.append((start, factors, end))
-        # Build texts per component
-        col = {ix: [] for ix in out}  # column-vector pieces indexed by an output index
-        matrix_piece = None
-        scalar_pieces = [_wrap(self.p(s), PRODUCT) for s in scalars]
-        for start, factors, end in components:
-            start_out, end_out = start in out, end in out
-            if start_out and end_out and start != end:
-                text = chain_text(factors)
-                if matrix_piece is not None:
-                    return None
-                matrix_piece = (text, start, end)
-            elif start_out or end_out:
-                o, leaf = (start, end) if start_out else (end, start)
-                if not start_out:
-                    factors = [(t, not tr) if t != "DIAG" else (t, tr) for t, tr in reversed(factors)]
-                tail = self.hadamard_text(vecs.pop(leaf)) if leaf in vecs else self.s.ones((1,))
-                text = chain_text(factors)
-                col[o].append(f"{_paren_if(text, self.s)}{self.s.times}{_paren_vec(tail, self.s)}")
-            elif start == end:  # cycle: trace
-                scalar_pieces.append(self.s.func("tr", chain_text(factors)))
-            else:  # path between two summed leaves: u' M v
-                head = self.hadamard_text(vecs.pop(start)) if start in vecs else self.s.ones((1,))
-                tail = self.hadamard_text(vecs.pop(end)) if end in vecs else self.s.ones((1,))
-                scalar_pieces.append(
-                    f"{self.s.transpose(_paren_vec(head, self.s))}{self.s.times}{chain_text(factors)}{self.s.times}{_paren_vec(tail, self.s)}"
-                )
-        # vectors on summed indices with no matrix: inner products / sums
-        for ix in list(vecs):
-            if ix in out:
-                continue
-            items = vecs.pop(ix)
+        def hadamard(items):
             if len(items) == 1:
-                scalar_pieces.append(self.s.func("sum", items[0][1][0]))
-            else:
-                first = _wrap(items[0][1], POSTFIX)
-                rest = self.hadamard_text(items[1:])
-                scalar_pieces.append(f"{self.s.transpose(first)}{self.s.times}{_paren_vec(rest, self.s)}")
-        for ix in out:
-            if ix in vecs:
-                col[ix].insert(0, self.hadamard_text(vecs.pop(ix)))
-        scalar = self.s.times.join(scalar_pieces)
-        if len(out) == 0:
-            body = scalar or "1"
-            return body, PRODUCT if len(scalar_pieces) > 1 or (scalar_pieces and "*" in body) else ATOM
+                return items[0]
+            return S.hadamard.join(self._factor(_wrap(t, POWER)) for t in items), HADAMARD
+
+        def times(*parts):
+            return S.times.join(_wrap(t, PRODUCT) for t in parts), PRODUCT
+
+        def column(t):
+            """A vector as a column operand of a product: parenthesised unless atomic."""
+            return (_paren_vec(t[0], S), ATOM)
+
+        changed = True
+        while changed:
+            changed = False
+            # parallel edges: entry-wise product
+            for a in range(len(edges)):
+                for b in range(a + 1, len(edges)):
+                    if {edges[a][1], edges[a][2]} == {edges[b][1], edges[b][2]} and edges[a][1] != edges[a][2]:
+                        p, q = edges[a][1], edges[a][2]
+                        text, prec = hadamard([render(oriented(edges[a], p)), render(oriented(edges[b], p))])
+                        edges[a] = [[(text, prec, False, False)], p, q]
+                        del edges[b]
+                        changed = True
+                        break
+                if changed:
+                    break
+            if changed:
+                continue
+            degree: dict = {}
+            for _, p, q in edges:
+                degree[p] = degree.get(p, 0) + 1
+                degree[q] = degree.get(q, 0) + 1
+            for v, dg in degree.items():  # a summed index between two edges: the matrix product
+                if v in out or dg != 2:
+                    continue
+                k1, k2 = [k for k, ed in enumerate(edges) if v in (ed[1], ed[2])]
+                u = edges[k1][1] if edges[k1][2] == v else edges[k1][2]
+                w = edges[k2][1] if edges[k2][2] == v else edges[k2][2]
+                left = oriented(edges[k1], u)
+                right = oriented(edges[k2], v)
+                middle = [(S.func("diag", hadamard(vecs.pop(v))[0]), ATOM, False, True)] if v in vecs else []
+                for k in sorted((k1, k2), reverse=True):
+                    del edges[k]
+                edges.append([left + middle + right, u, w])
+                changed = True
+                break
+            if changed:
+                continue
+            for k, (factors, p, q) in enumerate(edges):
+                text, prec = render(factors)
+                if p == q:  # a loop: the diagonal
+                    vecs.setdefault(p, []).append((S.func("diag", text), ATOM))
+                    del edges[k]
+                    changed = True
+                    break
+                if p not in out and q not in out and degree[p] == 1 and degree[q] == 1:  # u' * M * v
+                    hp, hq = vecs.pop(p, None), vecs.pop(q, None)
+                    if hp is None and hq is None:
+                        scalars.append((S.func("sum", text), ATOM))
+                    else:
+                        u = column(hadamard(hp) if hp else (S.ones((1,)), ATOM))
+                        v = column(hadamard(hq) if hq else (S.ones((1,)), ATOM))
+                        scalars.append(times((S.transpose(u[0]), POSTFIX), (text, prec), v))
+                    del edges[k]
+                    changed = True
+                    break
+                for leaf, other in ((q, p), (p, q)):
+                    if leaf not in out and degree[leaf] == 1:  # a summed end: multiply by its vectors
+                        h = hadamard(vecs.pop(leaf)) if leaf in vecs else (S.ones((1,)), ATOM)
+                        vecs.setdefault(other, []).append(times(render(oriented(edges[k], other)), column(h)))
+                        del edges[k]
+                        changed = True
+                        break
+                if changed:
+                    break
+            if changed:
+                continue
+            for v in list(vecs):  # a summed index with vectors only: a scalar
+                if v in out or degree.get(v, 0):
+                    continue
+                items = vecs.pop(v)
+                if len(items) == 1:
+                    scalars.append((S.func("sum", items[0][0]), ATOM))
+                else:
+                    first = S.transpose(_wrap(items[0], POSTFIX))
+                    scalars.append(times((first, POSTFIX), column(hadamard(items[1:]))))
+                changed = True
+        if any(p not in out or q not in out for _, p, q in edges):
+            return None
+        if any(v not in out for v in vecs):
+            return None
+        scalar = S.times.join(_wrap(t, PRODUCT) for t in scalars)
+
+        def with_scalar(body):
+            if not scalar:
+                return body
+            return f"{scalar}{S.times}{_wrap(body, PRODUCT)}", PRODUCT
+
+        if not out:
+            if not scalars:
+                return "1", ATOM
+            return (scalar, PRODUCT if len(scalars) > 1 else scalars[0][1])
         if len(out) == 1:
-            pieces = col[out[0]]
-            if not pieces:
+            o = out[0]
+            if o not in vecs:
                 return None
-            body = self.s.hadamard.join(self._factor(p) for p in pieces) if len(pieces) > 1 else pieces[0]
-            return (f"{scalar}{self.s.times}{_paren_if(body, self.s)}" if scalar else body), PRODUCT
+            return with_scalar(hadamard(vecs[o]))
         o1, o2 = out
-        if matrix_piece is not None:
-            text, a, b = matrix_piece
-            if a != o1:
-                text = self.s.transpose(f"({text})" if self.s.times in text else text)
-            left = col[o1]
-            right = col[o2]
-            if left:
-                text = f"{self.s.func('diag', self.s.hadamard.join(left))}{self.s.times}{text}"
-            if right:
-                text = f"{text}{self.s.times}{self.s.func('diag', self.s.hadamard.join(right))}"
-        else:
-            if not col[o1] or not col[o2]:
-                return None
-            u = self.s.hadamard.join(_paren_if(p, self.s) for p in col[o1])
-            v = self.s.hadamard.join(_paren_if(p, self.s) for p in col[o2])
-            text = f"{_paren_vec(u, self.s)}{self.s.times}{self.s.transpose(_paren_vec(v, self.s))}"
-        return (f"{scalar}{self.s.times}{text}" if scalar else text), PRODUCT
+        if edges:
+            (edge,) = edges  # parallel edges were merged
+            body = render(oriented(edge, o1))
+            if body[0] == S.eye and (o1 in vecs or o2 in vecs):  # diag(h) is h on the identity
+                both = vecs.get(o1, []) + vecs.get(o2, [])
+                return with_scalar((S.func("diag", hadamard(both)[0]), ATOM))
+            parts = []
+            if o1 in vecs:
+                parts.append((S.func("diag", hadamard(vecs[o1])[0]), ATOM))
+            parts.append(body)
+            if o2 in vecs:
+                parts.append((S.func("diag", hadamard(vecs[o2])[0]), ATOM))
+            return with_scalar(times(*parts) if len(parts) > 1 else body)
+        if o1 not in vecs or o2 not in vecs:
+            return None
+        u, v = hadamard(vecs[o1]), hadamard(vecs[o2])
+        return with_scalar((f"{column(u)[0]}{S.times}{S.transpose(column(v)[0])}", PRODUCT))
 
     def _factor(self, text: str) -> str:
-        """A piece of a Hadamard product: parenthesised when it is a sum or a matrix product."""
-        if self.s.times in text and not self.s.latex or _paren_if(text, self.s) != text:
-            return text if (text.startswith("(") and text.endswith(")")) else f"({text})"
-        return text
+        """A piece of a Hadamard product: parenthesised unless it is one atom."""
+        if _balanced(text):
+            return text
+        return f"\\left({text}\\right)" if self.s.latex else f"({text})"
 
     @staticmethod
     def _degree_left(ix, mats, used):
@@ -394,34 +446,138 @@ class Printer:
         texts = [_wrap(t, POWER) for _, t in items]
         return self.s.hadamard.join(texts)
 
-    def index_form(self, e: Contract):
-        names = {}
-        for k, ix in enumerate(e.output):
-            names[ix] = OUT_LETTERS[k % len(OUT_LETTERS)] + ("" if k < len(OUT_LETTERS) else str(k))
-        summed = []
+    # -- index (Einstein) notation ------------------------------------------------------------------------
+    def try_matrix(self, e: Expr):
+        if e.ndim > 2:
+            return None
+        try:
+            return self.p(e)
+        except NoMatrixForm:
+            return None
+
+    def indexed(self, e: Expr, letters: list, used: set):
+        """``e`` with its free indices named ``letters`` (summed indices get fresh letters not in ``used``)."""
+        if isinstance(e, Fill):
+            return _fmt_number(e.value), ATOM
+        if not letters:
+            m = self.try_matrix(e)
+            if m is not None:
+                return m
+        elif not isinstance(e, (Contract, Add, Elementwise)):
+            m = self.try_matrix(e)
+            if m is not None:
+                base = _wrap(m, ATOM) if m[1] < ATOM or self.s.latex and " " in m[0] else m[0]
+                if isinstance(e, Delta):
+                    base = r"\delta" if self.s.latex else "δ"
+                return self.s.index(base, letters), ATOM
+        method = getattr(self, "i_" + type(e).__name__, None)
+        if method is None:
+            base = type(e).__name__.lower()
+            return self.s.index(base, letters), ATOM
+        return method(e, letters, used)
+
+    def i_Var(self, e, letters, used):
+        return self.s.index(self.s.name(e.name), letters), ATOM
+
+    def i_Const(self, e, letters, used):
+        return self.s.index(self.s.name(e.label), letters), ATOM
+
+    def i_Fill(self, e, letters, used):
+        return _fmt_number(e.value), ATOM
+
+    def i_Add(self, e, letters, used):
+        pieces = []
+        for t, c in sorted(zip(e.terms, e.coeffs), key=lambda tc: (tc[1] < 0, isinstance(tc[0], Fill))):
+            negative = c < 0
+            mag = -c if negative else c
+            body = self.indexed(t, letters, used)
+            text = _wrap(body, PRODUCT) if mag != 1 else _wrap(body, SUM + 1)
+            if mag != 1:
+                text = f"{self.coeff(mag)}{self.s.times}{text}"
+            pieces.append((negative, text))
+        out = ("-" if pieces[0][0] else "") + pieces[0][1]
+        for negative, text in pieces[1:]:
+            out += (" - " if negative else " + ") + text
+        return out, SUM
+
+    def i_Elementwise(self, e, letters, used):
+        arg = self.indexed(e.arg, letters, used)
+        return self.sympy_to(e.fn.expr, arg), self._prec_of(e.fn.expr)
+
+    def i_Contract(self, e: Contract, letters, used):
+        names = dict(zip(e.output, letters))
+        used = set(used) | set(letters)
+        pool = [ch for ch in SUM_LETTERS + "mnopqrstuvwxyz" if ch not in used]
         for idx in e.indices:
             for ix in idx:
                 if ix not in names:
-                    names[ix] = SUM_LETTERS[len(summed) % len(SUM_LETTERS)] + ("" if len(summed) < 8 else str(len(summed)))
-                    summed.append(names[ix])
+                    names[ix] = pool.pop(0) if pool else f"s{ix}"
+        used |= set(names.values())
+        out = set(e.output)
+        # components: operands linked by summed indices
+        parent = list(range(len(e.operands)))
+
+        def find(a):
+            while parent[a] != a:
+                a = parent[a]
+            return a
+
+        owner: dict = {}
+        for k, idx in enumerate(e.indices):
+            for ix in idx:
+                if ix in out:
+                    continue
+                if ix in owner:
+                    parent[find(k)] = find(owner[ix])
+                else:
+                    owner[ix] = k
+        groups: dict = {}
+        for k in range(len(e.operands)):
+            groups.setdefault(find(k), []).append(k)
         factors = []
-        for op, idx in zip(e.operands, e.indices):
-            base = _wrap(self.p(op), ATOM)
-            if op.ndim == 0:
-                factors.append(base)
-            else:
-                if isinstance(op, Delta) and not self.s.latex:
-                    base = "δ"
-                elif isinstance(op, Delta):
-                    base = r"\delta"
-                factors.append(self.s.index(base, [names[ix] for ix in idx]))
-        body = self.s.times.join(factors)
-        if summed:
-            body = self.s.sum_over(summed, body)
-        head = "[" + ",".join(names[ix] for ix in e.output) + "]"
-        if self.s.latex:
-            return f"\\left[{body}\\right]_{{{''.join(names[ix] for ix in e.output)}}}", ATOM
-        return f"({head} {body})", ATOM
+        for members in groups.values():
+            ops = [e.operands[k] for k in members]
+            idxs = [e.indices[k] for k in members]
+            free = [ix for ix in e.output if any(ix in i for i in idxs)]
+            text = None
+            if len(free) <= 2 and all(op.ndim <= 2 for op in ops) and not (len(members) == 1 and isinstance(ops[0], Delta)):
+                from ._simplify import contract
+
+                sub = contract(ops, idxs, tuple(free))
+                m = self.try_matrix(sub)
+                if m is not None and len(members) > 1:
+                    if free:
+                        base = m[0] if m[1] >= ATOM and not (self.s.latex and " " in m[0]) else f"({m[0]})"
+                        if self.s.latex and base.startswith("("):
+                            base = f"\\left{base[:-1]}\\right)"
+                        text = self.s.index(base, [names[ix] for ix in free])
+                    else:
+                        text = _wrap(m, PRODUCT)
+            if text is None:
+                parts = []
+                for op, idx in zip(ops, idxs):
+                    parts.append(_wrap(self.indexed(op, [names[ix] for ix in idx], used), PRODUCT))
+                text = self.s.times.join(parts)
+            factors.append(text)
+        factors.sort(key=lambda t: (not t.startswith(("δ", "\\delta")), ))
+        return self.s.times.join(factors), PRODUCT
+
+
+class NoMatrixForm(Exception):
+    """Raised inside the matrix-notation printer when a node has no matrix form."""
+
+
+def _balanced(text: str) -> bool:
+    """True when ``text`` is one atom: no top-level operator outside parentheses."""
+    depth = 0
+    for k, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch in "+-*/ ." and k > 0:
+            return False
+    return True
 
 
 def _transposed(t) -> bool:
@@ -435,27 +591,50 @@ def _paren_if(text: str, style) -> str:
 
 
 def _paren_vec(text: str, style) -> str:
-    return f"({text})" if (style.hadamard.strip() in text or " " in text) and not text.startswith("(") else text
+    """A vector operand of a product or a transpose: parenthesised unless it is one atom."""
+    if _balanced(text) or (text.startswith("(") and text.endswith(")") and _balanced(text[1:-1] + "x")):
+        return text
+    if style.latex:
+        return f"\\left({text}\\right)"
+    return f"({text})"
+
+
+def _letters(n: int) -> list:
+    return [OUT_LETTERS[k] if k < len(OUT_LETTERS) else f"i{k}" for k in range(n)]
+
+
+def _render(e: Expr, style, name: str) -> str:
+    printer = Printer(style)
+    if e.ndim <= 2:
+        m = printer.try_matrix(e)
+        if m is not None:
+            return m[0]
+    letters = _letters(e.ndim)
+    body = printer.indexed(e, letters, set())[0]
+    head = style.index(style.name(name), letters) if letters else style.name(name)
+    return f"{head} = {body}"
 
 
 def to_str(e: Expr) -> str:
-    """Matrix notation where the expression has one, index notation for the parts that do not."""
-    return Printer(TextStyle()).p(e)[0]
+    """Matrix notation in the language ``rs.parse`` reads, where the expression has one; otherwise Einstein
+    index notation ``T[i,j,k,l] = 2*δ[i,k]*(V'*V)[j,l]`` (indices not on the left are summed)."""
+    return _render(e, TextStyle(), "T")
 
 
 def latex(e: Expr) -> str:
-    """LaTeX for the expression (matrix notation with ^\\top, \\odot, \\operatorname{diag}; index form otherwise)."""
-    return Printer(LatexStyle()).p(e)[0]
+    """LaTeX: matrix notation with ^\\top, \\odot, \\operatorname{diag}, or index notation with subscripts."""
+    text = _render(e, LatexStyle(), "T")
+    return text.split(" = ", 1)[1] if text.startswith("T_{") else text
 
 
-def index_notation(e: Expr, name: str = "T") -> str:
-    """``name[i,j,...] = ...`` in Einstein notation (for results of order 3 and more)."""
-    text = to_str(e)
-    idx = ",".join(OUT_LETTERS[k] for k in range(e.ndim))
-    if isinstance(e, Contract) and text.startswith("(["):
-        head, _, body = text[1:-1].partition("] ")
-        return f"{name}[{head[1:]}] = {body}"
-    return f"{name}[{idx}] = ({text})[{idx}]" if e.ndim else f"{name} = {text}"
+def index_notation(e: Expr, name: str = "T", latex: bool = False) -> str:
+    """``name[i,j,...] = ...`` in Einstein notation, whatever the order of the expression."""
+    style = LatexStyle() if latex else TextStyle()
+    printer = Printer(style)
+    letters = _letters(e.ndim)
+    body = printer.indexed(e, letters, set())[0]
+    head = style.index(style.name(name), letters) if letters else style.name(name)
+    return f"{head} = {body}"
 
 
 def tree_repr(e: Expr, depth: int = 0, limit: int = 6) -> str:

@@ -44,10 +44,17 @@ def contract_scale_out(node: Contract):
     factor = 1
     ops = list(node.operands)
     changed = False
+    products = sum(1 for op in ops if not isinstance(op, Fill)) >= 2  # a real product, not a scaled sum
     for k, op in enumerate(ops):
         if isinstance(op, Add) and len(op.terms) == 1:
             factor *= op.coeffs[0]
             ops[k] = op.terms[0]
+            changed = True
+        elif products and isinstance(op, Add) and _leading(op) != 1 and _divides_exactly(op.coeffs, _leading(op)):
+            # a sum inside a product is kept with leading coefficient 1: (2c - 2d) x = 2 (c - d) x
+            lead = _leading(op)
+            factor *= lead
+            ops[k] = add(op.terms, [_quotient(c, lead) for c in op.coeffs])
             changed = True
         elif isinstance(op, Fill) and op.value != 1:
             factor *= op.value
@@ -56,6 +63,25 @@ def contract_scale_out(node: Contract):
     if not changed:
         return None
     return scale(contract(ops, node.indices, node.output), factor)
+
+
+def _quotient(c, lead):
+    if isinstance(c, float) or isinstance(lead, float):
+        return c / lead
+    return Fraction(c) / Fraction(lead)
+
+
+def _leading(op: Add):
+    """The factor a sum inside a product is normalised by: the size of its first coefficient, with the
+    sign of its constant term if it has one (so 1 - s stays 1 - s, and 2 - 2s becomes 2*(1 - s))."""
+    size = abs(op.coeffs[0])
+    signs = [c for t, c in zip(op.terms, op.coeffs) if isinstance(t, Fill)] or [op.coeffs[0]]
+    return size if signs[0] > 0 else -size
+
+
+def _divides_exactly(coeffs, lead) -> bool:
+    """Dividing every coefficient by ``lead`` and multiplying back gives them exactly (no rounding)."""
+    return all(_quotient(c, lead) * lead == c for c in coeffs)
 
 
 def contract_flatten(node: Contract):
@@ -102,6 +128,12 @@ def contract_eliminate_delta(node: Contract):
         if p == q:  # trace of the identity: a sum of ones over that index
             return contract(rest_ops + (fill(1, (op.dim,)),), rest_idx + ((p,),), node.output)
         if q in out and p in out:
+            # d[p, q] forces p = q: other operands use the earlier output index (x[q] d[p, q] = x[p] d[p, q])
+            first, later = sorted((p, q), key=node.output.index)
+            if any(later in i for i in rest_idx):
+                renamed = tuple(tuple(first if ix == later else ix for ix in i) for i in rest_idx)
+                ops = rest_ops + (op,)
+                return contract(ops, renamed + (idx,), node.output)
             continue
         old, new = (q, p) if q not in out else (p, q)
         rename = lambda ix: new if ix == old else ix  # noqa: E731
@@ -180,6 +212,32 @@ def contract_collect_powers(node: Contract):
     return None
 
 
+def contract_cancel_inverse(node: Contract):
+    """inv(A)[i, a] A[a, j] = d[i, j] and A[i, a] inv(A)[a, j] = d[i, j], the summed index a carried by
+    these two operands only. Terminates: the number of operands decreases."""
+    ops, idxs = node.operands, node.indices
+    count: dict = {}
+    for idx in idxs:
+        for ix in idx:
+            count[ix] = count.get(ix, 0) + 1
+    out = set(node.output)
+    for k, op in enumerate(ops):
+        if not isinstance(op, Inverse):
+            continue
+        for j, other in enumerate(ops):
+            if other is not op.arg or j == k:
+                continue
+            (i1, i2), (j1, j2) = idxs[k], idxs[j]
+            for inner, left, right in ((i2 == j1, i1, j2), (j2 == i1, j1, i2)):
+                a = i2 if inner and i2 == j1 else i1
+                if not inner or a in out or count[a] != 2 or left == a or right == a:
+                    continue
+                rest = [ops[t] for t in range(len(ops)) if t not in (j, k)] + [delta(op.shape[0])]
+                rest_idx = [idxs[t] for t in range(len(ops)) if t not in (j, k)] + [(left, right)]
+                return contract(rest, rest_idx, node.output)
+    return None
+
+
 def contract_trivial(node: Contract):
     """A product of one operand with its own indices in order is that operand; of none, the scalar 1.
 
@@ -213,10 +271,10 @@ def add_flatten(node: Add):
 
 
 def add_collect(node: Add):
-    """a*x + b*x = (a+b)*x; c1*Fill(v1) + c2*Fill(v2) = Fill(c1 v1 + c2 v2); terms with coefficient 0 vanish.
+    """a*x + b*x = (a+b)*x; c1*Fill(v1) + c2*Fill(v2) = (c1 v1 + c2 v2)*ones; terms with coefficient 0 vanish.
 
-    Terminates: the number of terms decreases (or stays, with the constant fills folded into one with
-    coefficient 1, which this rule then leaves alone).
+    Terminates: the number of terms decreases (or stays, with the constant fills folded into one
+    coefficient on the ones, which this rule then leaves alone).
     """
     merged: dict = {}
     constant = 0
@@ -226,8 +284,8 @@ def add_collect(node: Add):
         else:
             merged[t] = merged.get(t, 0) + c
     pairs = [(t, c) for t, c in merged.items() if c != 0]
-    if constant != 0:
-        pairs.append((fill(constant, node.shape), 1))
+    if constant != 0:  # the constant is a coefficient on the ones, so that sums scale uniformly
+        pairs.append((fill(1, node.shape), constant))
     before = sorted((id(t), str(c)) for t, c in zip(node.terms, node.coeffs))
     if sorted((id(t), str(c)) for t, c in pairs) == before:
         return None
@@ -348,6 +406,16 @@ def inverse_of_inverse(node: Inverse):
     return node.arg.arg if isinstance(node.arg, Inverse) else None
 
 
+def det_of_inverse(node: Det):
+    """det(inv(A)) = 1/det(A). Terminates: removes the Inverse node."""
+    return power(det(node.arg.arg), -1) if isinstance(node.arg, Inverse) else None
+
+
+def logdet_of_inverse(node: LogDet):
+    """log|det(inv(A))| = -log|det(A)|. Terminates: removes the Inverse node."""
+    return scale(logdet(node.arg.arg), -1) if isinstance(node.arg, Inverse) else None
+
+
 def reshape_trivial(node: Reshape):
     """reshape(a, shape(a)) = a; reshape(reshape(a, s1), s2) = reshape(a, s2); reshape(Fill) = Fill.
 
@@ -372,6 +440,7 @@ RULES = {
         contract_eliminate_delta,
         contract_absorb_ones,
         contract_collect_powers,
+        contract_cancel_inverse,
     ),
     Add: (add_flatten, add_collect, add_trivial),
     Elementwise: (
@@ -382,6 +451,8 @@ RULES = {
         elementwise_fuse,
     ),
     Inverse: (inverse_of_inverse,),
+    Det: (det_of_inverse,),
+    LogDet: (logdet_of_inverse,),
     Reshape: (reshape_trivial,),
 }
 

@@ -26,10 +26,24 @@ def fd_directional(fun, x0, v, h=None):
     return (np.asarray(fun(x0 + h * v)) - np.asarray(fun(x0 - h * v))) / (2 * h)
 
 
-def only(fn, values):
-    """The entries of ``values`` that the compiled function takes."""
+def only(fn, values, sizes=None):
+    """The entries of ``values`` that the compiled function takes (and the sizes of its other dimensions)."""
     names = {v.name for v in fn.variables}
-    return {k: v for k, v in values.items() if k in names}
+    picked = {k: v for k, v in values.items() if k in names}
+    for d in fn.dim_names:
+        if d not in names and sizes and d in sizes:
+            picked[d] = sizes[d]
+    return picked
+
+
+def sizes_of(f, values):
+    """Dimension name -> size, read off the arrays given for f's variables."""
+    sizes = {}
+    for v in rs.variables(f):
+        for d, s in zip(v.shape, np.shape(values[v.name])):
+            if not isinstance(d, int) and d.is_Symbol:
+                sizes[str(d)] = s
+    return sizes
 
 
 class DerivativeChecker:
@@ -42,14 +56,15 @@ class DerivativeChecker:
         exprs = [rs.derivative(f, x, k) for k in range(order + 1)]
         fn = rs.compile(exprs)
         base = dict(values)
-        results = fn(**only(fn, base))
+        sizes = sizes_of(f, base)
+        results = fn(**only(fn, base, sizes))
         for k in range(1, order + 1):
             Dk = np.asarray(results[k])
             assert Dk.shape == tuple(np.shape(results[k - 1])) + np.shape(base[name])
             lower = rs.compile(exprs[k - 1])
 
             def fun(xv, lower=lower):
-                return lower(**only(lower, {**base, name: xv}))
+                return lower(**only(lower, {**base, name: xv}, sizes))
 
             for _ in range(directions):
                 v = self.rng.normal(size=np.shape(base[name]))

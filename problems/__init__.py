@@ -11,13 +11,22 @@ A :class:`Problem` holds an ``rs.Objective`` (f with exact gradient, Hessian, He
 of squares an ``rs.LeastSquares`` residual, x0, the data, and the known minimum where known. The
 More-Garbow-Hillstrom test set (ACM TOMS 7(1), 1981) is here in full (35 problems) as symbolic residuals.
 """
-from . import _models, _mgh  # noqa: F401  (registration order: the model families, then the MGH test set)
+from . import _mgh, _models  # noqa: F401  (registration order: the model families, then the MGH test set)
 from . import _synthetic as synthetic
 from ._datasets import breast_cancer
 from ._load import FORMATS, Dataset, load
 from ._mgh import components, place, select, stack
 from ._models import logistic_regression, matrix_factorization, mlp, softmax_regression
-from ._problem import ALL_METHODS, LEAST_SQUARES_METHODS, Problem, families, get, names, parameters, register
+from ._problem import (
+    ALL_METHODS,
+    LEAST_SQUARES_METHODS,
+    Problem,
+    families,
+    get,
+    names,
+    parameters,
+    register,
+)
 
 __all__ = [
     "ALL_METHODS", "FORMATS", "LEAST_SQUARES_METHODS", "Dataset", "Problem",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import math
 import os
 import sys
 import time

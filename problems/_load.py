@@ -243,7 +243,7 @@ def _split_columns(path, arr, label, what) -> Dataset:
     if label is None:
         return Dataset(arr, None, tuple(f"column {j}" for j in range(arr.shape[1])), None, (), path)
     if isinstance(label, str):
-        raise ValueError(f"{path}: a .npy array has no column names; give the label column as an index")
+        raise TypeError(f"{path}: a .npy array has no column names; give the label column as an index")
     width = arr.shape[1]
     col = _label_column(path, label, (), False, width)
     keep = [j for j in range(width) if j != col]

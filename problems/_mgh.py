@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 import ricci.symbolic as rs
 
 from ._problem import Problem, register
@@ -465,7 +464,7 @@ def penalty_2(n: int = 4) -> Problem:
         m = 2 * n
         x1 = components(x, n)[0]
         e = rs.exp(x / 10)
-        upper = select(n, range(1, n), e) + select(n, range(0, n - 1), e) - rs.const(y)
+        upper = select(n, range(1, n), e) + select(n, range(n - 1), e) - rs.const(y)
         lower = select(n, range(1, n), e) - math.exp(-0.1)
         last = x @ (rs.const(weights) * x) - 1
         return ((x1 - 0.2) * rs.const(_unit(m, 0)) + place(m, range(1, n), sa * upper)

@@ -6,12 +6,18 @@ on the intercepts, the convention of scikit-learn's LogisticRegression with C = 
 from __future__ import annotations
 
 import numpy as np
-
 import ricci.symbolic as rs
 
 from . import _synthetic
 from ._problem import Problem, register
-from ._validate import binary_labels, class_matrix, nonnegative, positive_int, real_matrix, same_rows
+from ._validate import (
+    binary_labels,
+    class_matrix,
+    nonnegative,
+    positive_int,
+    real_matrix,
+    same_rows,
+)
 
 _ML_SOURCE = "ricci.problems (L2-regularized maximum likelihood; see the docstring of {fn})"
 

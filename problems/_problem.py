@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
-
 import ricci.symbolic as rs
 from ricci.solvers import METHODS, least_squares, minimize
 

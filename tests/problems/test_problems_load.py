@@ -1,7 +1,6 @@
 """problems.load on good and broken CSV, .npy/.npz and svmlight files (written to tmp_path)."""
 import numpy as np
 import pytest
-
 from ricci import problems
 
 
@@ -96,7 +95,7 @@ def test_svmlight(tmp_path):
     assert ds.notes["zero_based"] is False
     X, _ = problems.load(_write(tmp_path, "z.libsvm", "0 0:1 2:3\n1 1:2\n"), n_features=5)
     np.testing.assert_array_equal(X, [[1, 0, 3, 0, 0], [0, 2, 0, 0, 0]])
-    X, y = problems.load(_write(tmp_path, "noext", "1 1:2\n0 2:3\n"))  # detected from the content
+    X, _ = problems.load(_write(tmp_path, "noext", "1 1:2\n0 2:3\n"))  # detected from the content
     assert X.shape == (2, 2)
 
 

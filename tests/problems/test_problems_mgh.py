@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 from problems_mgh_reference import REFERENCE, residual
-
 from ricci import problems
 
 MGH = problems.names("mgh")

@@ -2,7 +2,6 @@
 directions), the least-squares relation f = c ||r||^2, scikit-learn concordance, validation, generators."""
 import numpy as np
 import pytest
-
 from ricci import problems
 from ricci.problems import synthetic
 

@@ -6,7 +6,6 @@ import functools
 import numpy as np
 import pytest
 import scipy.optimize
-
 from ricci import problems
 
 METHODS = ("newton", "trust-exact", "trust-ncg", "lm")
@@ -24,7 +23,7 @@ HARD = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _problem(name):
     return problems.get(name)
 
@@ -46,7 +45,7 @@ def _solve(p, method):
     return p.solve(method, gtol=1e-9 * max(1.0, min(g0, 1e3)), maxiter=1000)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scipy_minimum(name):
     p = _problem(name)
     res = scipy.optimize.minimize(p.objective.fun, np.array(p.x0), jac=p.objective.jac, hess=p.objective.hess,

@@ -62,13 +62,14 @@ from ._functions import X as x_symbol
 from ._nodes import Expr, Var
 from ._objective import LeastSquares, Objective
 from ._parse import ParseError, parse
+from ._export import export
 from ._printing import index_notation, latex, to_str
 
 __all__ = [
     "CompiledFunction", "DimensionError", "ElementwiseOp", "Expr", "LeastSquares", "Matrix", "Objective", "Scalar",
     "ParseError", "Tensor", "Var", "Vector", "parse",
     "abs", "arccos", "arcsin", "arctan", "compile", "const", "cos", "derivative", "det", "diag", "einsum",
-    "elementwise", "exp", "expm1", "eye", "full", "grad", "hessian", "hvp", "index_notation", "inv", "jacobian",
+    "elementwise", "exp", "expm1", "export", "eye", "full", "grad", "hessian", "hvp", "index_notation", "inv", "jacobian",
     "kron", "latex", "log", "log1p", "logdet", "norm1", "norm2", "ones", "outer", "relu", "sigmoid", "sign",
     "sin", "softplus", "sqrt", "sum", "tan", "tanh", "to_str", "trace", "transpose", "variables", "x_symbol",
     "zeros",

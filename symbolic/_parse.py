@@ -33,7 +33,14 @@ from ._nodes import Expr
 
 
 class ParseError(ValueError):
-    """A syntax error, an unknown name, or a dimension conflict in the matrix language."""
+    """A syntax error, an unknown name, or a dimension conflict in the matrix language.
+
+    ``str(error)`` shows the input with a caret under ``position``; ``message`` is the one-line reason.
+    """
+
+    def __init__(self, message: str, text: str | None = None, position: int = 0):
+        self.message, self.text, self.position = message, text, position
+        super().__init__(f"{message}\n  {text}\n  {' ' * position}^" if text is not None else message)
 
 
 # -- lexing ------------------------------------------------------------------------------------------------
@@ -59,7 +66,7 @@ def _tokens(text: str) -> list[Token]:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             start = pos + len(text[pos:]) - len(text[pos:].lstrip())
-            raise ParseError(_caret(text, start, f"unexpected character {text[start]!r}"))
+            raise ParseError(*_caret(text, start, f"unexpected character {text[start]!r}"))
         kind = m.lastgroup
         out.append(Token(kind, m.group(kind), m.start(kind)))
         pos = m.end()
@@ -67,8 +74,8 @@ def _tokens(text: str) -> list[Token]:
     return out
 
 
-def _caret(text: str, pos: int, message: str) -> str:
-    return f"{message}\n  {text}\n  {' ' * pos}^"
+def _caret(text: str, pos: int, message: str):
+    return message, text, pos
 
 
 # -- syntax tree -------------------------------------------------------------------------------------------
@@ -101,16 +108,16 @@ class _Parser:
         tok = self.peek()
         if tok.text != text:
             found = "the end of the input" if tok.kind == "end" else repr(tok.text)
-            raise ParseError(_caret(self.text, tok.pos, f"expected {what}, found {found}"))
+            raise ParseError(*_caret(self.text, tok.pos, f"expected {what}, found {found}"))
         return self.take()
 
     def parse(self) -> Node:
         if self.peek().kind == "end":
-            raise ParseError(_caret(self.text, 0, "expected an expression, found nothing"))
+            raise ParseError(*_caret(self.text, 0, "expected an expression, found nothing"))
         node = self.expr()
         tok = self.peek()
         if tok.kind != "end":
-            raise ParseError(_caret(self.text, tok.pos, f"expected an operator or the end, found {tok.text!r}"))
+            raise ParseError(*_caret(self.text, tok.pos, f"expected an operator or the end, found {tok.text!r}"))
         return node
 
     def expr(self) -> Node:
@@ -177,7 +184,7 @@ class _Parser:
             inner.pos, inner.end = tok.pos, close.pos + 1
             return inner
         found = "the end of the input" if tok.kind == "end" else repr(tok.text)
-        raise ParseError(_caret(self.text, tok.pos, f"expected a number, a name or '(', found {found}"))
+        raise ParseError(*_caret(self.text, tok.pos, f"expected a number, a name or '(', found {found}"))
 
 
 # -- typing: kinds and dimension unification ------------------------------------------------------------------
@@ -221,7 +228,7 @@ class _Dims:
             def src(r):
                 o = self.origin[r]
                 return f"{self.text[o[0]:o[1]]!r}" if o else "a declaration"
-            raise ParseError(_caret(
+            raise ParseError(*_caret(
                 self.text, where.pos,
                 f"dimension conflict in {what}: {va} (from {src(ra)}) does not match {vb} (from {src(rb)})",
             ))
@@ -298,7 +305,7 @@ class _Typer:
         return typed.build(resolve)
 
     def err(self, node: Node, message: str):
-        raise ParseError(_caret(self.text, node.pos, message))
+        raise ParseError(*_caret(self.text, node.pos, message))
 
     def src(self, node: Node) -> str:
         return self.text[node.pos:node.end]

@@ -11,7 +11,7 @@ A :class:`Problem` holds an ``rs.Objective`` (f with exact gradient, Hessian, He
 of squares an ``rs.LeastSquares`` residual, x0, the data, and the known minimum where known. The
 More-Garbow-Hillstrom test set (ACM TOMS 7(1), 1981) is here in full (35 problems) as symbolic residuals.
 """
-from . import _mgh, _models  # noqa: F401  (registration order: the model families, then the MGH test set)
+from . import _mgh, _models  # noqa: F401  (they register the problems; names() lists families in a fixed order)
 from . import _synthetic as synthetic
 from ._datasets import breast_cancer
 from ._load import FORMATS, Dataset, load

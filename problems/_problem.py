@@ -196,12 +196,17 @@ def names(family: str | None = None) -> list[str]:
     """The registered problem names (in registration order), optionally of one family."""
     if family is not None and family not in families():
         raise ValueError(f"unknown family {family!r}; valid families are: {', '.join(families())}")
-    return [e.name for e in _REGISTRY.values() if family is None or e.family == family]
+    return [e.name for fam in families() for e in _REGISTRY.values()
+            if e.family == fam and (family is None or fam == family)]
+
+
+_FAMILY_ORDER = ("logistic", "softmax", "factorization", "mlp", "mgh")
 
 
 def families() -> list[str]:
-    """The problem families: mgh, logistic, softmax, factorization, mlp."""
-    return list(dict.fromkeys(e.family for e in _REGISTRY.values()))
+    """The problem families: logistic, softmax, factorization, mlp, mgh (then any registered later)."""
+    present = list(dict.fromkeys(e.family for e in _REGISTRY.values()))
+    return sorted(present, key=lambda f: _FAMILY_ORDER.index(f) if f in _FAMILY_ORDER else len(_FAMILY_ORDER))
 
 
 def entry(name: str) -> _Entry:

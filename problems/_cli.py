@@ -78,6 +78,9 @@ def main(argv=None) -> int:
         return int(args.func(args) or 0)
     except CLIError as exc:
         _fail(str(exc))
+    except BrokenPipeError:  # `ricci problems | head`: the reader left; not an error
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except (ValueError, TypeError, OSError, ImportError, ArithmeticError) as exc:
         _fail(f"{exc}" if str(exc) else type(exc).__name__)
     except KeyboardInterrupt:

@@ -70,9 +70,8 @@ class LatexStyle(TextStyle):
     eye = "I"
 
     def transpose(self, s):
-        if "^" in s or " " in s or "\\" in s and not s.startswith("\\left"):
-            if not (s.startswith("\\left(") and s.endswith("\\right)")):
-                s = f"\\left({s}\\right)"
+        if ("^" in s or " " in s or "\\" in s) and not _enclosed(s):
+            s = f"\\left({s}\\right)"
         return s + r"^\top"
 
     def func(self, name, arg):
@@ -567,6 +566,21 @@ class NoMatrixForm(Exception):
     """Raised inside the matrix-notation printer when a node has no matrix form."""
 
 
+def _enclosed(text: str) -> bool:
+    """True when ``text`` is one parenthesised group, "(...)" or "\\left(...\\right)"."""
+    for open_, close in (("(", ")"), ("\\left(", "\\right)")):
+        if text.startswith(open_) and text.endswith(close):
+            depth = 0
+            for k, ch in enumerate(text):
+                depth += ch == "("
+                depth -= ch == ")"
+                if depth == 0 and k < len(text) - 1:
+                    break
+            else:
+                return True
+    return False
+
+
 def _balanced(text: str) -> bool:
     """True when ``text`` is one atom: no top-level operator outside parentheses."""
     depth = 0
@@ -592,7 +606,7 @@ def _paren_if(text: str, style) -> str:
 
 def _paren_vec(text: str, style) -> str:
     """A vector operand of a product or a transpose: parenthesised unless it is one atom."""
-    if _balanced(text) or (text.startswith("(") and text.endswith(")") and _balanced(text[1:-1] + "x")):
+    if _balanced(text) or _enclosed(text):
         return text
     if style.latex:
         return f"\\left({text}\\right)"

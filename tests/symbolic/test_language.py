@@ -211,3 +211,16 @@ def test_latex_snapshots():
     U, V, T = rs.Matrix("U", "m", "k"), rs.Matrix("V", "n", "k"), rs.Matrix("T", "m", "n")
     assert rs.latex(rs.hessian(rs.norm2(T - U @ V.T) ** 2, U)) == r"2 \delta_{ik} \left(V^\top V\right)_{jl}"
     assert rs.latex(rs.Scalar("lam") / 2 * (w @ w)) == r"\frac{1}{2} \mathrm{lam} w^\top w"
+
+
+def test_cookbook_derivatives_print_in_textbook_form():
+    Am, Bm, Xm = (rs.Matrix(n, "n", "n") for n in "ABX")
+    a, b = rs.Vector("a", "n"), rs.Vector("b", "n")
+    assert str(rs.grad(rs.trace(Am @ Xm @ Bm), Xm)) == "A'*B'"
+    assert str(rs.grad(rs.det(Xm), Xm)) == "det(X)*inv(X)'"
+    assert str(rs.grad(rs.trace(Xm.T @ Xm), Xm)) == "2*X"
+    assert str(rs.grad(a @ Xm @ b, Xm)) == "a*b'"
+    assert str(rs.hessian(rs.sum(rs.exp(Am @ x)), x)) == "A'*diag(exp(A*x))*A"
+    text = str(rs.grad(a @ rs.inv(Xm) @ b, Xm))
+    assert rs.parse(text, X=("n", "n"), a="n", b="n") is rs.grad(a @ rs.inv(Xm) @ b, Xm)
+    assert rs.latex(rs.grad(rs.trace(Am @ Xm @ Bm), Xm)) == r"A^\top B^\top"

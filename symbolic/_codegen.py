@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _functions as F
 from ._dims import Ties, dim_hint, dim_symbol, dim_value, merge_all, shape_str
+from ._bounds import nonnegative
 from ._lower import DIAGONAL_HELPER, Lowering
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var, topological
 
@@ -43,15 +44,16 @@ class CompiledFunction:
     follow the inputs (float64 unless the floating inputs are all float32); integer inputs are converted.
     """
 
-    def __init__(self, exprs, *, single: bool, name: str = "kernel", sizes: dict | None = None):
+    def __init__(self, exprs, *, single: bool, name: str = "kernel", sizes: dict | None = None, extra=()):
         self.outputs = tuple(exprs)
         self.single = single
         self.name = name
-        self.variables = _collect_variables(self.outputs)
+        self.variables = _collect_variables(self.outputs, extra)
         self.ties: Ties = merge_all(e.ties for e in topological(self.outputs))
         self._hints = dict(sizes or {})
         self._consts: list = []
         self._const_cache: dict = {}
+        self._bind_cache: dict = {}
         start = time.perf_counter()
         self.source = self._generate()
         namespace: dict = {}
@@ -90,9 +92,18 @@ class CompiledFunction:
             return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
         last_use: dict = {}
+        uses: dict = {}
         for k, node in enumerate(nodes):
             for c in _operands(node):
                 last_use[c] = k
+                uses[c] = uses.get(c, 0) + 1
+        # c * (product used only here): the factor goes onto the product's smallest operand
+        self._fold = {}
+        for node in nodes:
+            if isinstance(node, Add) and len(node.terms) == 1 and isinstance(node.terms[0], Contract):
+                t = node.terms[0]
+                if uses.get(t) == 1 and t not in self.outputs:
+                    self._fold[t] = node
         outputs = set(self.outputs)
         helpers: set = set()
         body: list[str] = []
@@ -124,6 +135,8 @@ class CompiledFunction:
             return [f"{target} = c{k}  # {node.label}, shape {node.array.shape}"]
         if isinstance(node, Delta):
             return [f"{target} = xp.eye({dim_code(node.dim)}, dtype=dtype, device=device)"]
+        if isinstance(node, Add) and node in self._fold.values():
+            return [f"{target} = {names[node.terms[0]]}  # scaled inside the product"]
         if isinstance(node, Add):
             parts = []  # (sign, text, is_constant)
             for t, c in zip(node.terms, node.coeffs):
@@ -157,7 +170,10 @@ class CompiledFunction:
                 hint=lambda ix: dim_hint(dims[ix], self._hints, DEFAULT_SIZE_HINT),
                 helpers=helpers,
             )
-            return lowering.lower([names[op] for op in node.operands], list(node.indices), list(node.output))
+            nonneg = [op.ndim <= 1 and nonnegative(op) for op in node.operands]
+            scale = _number_code(self._fold[node].coeffs[0]) if node in self._fold else None
+            return lowering.lower([names[op] for op in node.operands], list(node.indices), list(node.output), nonneg,
+                                  scale)
         raise TypeError(f"cannot compile node {type(node).__name__}")  # pragma: no cover
 
     # ---------------------------------------------------------------------------------------------------
@@ -183,7 +199,12 @@ class CompiledFunction:
         values = {}
         for name, v in expected.items():
             values[name] = _convert(xp, arrays[name], dtype, device, name)
-        sizes = self._bind(values, given_dims)
+        key = tuple(tuple(a.shape) for a in values.values()) + tuple(sorted(given_dims.items()))
+        sizes = self._bind_cache.get(key)
+        if sizes is None:  # binding depends only on the shapes: validate once per shape signature
+            sizes = self._bind(values, given_dims)
+            if len(self._bind_cache) < 64:
+                self._bind_cache[key] = sizes
         dims = [self._size(s, sizes) for s in self.dim_names]
         consts = [self._const(xp, k, dtype, device) for k in range(len(self._consts))]
         result = self._kernel(xp, dtype, device, *dims, *[values[v.name] for v in self.variables], *consts)
@@ -286,9 +307,9 @@ def _replace_symbol(code: str, name: str, replacement: str) -> str:
     return re.sub(rf"\b{re.escape(name)}\b", replacement, code)
 
 
-def _collect_variables(outputs) -> list:
+def _collect_variables(outputs, extra=()) -> list:
     found, names = [], {}
-    for node in topological(outputs):
+    for node in list(extra) + topological(outputs):
         if isinstance(node, Var):
             if node.name in names and names[node.name] is not node:
                 raise ValueError(
@@ -336,11 +357,13 @@ def _convert(xp, value, dtype, device, name):
         raise TypeError(f"{name}: expected a real number or array, got {type(value).__name__} ({exc})") from None
 
 
-def compile(exprs, *, name: str = "kernel", sizes: dict | None = None) -> CompiledFunction:  # noqa: A001
+def compile(exprs, *, name: str = "kernel", sizes: dict | None = None, variables=()) -> CompiledFunction:  # noqa: A001
     """Compile an expression, or a list/tuple of expressions, into one function.
 
     ``sizes`` optionally gives typical sizes of symbolic dimensions (``{"m": 10000, "n": 100}``) for
     choosing contraction orders; otherwise every symbolic dimension is assumed to be about 1000.
+    ``variables`` lists further variables the function accepts (and checks) though the expressions may not
+    read them, e.g. all of f's variables for its Hessian, which may not depend on the data.
     """
     single = isinstance(exprs, Expr)
     items = [exprs] if single else list(exprs)
@@ -356,4 +379,11 @@ def compile(exprs, *, name: str = "kernel", sizes: dict | None = None) -> Compil
             if not isinstance(v, numbers.Integral) or v <= 0:
                 raise ValueError(f"compile: sizes[{k!r}] must be a positive int, got {v!r}")
             dim_symbol(k)
-    return CompiledFunction(items, single=single, name=name, sizes=sizes)
+    extra = []
+    for v in variables:
+        from ._nodes import Var
+
+        if not isinstance(v, Var):
+            raise TypeError(f"compile: variables must be variables (rs.Vector(...)), got {type(v).__name__}")
+        extra.append(v)
+    return CompiledFunction(items, single=single, name=name, sizes=sizes, extra=extra)

@@ -89,8 +89,8 @@ class Lowering:
         b_free = [ix for ix in ib if ix not in ia]
         if not ia or not ib:
             return self.emit(f"{a} * {b}"), ia + ib
-        if not summed:
-            order = ia + b_free
+        if not summed:  # an outer/Hadamard product: build it in the wanted layout directly
+            order = want if want is not None and sorted(want) == sorted(set(ia) | set(ib)) else ia + b_free
             return self.emit(f"{self.broadcast(a, ia, order)} * {self.broadcast(b, ib, order)}"), order
         if not batch:
             if len(summed) == 1 and len(ia) <= 2 and len(ib) <= 2:
@@ -135,7 +135,62 @@ class Lowering:
         return f"xp.reshape({code}, {shape})"
 
     # -- the whole product -----------------------------------------------------------------------------
-    def lower(self, names: list, indices: list, output: list) -> list[str]:
+    def gram(self, names: list, indices: list, output: list, nonneg: list):
+        """X'*diag(s)*X with s >= 0 as Z'*Z, Z = sqrt(s) .* X: a symmetric rank-k update (BLAS syrk), half
+        the work of a general product. Applies when two operands are one matrix on (a, k) and (a, l), a
+        summed, and every other operand is a non-negative vector on a or a scalar; returns the lines or None.
+        """
+        if len(output) != 2:
+            return None
+        mats = [k for k, idx in enumerate(indices) if len(idx) == 2]
+        if len(mats) != 2 or names[mats[0]] != names[mats[1]]:
+            return None
+        (a1, k1), (a2, k2) = indices[mats[0]], indices[mats[1]]
+        if a1 != a2 or a1 in output or {k1, k2} != set(output) or k1 == k2:
+            return None
+        rest = [k for k in range(len(names)) if k not in mats]
+        if not rest or any(indices[k] not in ((a1,), ()) for k in rest):
+            return None
+        vectors = [k for k in rest if indices[k] == (a1,)]
+        scalars = [k for k in rest if indices[k] == ()]
+        unpaired = list(vectors)
+        for k in vectors:  # y .* y is a square: non-negative whatever y is
+            twin = next((j for j in unpaired if j != k and names[j] == names[k]), None)
+            if k in unpaired and twin is not None:
+                unpaired.remove(k)
+                unpaired.remove(twin)
+        if not vectors or not all(nonneg[k] for k in unpaired):
+            return None
+        s = names[vectors[0]]
+        for k in vectors[1:]:
+            s = self.emit(f"{s} * {names[k]}")
+        root = self.emit(f"xp.sqrt({s})")
+        z = self.emit(f"{names[mats[0]]} * xp.reshape({root}, ({self.dim_code(a1)}, 1))")
+        result = self.emit(f"{z}.T @ {z}")  # symmetric: the output order does not matter
+        for k in scalars:
+            result = self.emit(f"{result} * {names[k]}")
+        return self._finish()
+
+    def _finish(self) -> list[str]:
+        last_name = self.temps.pop()
+        self.lines[-1] = self.target + self.lines[-1][len(last_name):]
+        if self.temps:
+            self.lines.append("del " + ", ".join(self.temps))
+        return self.lines
+
+    def lower(self, names: list, indices: list, output: list, nonneg: list | None = None, scale=None) -> list[str]:
+        """``scale``: a constant factor, applied to the smallest operand (not to the large result)."""
+        if scale is not None:
+            names = list(names)
+            k = min(range(len(names)), key=lambda j: _size(indices[j], self.hint))
+            names[k] = self.emit(f"-{names[k]}" if scale == "-1" else f"{scale} * {names[k]}")
+            if nonneg is not None:
+                nonneg = list(nonneg)
+                nonneg[k] = nonneg[k] and not scale.startswith("-")
+        if nonneg is not None and len(names) >= 3:
+            lines = self.gram(names, [tuple(i) for i in indices], list(output), nonneg)
+            if lines is not None:
+                return lines
         terms = []
         for name, idx in zip(names, indices):
             terms.append(self.take_diagonals(name, list(idx)))
@@ -162,12 +217,7 @@ class Lowering:
         final = self.permute(name, idx, list(output))
         if final != name or not self.lines:
             self.emit(final)
-        # the last intermediate becomes the target; the others die here
-        last_name = self.temps.pop()
-        self.lines[-1] = self.target + self.lines[-1][len(last_name):]
-        if self.temps:
-            self.lines.append("del " + ", ".join(self.temps))
-        return self.lines
+        return self._finish()  # the last intermediate becomes the target; the others die here
 
     def plan(self, idxs: list, output: list) -> list:
         letter = {}
@@ -178,6 +228,13 @@ class Lowering:
         fakes = [np.broadcast_to(np.zeros(()), tuple(self.hint(ix) for ix in idx)) for idx in idxs]
         path, _ = np.einsum_path(spec, *fakes, optimize="optimal" if len(idxs) <= 5 else "greedy")
         return [tuple(step) for step in path[1:]]
+
+
+def _size(idx, hint) -> int:
+    size = 1
+    for ix in idx:
+        size *= hint(ix)
+    return size
 
 
 DIAGONAL_HELPER = (

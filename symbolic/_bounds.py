@@ -1,0 +1,113 @@
+"""Interval bounds on the entries of an expression, for choosing faster lowerings.
+
+``bounds(e)`` is an interval (lo, hi) that contains every entry of ``e`` for every value of its variables.
+The compiler asks one question of it: is a vector non-negative? Then the product X'*diag(s)*X can be
+computed as Z'*Z with Z = diag(sqrt(s))*X, a symmetric rank-k update (BLAS syrk) that does half the work of
+a general product. The analysis is plain interval arithmetic (Moore, 1966) over the node types, with the
+ranges of the named element-wise functions; squares u*u are recognised as non-negative.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._functions import X
+from ._nodes import Add, Const, Contract, Delta, Elementwise, Expr, Fill, Reshape
+
+INF = math.inf
+ANY = (-INF, INF)
+
+_RANGES = {
+    "exp": (0.0, INF), "sigmoid": (0.0, 1.0), "softplus": (0.0, INF), "tanh": (-1.0, 1.0), "abs": (0.0, INF),
+    "relu": (0.0, INF), "step": (0.0, 1.0), "sign": (-1.0, 1.0), "sqrt": (0.0, INF), "sin": (-1.0, 1.0),
+    "cos": (-1.0, 1.0), "arctan": (-math.pi / 2, math.pi / 2), "arccos": (0.0, math.pi),
+    "arcsin": (-math.pi / 2, math.pi / 2),
+}
+
+
+def _mul(a, b):
+    products = []
+    for x in a:
+        for y in b:
+            if (x == 0 and math.isinf(y)) or (y == 0 and math.isinf(x)):
+                products.append(0.0)
+            else:
+                products.append(x * y)
+    return min(products), max(products)
+
+
+def _scale(c, a):
+    lo, hi = c * a[0], c * a[1]
+    return (min(lo, hi), max(lo, hi))
+
+
+def bounds(e: Expr):
+    """An interval containing every entry of ``e`` (memoised on the interned node)."""
+    hit = e.__dict__.get("_bounds")
+    if hit is None:
+        hit = _compute(e)
+        object.__setattr__(e, "_bounds", hit)
+    return hit
+
+
+def _compute(e: Expr):
+    if isinstance(e, Fill):
+        v = float(e.value)
+        return (v, v)
+    if isinstance(e, Delta):
+        return (0.0, 1.0)
+    if isinstance(e, Const):
+        return (float(e.array.min()), float(e.array.max())) if e.array.size else (0.0, 0.0)
+    if isinstance(e, Reshape):
+        return bounds(e.arg)
+    if isinstance(e, Add):
+        lo, hi = 0.0, 0.0
+        for t, c in zip(e.terms, e.coeffs):
+            a = _scale(float(c), bounds(t))
+            lo, hi = lo + a[0], hi + a[1]
+        return (lo, hi)
+    if isinstance(e, Elementwise):
+        fn = e.fn
+        if fn.name in _RANGES:
+            return _RANGES[fn.name]
+        expr = fn.expr
+        if expr.is_Pow and expr.base == X and expr.exp.is_Number:
+            p = expr.exp
+            if p.is_Integer and int(p) % 2 == 0 and p > 0:
+                return (0.0, INF)
+            if bounds(e.arg)[0] >= 0:
+                return (0.0, INF)
+        return ANY
+    if isinstance(e, Contract):
+        return _product_bounds(e)
+    return ANY
+
+
+def _product_bounds(e: Contract):
+    """Entries are sums of products of operand entries; identical operands on identical indices pair up
+    into squares (non-negative)."""
+    pending = list(zip(e.operands, e.indices))
+    factors = []
+    while pending:
+        op, idx = pending.pop()
+        twin = next((k for k, (o, i) in enumerate(pending) if o is op and i == idx), None)
+        if twin is not None:
+            pending.pop(twin)
+            lo, hi = bounds(op)
+            square_hi = max(lo * lo, hi * hi)
+            factors.append((0.0, square_hi))
+        else:
+            factors.append(bounds(op))
+    result = (1.0, 1.0)
+    for f in factors:
+        result = _mul(result, f)
+    summed = {ix for idx in e.indices for ix in idx} - set(e.output)
+    if summed:  # a sum of such products keeps the sign, not the size
+        lo, hi = result
+        return (0.0 if lo >= 0 else -INF, 0.0 if hi <= 0 else INF)
+    return result
+
+
+def nonnegative(e: Expr) -> bool:
+    return bounds(e)[0] >= 0
+

@@ -40,7 +40,7 @@ def _unit(n: int, i: int) -> np.ndarray:
 
 def components(x: rs.Expr, n: int) -> list:
     """The scalars x_1, ..., x_n of a length-n vector expression, each as the contraction e_j' x."""
-    return [rs.const(_unit(n, j)) @ x for j in range(n)]
+    return [rs.const(_unit(n, j), f"e{j + 1}") @ x for j in range(n)]
 
 
 def stack(parts: list) -> rs.Expr:
@@ -48,7 +48,7 @@ def stack(parts: list) -> rs.Expr:
     m = len(parts)
     out = None
     for i, p in enumerate(parts):
-        term = p * rs.const(_unit(m, i))
+        term = p * rs.const(_unit(m, i), f"e{i + 1}")
         out = term if out is None else out + term
     return out
 

@@ -134,11 +134,9 @@ class Problem:
     def on(self, backend: str) -> Problem:
         """The same problem with its data on another array library: ``"numpy"`` or ``"cupy"`` (GPU)."""
         xp = _backend(backend)
-        if not self.objective.data:
-            raise ValueError(f"problem {self.name!r} has no data arrays to move to {backend}; "
-                             "its constants are compiled in, so it runs on NumPy")
-        obj = _rebind(rs.Objective, self.objective, xp)
-        res = _rebind(rs.LeastSquares, self.residual, xp) if self.residual is not None else None
+        like = xp.zeros(0)
+        obj = _rebind(self.objective, xp, like)
+        res = _rebind(self.residual, xp, like) if self.residual is not None else None
         return replace(self, objective=obj, residual=res)
 
 
@@ -154,9 +152,9 @@ def _backend(backend: str):
     raise ValueError(f"backend must be 'numpy' or 'cupy', got {backend!r}")
 
 
-def _rebind(cls, bound, xp):
+def _rebind(bound, xp, like):
     moved = {k: xp.asarray(_to_numpy(v)) for k, v in bound.data.items()}
-    return cls(bound.expr, bound.wrt, moved, sizes=dict(bound.sizes))
+    return bound.with_data(moved, like=like)
 
 
 def _to_numpy(a):

@@ -156,10 +156,17 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
             if not bool(xp.all(scale > 0)):
                 raise ValueError("x_scale entries must be positive")
         driver = _levenberg_marquardt if method == "lm" else _gauss_newton
+        user_notify = wrap_callback(callback)
+        iterations = {"nit": 0}
+
+        def notify(**info):  # counts iterations for the result's nit, then calls the user's callback
+            iterations["nit"] = info.get("nit", iterations["nit"])
+            return user_notify(**info) if user_notify is not None else False
+
         progress = Progress(verbose == 2, f"least_squares {method}", "radius" if method == "lm" else "step")
         x, r, J, outcome = driver(res, x0, r0, J0, ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
                                   scale=scale, factor=float(initial_radius_factor), progress=progress,
-                                  notify=wrap_callback(callback))
+                                  notify=notify)
     cost = 0.5 * dot(xp, r, r)
     grad = xp.linalg.matrix_transpose(J) @ r
     if verbose >= 1:
@@ -167,7 +174,8 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
             outcome.message, cost=cost, nfev=res.nfev, njev=res.njev)
     return OptimizeResult(x=x, cost=cost, fun=r, jac=J, grad=grad, optimality=max_abs(xp, grad),
                           active_mask=xp.zeros(n, dtype=xp.int32, device=device(x0)),
-                          status=outcome.status, nfev=res.nfev, njev=res.njev, message=outcome.message,
+                          status=outcome.status, nfev=res.nfev, njev=res.njev, nit=iterations["nit"],
+                          message=outcome.message,
                           success=outcome.success, outcome=outcome)
 
 

@@ -30,9 +30,10 @@ from ._simplify import add, contract
 class _Bound:
     """Shared machinery: variables to pack, data to bind, sizes, packing and unpacking, the namespace."""
 
-    def __init__(self, expr, wrt, data, sizes, what):
+    def __init__(self, expr, wrt, data, sizes, what, like=None):
         self.expr = as_expr(expr, what)
         data = dict(data or {})
+        self._given = (data, sizes, like)
         wrt_items = list(wrt) if isinstance(wrt, (list, tuple)) else [wrt]
         if not wrt_items:
             raise ValueError(f"{what}: wrt must name at least one variable")
@@ -58,7 +59,7 @@ class _Bound:
         overlap = [k for k in data if k in names]
         if overlap:
             raise ValueError(f"{what}: {', '.join(overlap)} is optimised (in wrt) and cannot also be data")
-        self.xp, self.dtype, self.device = _data_namespace(data)
+        self.xp, self.dtype, self.device = _data_namespace(data, like)
         self.data = {}
         for k, v in data.items():
             self.data[k] = _as_data(self.xp, v, self.dtype, self.device, k)
@@ -171,6 +172,13 @@ class _Bound:
             self._cache_x = self.xp.asarray(x, copy=True)
         self._cache.update(values)
 
+    def with_data(self, data=None, *, like=None):
+        """The same expression and variables bound to other data (say the same arrays moved to a GPU);
+        ``like`` (an array) sets the array library, device and dtype when there are no data arrays."""
+        given_data, sizes, given_like = self._given
+        return type(self)(self.expr, self.wrt, given_data if data is None else data, sizes=sizes,
+                          like=given_like if like is None else like)
+
     def __repr__(self):
         kind = type(self).__name__
         packed = ", ".join(f"{v.name}{s}" for v, s in zip(self.wrt, self.shapes))
@@ -180,8 +188,8 @@ class _Bound:
 class Objective(_Bound):
     """A scalar objective f over the flat vector packing ``wrt``, with exact derivatives (see module docs)."""
 
-    def __init__(self, f, wrt, data=None, *, sizes=None):
-        super().__init__(f, wrt, data, sizes, "Objective")
+    def __init__(self, f, wrt, data=None, *, sizes=None, like=None):
+        super().__init__(f, wrt, data, sizes, "Objective", like)
         if self.expr.ndim != 0:
             raise ValueError(f"Objective: f must be a scalar expression, got shape {shape_str(self.expr.shape)}")
         f = self.expr
@@ -263,10 +271,8 @@ class LeastSquares(_Bound):
     ``objective()`` gives the matching ``Objective`` for 0.5 * ||r||^2, for Newton-type methods.
     """
 
-    def __init__(self, r, wrt, data=None, *, sizes=None):
-        super().__init__(r, wrt, data, sizes, "LeastSquares")
-        self._sizes_given = sizes
-        self._data_given = data
+    def __init__(self, r, wrt, data=None, *, sizes=None, like=None):
+        super().__init__(r, wrt, data, sizes, "LeastSquares", like)
         self.jacobian_blocks = [derivative_once(self.expr, v) for v in self.wrt]
         hint = dict(self.sizes)
         self._r = compile_exprs([self.expr], name="residual", sizes=hint)
@@ -299,11 +305,13 @@ class LeastSquares(_Bound):
     def __call__(self, x):
         return self.fun(x)
 
-    def objective(self) -> Objective:
-        """0.5 * sum(r**2) as an Objective over the same variables and data."""
+    def objective(self, weight=0.5) -> Objective:
+        """weight * sum(r**2) as an Objective over the same variables and data (weight 0.5 matches
+        scipy.optimize.least_squares' cost; More, Garbow & Hillstrom's f is weight 1)."""
         idx = tuple(range(self.expr.ndim))
-        half_sq = add([contract([self.expr, self.expr], [idx, idx], ())], [0.5])
-        return Objective(half_sq, self.wrt, self._data_given, sizes=self._sizes_given)
+        squares = add([contract([self.expr, self.expr], [idx, idx], ())], [weight])
+        data, sizes, like = self._given
+        return Objective(squares, self.wrt, data, sizes=sizes, like=like)
 
 
 def _is_bound(d, sizes) -> bool:
@@ -321,10 +329,12 @@ def _try_value(d, sizes):
         return d
 
 
-def _data_namespace(data: dict):
+def _data_namespace(data: dict, like=None):
     import numpy as np
 
     arrays = [v for v in data.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
+    if not arrays and like is not None:
+        arrays = [like]
     if not arrays:
         xp = array_api_compat.array_namespace(np.zeros(0))
         return xp, xp.float64, None

@@ -150,3 +150,17 @@ def test_objective_on_cupy(logistic, rng, cupy):
     assert isinstance(res.x, cupy.ndarray) and res.success
     ref = minimize(rs.Objective(LOSS, wrt=[w, b], data=logistic), np.zeros(5), method="newton")
     np.testing.assert_allclose(cupy.asnumpy(res.x), ref.x, rtol=1e-6)
+
+
+def test_with_data_like_and_weighted_least_squares(logistic, rng):
+    obj = rs.Objective(LOSS, wrt=[w, b], data=logistic)
+    strict = obj.with_data({k: xs.asarray(v) if isinstance(v, np.ndarray) else v for k, v in logistic.items()})
+    x = rng.normal(size=5)
+    np.testing.assert_allclose(np.asarray(strict.jac(xs.asarray(x))), obj.jac(x), rtol=1e-12)
+    z = rs.Vector("z", 3)
+    free = rs.Objective(rs.sum(rs.exp(z)), wrt=z, like=xs.asarray(np.zeros(1)))
+    assert type(free.jac(xs.asarray(np.zeros(3)))) is type(xs.asarray(np.zeros(1)))
+    ls = rs.LeastSquares(rs.exp(z) - 1.0, wrt=z)
+    assert ls.objective(weight=1).fun(np.ones(3)) == pytest.approx(2 * ls.objective().fun(np.ones(3)))
+    res = least_squares(ls, np.ones(3), method="lm")
+    assert res.success and res.nit >= 1

@@ -19,7 +19,7 @@ import array_api_compat
 import numpy as np
 
 from . import _functions as F
-from ._dims import Ties, dim_hint, dim_symbol, dim_value, merge_all, shape_str
+from ._dims import Ties, dim_hint, dim_symbol, dim_value, is_bound, merge_all, shape_str, value_or_dim
 from ._bounds import nonnegative
 from ._lower import DIAGONAL_HELPER, Lowering
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var, topological
@@ -234,7 +234,7 @@ class CompiledFunction:
                     except ValueError:
                         ok = True
                 if not ok:
-                    bound = tuple(_show(d, sizes) for d in v.shape)
+                    bound = tuple(value_or_dim(d, sizes) for d in v.shape)
                     where = ", ".join(f"{s} = {sizes[s]} from {source[s]}" for s in sorted(source) if s in map(str, _symbols(v.shape)))
                     raise ValueError(
                         f"{v.name}: expected shape {shape_str(v.shape)} = {shape_str(bound)}"
@@ -243,7 +243,7 @@ class CompiledFunction:
                     )
         # Dimensions tied to a bound one or to an integer take its size.
         for c in self.ties.classes:
-            known = [dim_value(d, sizes) for d in c if _is_bound(d, sizes)]
+            known = [dim_value(d, sizes) for d in c if is_bound(d, sizes)]
             for d in c:
                 if not isinstance(d, int) and d.is_Symbol and str(d) not in sizes and known:
                     sizes[str(d)] = known[0]
@@ -286,19 +286,6 @@ def _symbols(shape):
     return {s for d in shape if not isinstance(d, int) for s in d.free_symbols}
 
 
-def _is_bound(d, sizes) -> bool:
-    try:
-        dim_value(d, sizes)
-        return True
-    except ValueError:
-        return False
-
-
-def _show(d, sizes):
-    try:
-        return dim_value(d, sizes)
-    except ValueError:
-        return d
 
 
 def _replace_symbol(code: str, name: str, replacement: str) -> str:

@@ -78,6 +78,23 @@ def dim_value(d: Dim, sizes: dict) -> int:
     return int(value)
 
 
+def is_bound(d: Dim, sizes: dict) -> bool:
+    """True when ``d`` has an integer value under ``sizes``."""
+    try:
+        dim_value(d, sizes)
+        return True
+    except ValueError:
+        return False
+
+
+def value_or_dim(d: Dim, sizes: dict):
+    """The integer size of ``d`` where ``sizes`` determine it, else ``d`` itself (for messages)."""
+    try:
+        return dim_value(d, sizes)
+    except ValueError:
+        return d
+
+
 def dim_hint(d: Dim, hints: dict, default: int) -> int:
     """A size for cost estimates at compile time: bound where a hint is given, ``default`` otherwise."""
     if isinstance(d, int):

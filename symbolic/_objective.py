@@ -22,7 +22,7 @@ from ._build import as_expr
 from ._calculus import _resolve, variables
 from ._codegen import compile as compile_exprs
 from ._differentiate import derivative_once
-from ._dims import dim_value, shape_str
+from ._dims import dim_value, is_bound, shape_str, value_or_dim
 from ._nodes import Expr, Var
 from ._simplify import add, contract
 
@@ -92,19 +92,19 @@ class _Bound:
                 except ValueError:
                     ok = True
                 if not ok:
-                    expected = tuple(_try_value(x, bound) for x in v.shape)
+                    expected = tuple(value_or_dim(x, bound) for x in v.shape)
                     src = ", ".join(f"{s} = {bound[s]} from {origin[s]}" for s in sorted(bound)
                                     if s in {str(t) for x in v.shape if not isinstance(x, int) for t in x.free_symbols})
                     raise ValueError(f"{what}: data {v.name!r} must have shape {shape_str(v.shape)} = "
                                      f"{shape_str(expected)}" + (f" ({src})" if src else "") + f", got {got}")
         for c in self.expr.ties.classes:  # a tie to a bound size determines an unbound one
-            vals = [dim_value(d, bound) for d in c if _is_bound(d, bound)]
+            vals = [dim_value(d, bound) for d in c if is_bound(d, bound)]
             for d in c:
                 if vals and not isinstance(d, int) and d.is_Symbol and str(d) not in bound:
                     bound[str(d)] = vals[0]
         for v in self.wrt:
             for d in v.shape:
-                if not _is_bound(d, bound):
+                if not is_bound(d, bound):
                     free = sorted(str(s) for s in d.free_symbols if str(s) not in bound)
                     raise ValueError(
                         f"{what}: the size of {v.name} {shape_str(v.shape)} is not determined by the data; "
@@ -314,19 +314,6 @@ class LeastSquares(_Bound):
         return Objective(squares, self.wrt, data, sizes=sizes, like=like)
 
 
-def _is_bound(d, sizes) -> bool:
-    try:
-        dim_value(d, sizes)
-        return True
-    except ValueError:
-        return False
-
-
-def _try_value(d, sizes):
-    try:
-        return dim_value(d, sizes)
-    except ValueError:
-        return d
 
 
 def _data_namespace(data: dict, like=None):

@@ -82,8 +82,8 @@ def softmax_regression(X, Y, lam: float = 1e-2, intercept: bool = True, *, name:
     tensor d2f / dW_jc dW_kd = sum_i x_ij x_ik (P_ic delta_cd - P_ic P_id) + lam delta_jk delta_cd
     (P = softmax(Z) row-wise), which ``Objective`` flattens row-major to an (nk x nk) matrix. The intercept b
     is not penalized; f is invariant to adding a constant to every b_c, so with an intercept the Hessian is
-    singular along (0, 1) and the minimizer is unique only up to that shift. The log-sum-exp is computed as
-    written: fine for standardized features, overflows for |z| > ~700.
+    singular along (0, 1) and the minimizer is unique only up to that shift. The log-sum-exp is ``rs.logsumexp``,
+    shifted by the row maximum, so large logits do not overflow.
     """
     X = real_matrix("X", X, 2)
     Yoh = class_matrix("Y", Y)
@@ -98,7 +98,7 @@ def softmax_regression(X, Y, lam: float = 1e-2, intercept: bool = True, *, name:
         b = rs.Vector("b", "k")
         Z = Z + _row_broadcast(b)
         wrt.append(b)
-    f = rs.sum(rs.log(rs.sum(rs.exp(Z), axis=1))) - rs.sum(Ys * Z) + lams / 2 * rs.sum(Ws * Ws)
+    f = rs.sum(rs.logsumexp(Z, axis=1)) - rs.sum(Ys * Z) + lams / 2 * rs.sum(Ws * Ws)
     data = {"X": X, "Y": Yoh, "lam": lam}
     obj = rs.Objective(f, wrt, data)
     return Problem(

@@ -38,6 +38,7 @@ from ._build import (
     log,
     log1p,
     logdet,
+    logsumexp,
     norm1,
     norm2,
     ones,
@@ -70,7 +71,7 @@ __all__ = [
     "ParseError", "Tensor", "Var", "Vector", "parse",
     "abs", "arccos", "arcsin", "arctan", "compile", "const", "cos", "derivative", "det", "diag", "einsum",
     "elementwise", "exp", "expm1", "export", "eye", "full", "grad", "hessian", "hvp", "index_notation", "inv", "jacobian",
-    "kron", "latex", "log", "log1p", "logdet", "norm1", "norm2", "ones", "outer", "relu", "sigmoid", "sign",
+    "kron", "latex", "log", "log1p", "logdet", "logsumexp", "norm1", "norm2", "ones", "outer", "relu", "sigmoid", "sign",
     "sin", "softplus", "sqrt", "sum", "tan", "tanh", "to_str", "trace", "transpose", "variables", "x_symbol",
     "zeros",
 ]

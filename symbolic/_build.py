@@ -26,6 +26,7 @@ from ._simplify import (
     fill,
     inverse,
     logdet as _logdet,
+    logsumexp as _logsumexp,
     power,
     reshape,
     scale,
@@ -389,6 +390,28 @@ def _square(A, what) -> Expr:
     A = as_expr(A, what)
     _require_square(A, what)
     return A
+
+
+def logsumexp(e, axis=None) -> Expr:
+    """log(sum(exp(e))) over all entries (``axis=None``) or one axis, computed stably (shifted by the
+    maximum); its gradient is the softmax."""
+    e = as_expr(e, "logsumexp")
+    if axis is None:
+        if e.ndim != 1:
+            e = reshape(e, (_prod(e.shape),)) if e.ndim else reshape(e, (1,))
+        axis = 0
+    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+        raise TypeError(f"logsumexp: axis must be an int or None, got {axis!r}")
+    if not -e.ndim <= axis < e.ndim:
+        raise ValueError(f"logsumexp: axis {axis} is out of range for shape {shape_str(e.shape)}")
+    return _logsumexp(e, int(axis) % e.ndim)
+
+
+def _prod(shape):
+    out = 1
+    for d in shape:
+        out = out * d
+    return out
 
 
 def norm1(e) -> Expr:

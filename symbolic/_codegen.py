@@ -22,7 +22,9 @@ from . import _functions as F
 from ._dims import Ties, dim_hint, dim_symbol, dim_value, is_bound, merge_all, shape_str, value_or_dim
 from ._bounds import nonnegative
 from ._lower import DIAGONAL_HELPER, Lowering
-from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var, topological
+from ._nodes import (
+    Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var, topological,
+)
 
 DEFAULT_SIZE_HINT = 1000
 
@@ -162,6 +164,13 @@ class CompiledFunction:
             return [f"{target} = xp.linalg.slogdet({names[node.arg]})[1]"]
         if isinstance(node, Reshape):
             return [f"{target} = xp.reshape({names[node.arg]}, {shape_code(node.new_shape)})"]
+        if isinstance(node, LogSumExp):  # shifted by the maximum: no overflow
+            a, k = names[node.arg], node.axis
+            return [
+                f"{target}_max = xp.max({a}, axis={k}, keepdims=True)",
+                f"{target} = xp.squeeze({target}_max, axis={k}) + xp.log(xp.sum(xp.exp({a} - {target}_max), axis={k}))",
+                f"del {target}_max",
+            ]
         if isinstance(node, Contract):
             dims = node.index_dims
             lowering = Lowering(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import singledispatch
 
-from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var
+from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
 from ._simplify import add, contract, delta, elementwise, fill, reshape, scale
 
 
@@ -159,6 +159,20 @@ def derivative_logdet(e: LogDet, x: Var, memo) -> Expr:
     J = _fresh(x.ndim, 2)
     dA = derivative_once(e.arg, x, memo)
     return contract([inverse(e.arg), dA], [(b, a), (a, b) + J], J)
+
+
+@_rule.register
+def derivative_logsumexp(e: LogSumExp, x: Var, memo) -> Expr:
+    """d log sum_a exp(z[.., a, ..]) = sum_a softmax(z)[.., a, ..] dz[.., a, ..], softmax = exp(z - lse)."""
+    from ._functions import BUILTIN, function_of
+
+    r = e.arg.ndim
+    I = tuple(range(r))
+    kept = tuple(i for i in I if i != e.axis)
+    broadcast = contract([e, fill(1, (e.arg.shape[e.axis],))], [kept, (e.axis,)], I)
+    weights = elementwise(function_of(BUILTIN["exp"]), add([e.arg, broadcast], [1, -1]))
+    J = _fresh(x.ndim, r)
+    return contract([weights, derivative_once(e.arg, x, memo)], [I, I + J], kept + J)
 
 
 @_rule.register

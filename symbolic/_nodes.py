@@ -438,7 +438,32 @@ class Reshape(Expr):
         return _intern(cls, (cls, arg, new_shape), build)
 
 
-NODE_TYPES = (Var, Fill, Const, Delta, Contract, Add, Elementwise, Inverse, Det, LogDet, Reshape)
+@dataclass(frozen=True, eq=False, repr=False)
+class LogSumExp(Expr):
+    """log(sum(exp(arg), axis)): the reduction of one axis, kept as one node so that it is computed stably
+    (max-shifted) and differentiates to the softmax weights."""
+
+    arg: Expr
+    axis: int
+
+    def children(self):
+        return (self.arg,)
+
+    @classmethod
+    def make(cls, arg: Expr, axis: int) -> "LogSumExp":
+        if not 0 <= axis < arg.ndim:
+            raise ValueError(f"logsumexp: axis {axis} is out of range for shape {shape_str(arg.shape)}")
+        shape = arg.shape[:axis] + arg.shape[axis + 1:]
+
+        def build():
+            n = cls(arg, axis)
+            n._finish(shape, arg.ties, arg.variables, _digest("LogSumExp", arg.skey, axis))
+            return n
+
+        return _intern(cls, (cls, arg, axis), build)
+
+
+NODE_TYPES = (Var, Fill, Const, Delta, Contract, Add, Elementwise, Inverse, Det, LogDet, Reshape, LogSumExp)
 
 
 def topological(roots, children=None) -> list:

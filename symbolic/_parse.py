@@ -193,7 +193,7 @@ SCALAR, COL, ROW, MAT = "scalar", "column vector", "row vector", "matrix"
 
 ELEMENTWISE = ("sin", "cos", "tan", "arcsin", "arccos", "arctan", "exp", "log", "log1p", "expm1", "sqrt", "tanh",
                "sigmoid", "softplus", "abs", "sign", "relu")
-REDUCTIONS = ("sum", "tr", "det", "logdet", "norm1", "norm2")
+REDUCTIONS = ("sum", "tr", "det", "logdet", "norm1", "norm2", "logsumexp")
 STRUCTURAL = ("inv", "diag", "vector", "matrix")
 FUNCTIONS = ELEMENTWISE + REDUCTIONS + STRUCTURAL
 
@@ -465,6 +465,10 @@ class _Typer:
             return Typed(t.kind, t.dims, lambda r: op(t.build(r)))
         if name == "sum":
             return Typed(SCALAR, (), lambda r: B.sum(t.build(r)))
+        if name == "logsumexp":
+            if t.kind not in (COL, ROW):
+                self.err(node, f"logsumexp needs a vector, got a {t.kind} ({self.src(node.args[0])})")
+            return Typed(SCALAR, (), lambda r: B.logsumexp(t.build(r)))
         if name in ("norm1", "norm2"):
             return Typed(SCALAR, (), lambda r: getattr(B, name)(t.build(r)))
         if name in ("tr", "det", "logdet", "inv"):

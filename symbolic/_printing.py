@@ -15,7 +15,7 @@ from fractions import Fraction
 import sympy
 
 from ._functions import X
-from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var
+from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
 
 # precedence levels; an entry-wise product sits just below the matrix product, so that a Hadamard
 # product inside a chain of '*' (same precedence in the language) is always parenthesised
@@ -161,6 +161,18 @@ class Printer:
 
     def p_Reshape(self, e: Reshape):
         raise NoMatrixForm(e)
+
+    def p_LogSumExp(self, e: LogSumExp):
+        if e.arg.ndim != 1:
+            raise NoMatrixForm(e)
+        return self.s.func("logsumexp", self.p(e.arg)[0]), ATOM
+
+    def i_LogSumExp(self, e: LogSumExp, letters, used):
+        pool = [ch for ch in SUM_LETTERS if ch not in set(used) | set(letters)]
+        a = pool[0] if pool else "z"
+        inner = list(letters[:e.axis]) + [a] + list(letters[e.axis:])
+        body = self.indexed(e.arg, inner, set(used) | set(letters) | {a})
+        return self.s.func("logsumexp_" + a if not self.s.latex else "\\operatorname{lse}_" + a, body[0]), ATOM
 
     def p_Elementwise(self, e: Elementwise):
         arg = self.p(e.arg)
@@ -555,6 +567,8 @@ class Printer:
             if text is None:
                 parts = []
                 for op, idx in zip(ops, idxs):
+                    if isinstance(op, Fill) and op.value == 1 and len(ops) > 1:
+                        continue  # ones only broadcast
                     parts.append(_wrap(self.indexed(op, [names[ix] for ix in idx], used), PRODUCT))
                 text = self.s.times.join(parts)
             factors.append(text)

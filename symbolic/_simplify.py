@@ -17,7 +17,7 @@ import sympy
 
 from ._dims import shape_str
 from ._functions import X, ElementwiseFunction, function_of, is_finite, recognize
-from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, Reshape, Var
+from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
 
 
 class RuleError(AssertionError):
@@ -542,6 +542,10 @@ def logdet(arg: Expr) -> Expr:
 
 def reshape(arg: Expr, new_shape) -> Expr:
     return normalize(Reshape.make(arg, tuple(new_shape)))
+
+
+def logsumexp(arg: Expr, axis: int) -> Expr:
+    return normalize(LogSumExp.make(arg, axis))
 
 
 def size_of(shape) -> object:

@@ -302,3 +302,16 @@ def test_repeated_calls_reuse_the_binding_but_still_check_new_shapes(rng):
     assert len(fn._bind_cache) == 1
     with pytest.raises(ValueError, match="w: expected shape"):
         fn(**{**vals, "w": np.zeros(3)})
+
+
+def test_logsumexp_is_stable_and_its_gradient_is_the_softmax():
+    Z = rs.Matrix("Z", "m", "k")
+    f = rs.sum(rs.logsumexp(Z, axis=1))
+    Za = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -999.0, -1001.0]])
+    fv, g, H = rs.compile([f, rs.grad(f, Z), rs.hessian(f, Z)])(Z=Za)
+    shifted = Za - Za.max(axis=1, keepdims=True)
+    P = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(fv, np.sum(Za.max(axis=1) + np.log(np.exp(shifted).sum(axis=1))))
+    np.testing.assert_allclose(g, P, atol=1e-15)
+    assert np.all(np.isfinite(H))
+    assert str(rs.parse("logsumexp(z)", z="k")) == "logsumexp(z)"

@@ -77,6 +77,9 @@ CASES = [
     ("sum over axis", rs.sum(rs.sum(M * M, axis=0) * x), [M, x]),
     ("eye and ones", x @ (rs.eye(n) + rs.ones(n, n)) @ x, [x]),
     ("vector output chain", rs.sum(rs.tanh(M @ rs.tanh(A @ x))), [x, A]),
+    ("logsumexp", rs.logsumexp(M @ x), [x, M]),
+    ("logsumexp rows", rs.sum(rs.logsumexp(T, axis=1) * rs.tanh(U)), [T, U]),
+    ("softmax loss", rs.sum(rs.logsumexp(U @ V.T, axis=1)) - rs.sum(M * (U @ V.T)), [U, V]),
 ]
 
 

@@ -150,7 +150,11 @@ def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callb
                 x_trial = x + p
                 f_trial = evaluator.value(x_trial)
                 if math.isfinite(f_trial):
-                    rho = (f - f_trial) / step.predicted_decrease
+                    # Near the minimizer both reductions sink into the rounding of f; the safeguard of
+                    # Conn, Gould & Toint (2000), Section 17.4.2, adds delta ~ eps*|f| to both, so that a
+                    # step predicted and achieved at that level is judged by rho ~ 1, not by noise.
+                    delta = 10.0 * machine_eps * max(1.0, abs(f))
+                    rho = (f - f_trial + delta) / (step.predicted_decrease + delta)
                     nonfinite_streak = 0
                 else:
                     rho = -math.inf

@@ -73,3 +73,27 @@ def test_start_with_zero_hessian():
     res = minimize(lambda x: np.sum(x**4) + x[0], np.zeros(3), jac=lambda x: 4 * x**3 + np.array([1.0, 0, 0]),
                    hess=lambda x: np.diag(12 * x**2), options={"gtol": 1e-8})
     assert res.success and np.allclose(res.x, [-(0.25 ** (1 / 3)), 0, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["trust-exact", "trust-ncg", "trust-krylov", "dogleg"])
+def test_trust_region_reaches_tight_gtol_despite_rounding_in_f(method):
+    """Once failed: near the minimizer of a logistic loss (f ~ 40) the predicted and actual reductions sink
+    into the rounding of f, the plain ratio test rejected good steps and the solve ended with status 2 at
+    |g| ~ 1e-8. The safeguarded ratio (Conn, Gould & Toint 2000, 17.4.2) reaches 1e-10."""
+    rng = np.random.default_rng(20181203)
+    X = rng.normal(size=(80, 4))
+    y = np.sign(X @ rng.normal(size=4) + 0.3 * rng.normal(size=80))
+
+    def fun(w):
+        return float(np.sum(np.logaddexp(0, -y * (X @ w))) + 0.05 * w @ w)
+
+    def jac(w):
+        s = 0.5 * (1 + np.tanh(0.5 * (-y * (X @ w))))
+        return X.T @ (-y * s) + 0.1 * w
+
+    def hess(w):
+        s = 0.5 * (1 + np.tanh(0.5 * (-y * (X @ w))))
+        return X.T @ ((s * (1 - s))[:, None] * X) + 0.1 * np.eye(4)
+
+    res = minimize(fun, np.zeros(4), method=method, jac=jac, hess=hess, options={"gtol": 1e-10})
+    assert res.success and np.max(np.abs(res.jac)) <= 1e-10, res.message

@@ -65,6 +65,10 @@ def _external_registrars():
         pass
     else:
         out.append(register_diff)
+    # ricci bench: the logic of benchmarks/solvers.py, inside the installed package
+    from ._bench import register as register_bench
+
+    out.append(register_bench)
     return out
 
 

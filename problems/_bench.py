@@ -888,9 +888,18 @@ def markdown(results, env, args, mgh, paths, notes) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def thin_trace(trace: dict, points: int = 100) -> dict:
+    """At most ``points`` entries of a trace (evenly spaced, first and last kept), to keep the JSON small."""
+    n = len(trace.get("time", ()))
+    if n <= points:
+        return trace
+    keep = sorted(set(np.linspace(0, n - 1, points).round().astype(int).tolist()))
+    return {k: [v[i] for i in keep] for k, v in trace.items()}
+
+
 def as_json(results, env, args, mgh, notes) -> dict:
     def run_doc(run):
-        return {k: v for k, v in run.items()}
+        return {**run, "trace": thin_trace(run.get("trace") or {})}
 
     return {
         "date": datetime.date.today().isoformat(), "environment": env, "command": args.command,
@@ -1048,7 +1057,7 @@ def run(args, log=None) -> int:
     text = markdown(results, env, args, mgh, paths, notes)
     md, js = out / f"{stem}.md", out / f"{stem}.json"
     md.write_text(text, encoding="utf-8")
-    js.write_text(json.dumps(as_json(results, env, args, mgh, notes), indent=1, default=_json_default) + "\n",
+    js.write_text(json.dumps(as_json(results, env, args, mgh, notes), separators=(",", ":"), default=_json_default) + "\n",
                   encoding="utf-8")
     print(text)
     log(f"wrote {md}, {js}" + "".join(f", {p}" for p in paths.values()))

@@ -7,7 +7,7 @@ import numbers
 from ._build import as_expr
 from ._dims import DimensionError, shape_str
 from ._differentiate import derivative_once
-from ._nodes import Expr, Var, topological
+from ._nodes import Add, Expr, Var, topological
 from ._simplify import add, contract
 
 
@@ -107,12 +107,23 @@ def hvp(f, x, v):
     else:
         xs = [_resolve(f, x, "hvp")]
         vs = [_direction(xs[0], v)]
-    inner = add(
-        [contract([derivative_once(f, xi), vi], [tuple(range(xi.ndim))] * 2, ()) for xi, vi in zip(xs, vs)],
-        [1] * len(xs),
-    )
-    result = tuple(derivative_once(inner, xi) for xi in xs)
+    result = hvp_blocks(f, xs, vs)
     return result if _is_several(x) else result[0]
+
+
+def inner_product(g: Expr, v: Expr) -> Expr:
+    """<g, v>, distributed over the terms of g: for a sum g = lam*w - X'(...), the product with v is taken
+    term by term, so that differentiating it never contracts a whole Hessian block with v."""
+    idx = tuple(range(g.ndim))
+    if isinstance(g, Add):
+        return add([inner_product(t, v) for t in g.terms], g.coeffs)
+    return contract([g, v], [idx, idx], ())
+
+
+def hvp_blocks(f: Expr, xs, vs) -> tuple:
+    """(sum_j H_ij v_j)_i = d/dx_i <grad f, v>, each block an expression that forms no Hessian."""
+    inner = add([inner_product(derivative_once(f, xi), vi) for xi, vi in zip(xs, vs)], [1] * len(xs))
+    return tuple(derivative_once(inner, xi) for xi in xs)
 
 
 def _direction(x: Var, v) -> Expr:

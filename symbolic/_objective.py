@@ -19,7 +19,7 @@ import numbers
 import array_api_compat
 
 from ._build import as_expr
-from ._calculus import _resolve, variables
+from ._calculus import _resolve, hvp_blocks, variables
 from ._codegen import compile as compile_exprs
 from ._differentiate import derivative_once
 from ._dims import dim_value, is_bound, shape_str, value_or_dim
@@ -197,9 +197,7 @@ class Objective(_Bound):
         self.gradient = [derivative_once(f, v) for v in self.wrt]
         self.hessian_blocks = [[derivative_once(g, v) for v in self.wrt] for g in self.gradient]
         self.directions = [Var.make(f"_dir_{v.name}", v.shape) for v in self.wrt]
-        inner = add([contract([g, p], [tuple(range(p.ndim))] * 2, ()) for g, p in zip(self.gradient, self.directions)],
-                    [1] * len(self.wrt))
-        self.hvp_blocks = [derivative_once(inner, v) for v in self.wrt]
+        self.hvp_blocks = list(hvp_blocks(f, self.wrt, self.directions))
         blocks = [b for row in self.hessian_blocks for b in row]
         self._f = compile_exprs([f], name="objective_f", sizes=hint)
         self._fg = compile_exprs([f] + self.gradient, name="objective_f_grad", sizes=hint)

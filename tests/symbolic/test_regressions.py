@@ -74,3 +74,15 @@ def test_single_expression_result_is_not_indexed():
 def test_scalar_one_factor_is_absorbed():
     """d log det X once printed as 1*inv(X)': the factor det^-1 * det = 1 stayed in the product."""
     assert str(rs.grad(rs.log(rs.det(X)), X)) == "inv(X)'"
+
+
+def test_objective_hessp_never_forms_the_hessian():
+    """Once failed: d<grad f, v> with grad f = lam*w - X'(...) contracted the whole Hessian block with v
+    (an n x n intermediate, O(m n^2)); distributing <., v> over the sum keeps every product O(m n)."""
+    Xd, w, y, lam = rs.Matrix("X", "m", "n"), rs.Vector("w", "n"), rs.Vector("y", "m"), rs.Scalar("lam")
+    f = rs.sum(rs.softplus(-y * (Xd @ w))) + lam / 2 * (w @ w)
+    obj = rs.Objective(f, wrt=w, data=dict(X=np.ones((5, 3)), y=np.ones(5), lam=0.1))
+    src = obj._hvp.source
+    assert "eye" not in src and ".T @ X" not in src and "sqrt" not in src, src
+    hv = rs.hvp(f, w, rs.Vector("v", "n"))
+    assert "eye" not in rs.compile(hv).source

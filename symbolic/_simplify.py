@@ -84,6 +84,26 @@ def _divides_exactly(coeffs, lead) -> bool:
     return all(_quotient(c, lead) * lead == c for c in coeffs)
 
 
+def contract_distribute_large_sums(node: Contract):
+    """prod(..., (A + B), ...) = prod(..., A, ...) + prod(..., B, ...) when the sum has three or more axes.
+
+    Such a sum arises from differentiating a product that is itself a derivative (the softmax weights'
+    derivative carries dz - d(lse)); kept whole it would be materialised as a large tensor and then
+    contracted, while each distributed product flattens and is contracted in a cheap order. Sums of
+    vectors and matrices are left alone (distributing them only repeats work). Terminates: the number of
+    sum operands of three or more axes decreases in every new product.
+    """
+    for k, op in enumerate(node.operands):
+        if isinstance(op, Add) and op.ndim >= 3 and len(op.terms) > 1:
+            ops = list(node.operands)
+            terms = []
+            for t in op.terms:
+                ops[k] = t
+                terms.append(contract(ops, node.indices, node.output))
+            return add(terms, op.coeffs)
+    return None
+
+
 def contract_flatten(node: Contract):
     """prod(..., (sum_c prod_k B_k)[I], ...) = sum_c prod(..., prod_k B_k, ...): nested products become one.
 
@@ -436,6 +456,7 @@ RULES = {
         contract_zero_factor,
         contract_trivial,
         contract_scale_out,
+        contract_distribute_large_sums,
         contract_flatten,
         contract_eliminate_delta,
         contract_absorb_ones,

@@ -86,3 +86,15 @@ def test_objective_hessp_never_forms_the_hessian():
     assert "eye" not in src and ".T @ X" not in src and "sqrt" not in src, src
     hv = rs.hvp(f, w, rs.Vector("v", "n"))
     assert "eye" not in rs.compile(hv).source
+
+
+def test_softmax_hessian_does_not_materialise_a_sum_of_4d_tensors(rng, check_derivatives):
+    """Once slow: the derivative of the softmax weights carried (dz - d lse) as one (m, k, n, k) sum inside
+    a product, built whole and then contracted; large sums inside products are now distributed."""
+    from ricci.symbolic._nodes import Add, topological
+
+    Xd, W = rs.Matrix("X", "m", "n"), rs.Matrix("W", "n", "k")
+    f = rs.sum(rs.logsumexp(Xd @ W, axis=1))
+    H = rs.hessian(f, W)
+    assert not any(isinstance(node, Add) and node.ndim >= 3 and node is not H for node in topological([H]))
+    check_derivatives(f, W, dict(X=rng.normal(size=(6, 3)), W=rng.normal(size=(3, 4))), order=2)

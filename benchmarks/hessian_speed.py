@@ -319,15 +319,10 @@ def load_peers(threads: int) -> tuple[dict, list]:
 
 
 def limit_native_threads(threads: int):
-    """Limit OpenBLAS / OpenMP pools of every loaded library; returns the limiter (keep it alive) and a note."""
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-    except ImportError:
-        return None, "threadpoolctl not installed: native thread pools left at their defaults"
-    limiter = threadpool_limits(limits=threads)
-    pools = ", ".join(f"{p['internal_api']} {p.get('version') or ''} ({Path(p['filepath']).name}): "
-                      f"{p['num_threads']}" for p in threadpool_info())
-    return limiter, "native pools: " + pools
+    """Limit OpenBLAS / OpenMP pools of every loaded library (shared with `ricci bench`)."""
+    from ricci.problems._bench import limit_native_threads as limit
+
+    return limit(threads)
 
 
 # ------------------------------------------------------------------------------------------------------------

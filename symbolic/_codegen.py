@@ -19,7 +19,7 @@ import array_api_compat
 import numpy as np
 
 from . import _functions as F
-from ._dims import Ties, dim_hint, dim_symbol, dim_value, is_bound, merge_all, shape_str, value_or_dim
+from ._dims import Ties, bind_dimensions, dim_hint, dim_symbol, merge_all, shape_str
 from ._bounds import nonnegative
 from ._lower import DIAGONAL_HELPER, Lowering
 from ._nodes import (
@@ -222,41 +222,16 @@ class CompiledFunction:
     def _bind(self, values: dict, given: dict) -> dict:
         sizes: dict = {k: int(v) for k, v in given.items()}
         source: dict = {k: "a keyword" for k in given}
-        # Bind from the highest-order arrays first: data matrices define the sizes, vectors are checked.
-        for v in sorted(self.variables, key=lambda v: -v.ndim):
-            arr = values[v.name]
-            got = tuple(int(s) for s in arr.shape)
-            if len(got) != len(v.shape):
-                raise ValueError(
-                    f"{v.name}: expected a {len(v.shape)}-D array of shape {shape_str(v.shape)}, got shape {got}"
-                )
-            for d, g in zip(v.shape, got):
-                if isinstance(d, int):
-                    ok = d == g
-                elif d.is_Symbol and str(d) not in sizes:
-                    sizes[str(d)] = g
-                    source[str(d)] = v.name
-                    ok = True
-                else:
-                    try:
-                        ok = dim_value(d, sizes) == g
-                    except ValueError:
-                        ok = True
-                if not ok:
-                    bound = tuple(value_or_dim(d, sizes) for d in v.shape)
-                    where = ", ".join(f"{s} = {sizes[s]} from {source[s]}" for s in sorted(source) if s in map(str, _symbols(v.shape)))
-                    raise ValueError(
-                        f"{v.name}: expected shape {shape_str(v.shape)} = {shape_str(bound)}"
-                        + (f" ({where})" if where else "")
-                        + f", got {got}"
-                    )
-        # Dimensions tied to a bound one or to an integer take its size.
-        for c in self.ties.classes:
-            known = [dim_value(d, sizes) for d in c if is_bound(d, sizes)]
-            for d in c:
-                if not isinstance(d, int) and d.is_Symbol and str(d) not in sizes and known:
-                    sizes[str(d)] = known[0]
-                    source[str(d)] = "a tie"
+        items = [(v.name, v.shape, tuple(int(n) for n in values[v.name].shape))
+                 for v in sorted(self.variables, key=lambda v: -v.ndim)]
+        bind_dimensions(
+            items, sizes, source, self.ties,
+            on_rank=lambda name, shape, got: ValueError(
+                f"{name}: expected a {len(shape)}-D array of shape {shape_str(shape)}, got shape {got}"),
+            on_size=lambda name, shape, expected, where, got: ValueError(
+                f"{name}: expected shape {shape_str(shape)} = {shape_str(expected)}"
+                + (f" ({where})" if where else "") + f", got {got}"),
+        )
         self.ties.check_sizes(sizes, lambda d: f" (from {source[str(d)]})" if str(d) in source else "")
         return sizes
 
@@ -289,10 +264,6 @@ def _operands(node) -> tuple:
 def _schedule(outputs) -> list:
     """Nodes to compute, children before parents, each once."""
     return topological(outputs, _operands)
-
-
-def _symbols(shape):
-    return {s for d in shape if not isinstance(d, int) for s in d.free_symbols}
 
 
 

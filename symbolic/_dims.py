@@ -95,6 +95,39 @@ def value_or_dim(d: Dim, sizes: dict):
         return d
 
 
+def bind_dimensions(items, sizes: dict, source: dict, ties: "Ties", on_rank, on_size) -> None:
+    """Bind symbolic dimensions from array shapes, checking every axis.
+
+    ``items`` are (label, declared shape, actual shape) in binding order (arrays of higher order first:
+    data matrices define the sizes, vectors are checked against them). ``sizes`` (name -> int) and
+    ``source`` (name -> where the size came from) are filled in place; dimensions tied to a bound one then
+    take its size. A wrong number of axes raises ``on_rank(label, declared, got)``, a wrong size
+    ``on_size(label, declared, expected, where, got)`` (``expected`` with the bound sizes filled in,
+    ``where`` naming the sources of the sizes involved); both return the exception to raise.
+    """
+    for label, declared, got in items:
+        if len(got) != len(declared):
+            raise on_rank(label, declared, got)
+        for d, g in zip(declared, got):
+            if not isinstance(d, int) and d.is_Symbol and str(d) not in sizes:
+                sizes[str(d)] = g
+                source[str(d)] = label
+            try:
+                ok = dim_value(d, sizes) == g
+            except ValueError:
+                ok = True  # a product of dimensions not all bound yet: checked through the ties
+            if not ok:
+                involved = {str(t) for x in declared if not isinstance(x, int) for t in x.free_symbols}
+                where = ", ".join(f"{k} = {sizes[k]} from {source[k]}" for k in sorted(source) if k in involved)
+                raise on_size(label, declared, tuple(value_or_dim(x, sizes) for x in declared), where, got)
+    for c in ties.classes:  # a dimension tied to a bound one (or to an integer) takes its size
+        known = [dim_value(d, sizes) for d in c if is_bound(d, sizes)]
+        for d in c:
+            if known and not isinstance(d, int) and d.is_Symbol and str(d) not in sizes:
+                sizes[str(d)] = known[0]
+                source[str(d)] = "a tie"
+
+
 def dim_hint(d: Dim, hints: dict, default: int) -> int:
     """A size for cost estimates at compile time: bound where a hint is given, ``default`` otherwise."""
     if isinstance(d, int):

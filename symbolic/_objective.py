@@ -22,7 +22,7 @@ from ._build import as_expr
 from ._calculus import _resolve, hvp_blocks, variables
 from ._codegen import compile as compile_exprs
 from ._differentiate import derivative_once
-from ._dims import dim_value, is_bound, shape_str, value_or_dim
+from ._dims import bind_dimensions, dim_value, is_bound, shape_str
 from ._nodes import Expr, Var
 from ._simplify import add, contract
 
@@ -77,31 +77,16 @@ class _Bound:
                 raise ValueError(f"{what}: sizes[{k!r}] must be a non-negative int, got {v!r}")
         bound = {k: int(v) for k, v in sizes.items()}
         origin = {k: "sizes" for k in bound}
-        for v in sorted(needed, key=lambda v: -v.ndim):
-            arr = self.data[v.name]
-            got = tuple(int(s) for s in arr.shape)
-            if len(got) != v.ndim:
-                raise ValueError(f"{what}: data {v.name!r} must be a {v.ndim}-D array of shape {shape_str(v.shape)}, "
-                                 f"got shape {got}")
-            for d, g in zip(v.shape, got):
-                if not isinstance(d, int) and d.is_Symbol and str(d) not in bound:
-                    bound[str(d)] = g
-                    origin[str(d)] = v.name
-                try:
-                    ok = dim_value(d, bound) == g
-                except ValueError:
-                    ok = True
-                if not ok:
-                    expected = tuple(value_or_dim(x, bound) for x in v.shape)
-                    src = ", ".join(f"{s} = {bound[s]} from {origin[s]}" for s in sorted(bound)
-                                    if s in {str(t) for x in v.shape if not isinstance(x, int) for t in x.free_symbols})
-                    raise ValueError(f"{what}: data {v.name!r} must have shape {shape_str(v.shape)} = "
-                                     f"{shape_str(expected)}" + (f" ({src})" if src else "") + f", got {got}")
-        for c in self.expr.ties.classes:  # a tie to a bound size determines an unbound one
-            vals = [dim_value(d, bound) for d in c if is_bound(d, bound)]
-            for d in c:
-                if vals and not isinstance(d, int) and d.is_Symbol and str(d) not in bound:
-                    bound[str(d)] = vals[0]
+        items = [(v.name, v.shape, tuple(int(n) for n in self.data[v.name].shape))
+                 for v in sorted(needed, key=lambda v: -v.ndim)]
+        bind_dimensions(
+            items, bound, origin, self.expr.ties,
+            on_rank=lambda name, shape, got: ValueError(
+                f"{what}: data {name!r} must be a {len(shape)}-D array of shape {shape_str(shape)}, got shape {got}"),
+            on_size=lambda name, shape, expected, where, got: ValueError(
+                f"{what}: data {name!r} must have shape {shape_str(shape)} = {shape_str(expected)}"
+                + (f" ({where})" if where else "") + f", got {got}"),
+        )
         for v in self.wrt:
             for d in v.shape:
                 if not is_bound(d, bound):

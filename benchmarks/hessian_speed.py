@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import importlib.metadata
 import json
 import math
 import os
@@ -59,6 +58,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import ricci.symbolic as rs
+from ricci.problems._bench import cpu_model, git_commit, limit_native_threads, package_version
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -318,13 +318,6 @@ def load_peers(threads: int) -> tuple[dict, list]:
     return peers, notes
 
 
-def limit_native_threads(threads: int):
-    """Limit OpenBLAS / OpenMP pools of every loaded library (shared with `ricci bench`)."""
-    from ricci.problems._bench import limit_native_threads as limit
-
-    return limit(threads)
-
-
 # ------------------------------------------------------------------------------------------------------------
 # Measurement.
 
@@ -508,46 +501,18 @@ def check_targets(results: list) -> list:
 # ------------------------------------------------------------------------------------------------------------
 # Reporting.
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return out + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def environment(threads: int, thread_note: str) -> dict:
     return {
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "threads": threads,
         "thread_pools": thread_note,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "versions": {d: _version(d) for d in ("ricci", "numpy", "scipy", "sympy", "jax", "jaxlib", "torch")},
-        "ricci_commit": _git_commit(),
+        "versions": {d: package_version(d) for d in ("ricci", "numpy", "scipy", "sympy", "jax", "jaxlib", "torch")},
+        "ricci_commit": git_commit(__file__),
     }
 
 

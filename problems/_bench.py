@@ -704,15 +704,18 @@ def plot_profile(mgh, path) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _version(dist):
+def package_version(dist):
+    """The installed version of a distribution, or None."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
 
 
-def _git_commit():
-    here = Path(__file__).resolve().parent
+def git_commit(where=None):
+    """The short commit (``+dirty`` with uncommitted changes) of the checkout holding ``where`` (default: this
+    file), or None outside a git checkout."""
+    here = Path(where or __file__).resolve().parent
     try:
         out = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, check=True).stdout.strip()
@@ -723,7 +726,8 @@ def _git_commit():
         return None
 
 
-def _cpu_model():
+def cpu_model():
+    """The CPU's model name (Linux), else what platform reports."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -749,10 +753,10 @@ def _gpu_name(backend):
 def environment(args, thread_note) -> dict:
     dists = ("ricci", "numpy", "scipy", "sympy", "scikit-learn", "jax", "jaxlib", "matplotlib", "cupy-cuda12x")
     return {
-        "platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+        "platform": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "threads": args.threads, "thread_pools": thread_note,
         "xla_flags": os.environ.get("XLA_FLAGS", ""), "backend": args.backend, "gpu": _gpu_name(args.backend),
-        "versions": {d: _version(d) for d in dists}, "ricci_commit": _git_commit(),
+        "versions": {d: package_version(d) for d in dists}, "ricci_commit": git_commit(),
     }
 
 

@@ -179,6 +179,17 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
                           success=outcome.success, outcome=outcome)
 
 
+def _tolerance_outcome(ftol_ok: bool, xtol_ok: bool):
+    """The MINPACK status for the ftol / xtol tests (both, one, or None: not converged)."""
+    if ftol_ok and xtol_ok:
+        return LSO.FTOL_XTOL
+    if ftol_ok:
+        return LSO.FTOL
+    if xtol_ok:
+        return LSO.XTOL
+    return None
+
+
 def _notify(notify, xp, x, r, J, cost, nit) -> bool:
     if notify is None:
         return False
@@ -255,12 +266,9 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, fac
                 x_scaled_norm = norm(xp, D * x)
             ftol_ok = rel_actual <= ftol and rel_predicted <= ftol and rho <= 2.0
             xtol_ok = radius <= xtol * x_scaled_norm
-            if ftol_ok and xtol_ok:
-                return x, r, J, LSO.FTOL_XTOL
-            if ftol_ok:
-                return x, r, J, LSO.FTOL
-            if xtol_ok:
-                return x, r, J, LSO.XTOL
+            converged = _tolerance_outcome(ftol_ok, xtol_ok)
+            if converged is not None:
+                return x, r, J, converged
             # MINPACK's "tolerance too small" tests: no further progress is possible in this precision
             if (rel_actual <= dtype_eps and rel_predicted <= dtype_eps and rho <= 2.0) or \
                     radius <= dtype_eps * x_scaled_norm:
@@ -317,11 +325,8 @@ def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, factor, pr
         xtol_ok = p_norm <= xtol * (xtol + x_norm)
         x, r, J, cost, r_norm = x_new, r_new, J_new, ls.f, norm(xp, r_new)
         nit += 1
-        if ftol_ok and xtol_ok:
-            return x, r, J, LSO.FTOL_XTOL
-        if ftol_ok:
-            return x, r, J, LSO.FTOL
-        if xtol_ok:
-            return x, r, J, LSO.XTOL
+        converged = _tolerance_outcome(ftol_ok, xtol_ok)
+        if converged is not None:
+            return x, r, J, converged
         if _notify(notify, xp, x, r, J, cost, nit):
             return x, r, J, LSO.CALLBACK_STOP

@@ -14,7 +14,7 @@ from ._callback import wrap_callback
 from ._line_search import Ray, backtracking, strong_wolfe
 from ._newton_step import NonFiniteHessian, newton_direction
 from ._progress import Progress
-from ._result import Outcome, minimize_result
+from ._result import Outcome, minimize_result, stopping_test
 
 
 class NewtonDirection:
@@ -52,11 +52,8 @@ def minimize_line_search(evaluator, x0, rule, opts, *, method: str, line_search:
         while True:
             gnorm = max_abs(xp, g)
             progress.iteration(k, f, gnorm, step_length)
-            if gnorm <= opts.gtol:
-                outcome = Outcome.CONVERGED
-                break
-            if k >= maxiter:
-                outcome = Outcome.MAX_ITERATIONS
+            outcome = stopping_test(gnorm, k, opts.gtol, maxiter)
+            if outcome is not None:
                 break
             try:
                 p, alpha0 = rule.direction(x, g)

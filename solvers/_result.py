@@ -88,3 +88,13 @@ def minimize_result(outcome: Outcome, *, x, fun, jac, nit, counts, hess=None, ex
     if extra:
         res.update(extra)
     return res
+
+
+def stopping_test(gnorm: float, k: int, gtol: float, maxiter: int):
+    """The drivers' common test at the top of an iteration: CONVERGED once max|g_i| <= gtol,
+    MAX_ITERATIONS after ``maxiter`` iterations, else None (go on)."""
+    if gnorm <= gtol:
+        return Outcome.CONVERGED
+    if k >= maxiter:
+        return Outcome.MAX_ITERATIONS
+    return None

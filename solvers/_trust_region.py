@@ -20,7 +20,7 @@ from ._lanczos import gltr
 from ._more_sorensen import more_sorensen
 from ._newton_step import NonFiniteHessian
 from ._progress import Progress
-from ._result import Outcome, minimize_result
+from ._result import Outcome, minimize_result, stopping_test
 from ._steihaug import steihaug_cg
 
 
@@ -128,11 +128,8 @@ def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callb
         while True:
             gnorm = max_abs(xp, g)
             progress.iteration(k, f, gnorm, radius)
-            if gnorm <= opts.gtol:
-                outcome = Outcome.CONVERGED
-                break
-            if k >= maxiter:
-                outcome = Outcome.MAX_ITERATIONS
+            outcome = stopping_test(gnorm, k, opts.gtol, maxiter)
+            if outcome is not None:
                 break
             if radius <= machine_eps * max(1.0, max_abs(xp, x)):
                 outcome = Outcome.NON_FINITE if nonfinite_streak else Outcome.NO_PROGRESS

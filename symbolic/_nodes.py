@@ -277,16 +277,9 @@ class Contract(Expr):
                 raise ValueError(f"contract: operand of shape {shape_str(op.shape)} given indices {idx}")
         if len(set(output)) != len(output):
             raise ValueError(f"contract: repeated output index in {output}")
-        dims: dict = {}
-        ties = merge_all(op.ties for op in operands)
-        for op, idx in zip(operands, indices):
-            for ix, d in zip(idx, op.shape):
-                if ix in dims:
-                    ties = ties.tie(dims[ix], d, "a product")
-                else:
-                    dims[ix] = d
+        carried = {ix for idx in indices for ix in idx}
         for ix in output:
-            if ix not in dims:
+            if ix not in carried:
                 raise ValueError(f"contract: output index {ix} appears in no operand")
         operands, indices, output = _canonical_contract(operands, indices, output)
         for _ in range(3):  # the identity is symmetric: d[i, j] = d[j, i]; order its pair and rename again
@@ -294,14 +287,19 @@ class Contract(Expr):
                 break
             indices = tuple(tuple(sorted(idx)) if isinstance(op, Delta) else idx for op, idx in zip(operands, indices))
             operands, indices, output = _canonical_contract(operands, indices, output)
+        # each index's dimension (from its first operand); the others carrying it are tied to it
+        index_dims: dict = {}
+        ties = merge_all(op.ties for op in operands)
+        for op, idx in zip(operands, indices):
+            for ix, d in zip(idx, op.shape):
+                if ix in index_dims:
+                    ties = ties.tie(index_dims[ix], d, "a product")
+                else:
+                    index_dims[ix] = d
         key = (cls, operands, indices, output)
 
         def build():
             n = cls(operands, indices, output)
-            index_dims = {}
-            for op, idx in zip(operands, indices):
-                for ix, d in zip(idx, op.shape):
-                    index_dims.setdefault(ix, d)
             object.__setattr__(n, "index_dims", index_dims)
             shape = tuple(index_dims[ix] for ix in output)
             variables = frozenset().union(*(op.variables for op in operands))

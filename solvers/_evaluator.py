@@ -100,10 +100,6 @@ class Evaluator:
         self._gx = self._g = None
         self._hx = self._h = None
 
-    @property
-    def has_hess(self) -> bool:
-        return self._hess is not None
-
     def value(self, x) -> float:
         if x is self._fx:
             return self._f

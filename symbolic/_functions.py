@@ -9,7 +9,6 @@ Dirac delta) and a printer that turns an expression into array-API code with num
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -278,6 +277,3 @@ BUILTIN = {
 for _name, _expr in BUILTIN.items():
     register(_name, _expr)
 
-
-def is_finite(v: float) -> bool:
-    return math.isfinite(v)

@@ -48,9 +48,6 @@ class TextStyle:
     def index(self, base, idx):
         return f"{base}[{','.join(idx)}]"
 
-    def sum_over(self, letters, body):
-        return f"sum_{{{','.join(letters)}}} {body}"
-
     def ones(self, shape):
         return {1: "vector(1)", 2: "matrix(1)"}.get(len(shape), "ones")
 
@@ -89,9 +86,6 @@ class LatexStyle(TextStyle):
 
     def index(self, base, idx):
         return f"{base}_{{{''.join(idx)}}}"
-
-    def sum_over(self, letters, body):
-        return f"\\sum_{{{''.join(letters)}}} {body}"
 
     def ones(self, shape):
         return r"\mathbf{1}"
@@ -449,14 +443,6 @@ class Printer:
             return text
         return f"\\left({text}\\right)" if self.s.latex else f"({text})"
 
-    @staticmethod
-    def _degree_left(ix, mats, used):
-        return sum(1 for k, (_, idx) in enumerate(mats) if not used[k] and ix in idx)
-
-    def hadamard_text(self, items) -> str:
-        texts = [_wrap(t, POWER) for _, t in items]
-        return self.s.hadamard.join(texts)
-
     # -- index (Einstein) notation ------------------------------------------------------------------------
     def try_matrix(self, e: Expr):
         if e.ndim > 2:
@@ -610,12 +596,6 @@ def _balanced(text: str) -> bool:
 
 def _transposed(t) -> bool:
     return isinstance(t, Contract) and len(t.operands) == 1
-
-
-def _paren_if(text: str, style) -> str:
-    if any(ch in text for ch in " +-") and not (text.startswith("(") and text.endswith(")")):
-        return f"({text})"
-    return text
 
 
 def _paren_vec(text: str, style) -> str:

@@ -10,13 +10,13 @@ equal expressions built in different ways end up as the same interned object.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
-from math import prod
 
 import sympy
 
 from ._dims import shape_str
-from ._functions import X, ElementwiseFunction, function_of, is_finite, recognize
+from ._functions import X, ElementwiseFunction, function_of, recognize
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
 
 
@@ -337,7 +337,7 @@ def elementwise_constant(node: Elementwise):
         return fill(_number(e), node.shape)
     if isinstance(node.arg, Fill):
         value = node.fn.numeric(float(node.arg.value))
-        if is_finite(value):
+        if math.isfinite(value):
             return fill(_exact_if_integral(value), node.shape)
     return None
 
@@ -568,6 +568,3 @@ def reshape(arg: Expr, new_shape) -> Expr:
 def logsumexp(arg: Expr, axis: int) -> Expr:
     return normalize(LogSumExp.make(arg, axis))
 
-
-def size_of(shape) -> object:
-    return prod(shape) if shape else 1

@@ -170,7 +170,7 @@ class Printer:
 
     def p_Elementwise(self, e: Elementwise):
         arg = self.p(e.arg)
-        return self.sympy_to(e.fn.expr, arg), None or self._prec_of(e.fn.expr)
+        return self.sympy_to(e.fn.expr, arg), self._prec_of(e.fn.expr)
 
     def _prec_of(self, expr):
         if expr.is_Add:

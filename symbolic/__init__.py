@@ -13,6 +13,7 @@ The method follows Laue, Mitterreiter & Giesen, "Computing Higher Order Derivati
 Expressions" (NeurIPS 2018).
 """
 
+from . import _simplify  # noqa: F401 - installs the simplifier into the node constructors, before any is built
 from ._build import (
     ElementwiseOp,
     Matrix,

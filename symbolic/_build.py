@@ -15,8 +15,9 @@ import sympy
 
 from . import _functions as F
 from ._dims import DimensionError, Ties, as_dim, as_shape, shape_str
-from ._nodes import Expr, Var
-from ._simplify import (
+from ._nodes import (
+    Expr,
+    Var,
     add,
     const as _const,
     contract,

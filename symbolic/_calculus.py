@@ -7,8 +7,7 @@ import numbers
 from ._build import as_expr
 from ._dims import DimensionError, shape_str
 from ._differentiate import derivative_once
-from ._nodes import Add, Expr, Var, topological
-from ._simplify import add, contract
+from ._nodes import Add, Expr, Var, add, contract, topological
 
 
 def variables(e) -> list:

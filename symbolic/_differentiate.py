@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from functools import singledispatch
 
-from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
-from ._simplify import add, contract, delta, elementwise, fill, reshape, scale
+import sympy
+
+from ._functions import BUILTIN, X, as_number, function_of
+from ._nodes import (
+    Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var,
+    add, contract, delta, elementwise, fill, inverse, power, reshape, scale,
+)
 
 
 def _fresh(n: int, start: int) -> tuple:
@@ -96,21 +101,16 @@ def lift(expr, u: Expr) -> Expr:
     ``sigmoid(z).*(1 - sigmoid(z))``. Sub-expressions applying a function to anything but x itself stay
     one opaque element-wise node.
     """
-    import sympy
-
-    from ._functions import X, function_of
-    from ._simplify import fill, power
-
     if expr == X:
         return u
     if not expr.has(X):
-        return fill(_number(expr), u.shape)
+        return fill(as_number(expr), u.shape)
     if expr.is_Add:
         coeff, rest = expr.as_coeff_Add()
         terms = [lift(t, u) for t in sympy.Add.make_args(rest)]
         coeffs = [1] * len(terms)
         if coeff != 0:
-            terms.append(fill(_number(coeff), u.shape))
+            terms.append(fill(as_number(coeff), u.shape))
             coeffs.append(1)
         return add(terms, coeffs)
     if expr.is_Mul:
@@ -118,16 +118,10 @@ def lift(expr, u: Expr) -> Expr:
         factors = [lift(f, u) for f in sympy.Mul.make_args(rest)]
         I = tuple(range(u.ndim))
         product = factors[0] if len(factors) == 1 else contract(factors, [I] * len(factors), I)
-        return scale(product, _number(coeff))
+        return scale(product, as_number(coeff))
     if expr.is_Pow and expr.exp.is_Number:
         return power(lift(expr.base, u), expr.exp)
     return elementwise(function_of(expr) if expr.args != (X,) else function_of(expr), u)
-
-
-def _number(e):
-    from ._simplify import _number as number
-
-    return number(e)
 
 
 @_rule.register
@@ -142,8 +136,6 @@ def derivative_inverse(e: Inverse, x: Var, memo) -> Expr:
 @_rule.register
 def derivative_det(e: Det, x: Var, memo) -> Expr:
     """d det(A) = det(A) tr(inv(A) dA) (Jacobi's formula; Matrix Cookbook eq. 46)."""
-    from ._simplify import inverse
-
     a, b = 0, 1
     J = _fresh(x.ndim, 2)
     dA = derivative_once(e.arg, x, memo)
@@ -153,8 +145,6 @@ def derivative_det(e: Det, x: Var, memo) -> Expr:
 @_rule.register
 def derivative_logdet(e: LogDet, x: Var, memo) -> Expr:
     """d log|det(A)| = tr(inv(A) dA) (Matrix Cookbook eq. 50)."""
-    from ._simplify import inverse
-
     a, b = 0, 1
     J = _fresh(x.ndim, 2)
     dA = derivative_once(e.arg, x, memo)
@@ -164,8 +154,6 @@ def derivative_logdet(e: LogDet, x: Var, memo) -> Expr:
 @_rule.register
 def derivative_logsumexp(e: LogSumExp, x: Var, memo) -> Expr:
     """d log sum_a exp(z[.., a, ..]) = sum_a softmax(z)[.., a, ..] dz[.., a, ..], softmax = exp(z - lse)."""
-    from ._functions import BUILTIN, function_of
-
     r = e.arg.ndim
     I = tuple(range(r))
     kept = tuple(i for i in I if i != e.axis)

@@ -10,6 +10,7 @@ Dirac delta) and a printer that turns an expression into array-API code with num
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import sympy
@@ -177,10 +178,10 @@ class ElementwiseFunction:
         return self.name if self.name else str(self.expr)
 
     def derivative(self) -> "ElementwiseFunction":
-        d = self.__dict__.get("_derivative")
+        """f' (interned functions live for the session, and so does this table of their derivatives)."""
+        d = _DERIVATIVES.get(self)
         if d is None:
-            d = function_of(sympy.diff(self.expr, X))
-            object.__setattr__(self, "_derivative", d)
+            d = _DERIVATIVES[self] = function_of(sympy.diff(self.expr, X))
         return d
 
     def numeric(self, value: float) -> float:
@@ -198,6 +199,7 @@ class ElementwiseFunction:
 
 
 _FUNCTIONS: dict = {}
+_DERIVATIVES: dict = {}  # function -> its derivative
 _NAMED: dict = {}  # sympy expr -> user-visible name
 
 
@@ -261,6 +263,16 @@ def recognize(expr):
     for pattern, replacement in _RECOGNIZE:
         expr = expr.replace(pattern, replacement)
     return expr
+
+
+def as_number(e):
+    """A sympy number as a Python int, Fraction (rationals, exactly) or float."""
+    e = sympy.sympify(e)
+    if e.is_Integer:
+        return int(e)
+    if e.is_Rational:
+        return Fraction(int(e.p), int(e.q))
+    return float(e)
 
 
 def power(p) -> ElementwiseFunction:

@@ -14,8 +14,9 @@ Every node is a tensor with a ``shape`` (a tuple of dimensions). The set:
 Nodes are interned: building a node equal to an existing one returns that object, so equality is identity
 and shared subexpressions are one object. Indices of a :class:`Contract` are local names (small ints),
 renamed canonically (output indices first, in order; then summed indices by first appearance) and the
-operands sorted by a stable structural key, so equal products compare equal. This module only builds and
-canonicalizes; the algebraic rewrites live in ``_simplify``.
+operands sorted by a stable structural key, so equal products compare equal. This module builds and
+canonicalizes, and holds the constructors (``contract``, ``add``, ...) the package builds nodes with; the
+algebraic rewrites that bring a new node to normal form live in ``_simplify``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+import sympy
 
 from ._dims import Dim, Shape, Ties, merge_all, shape_str
-from ._functions import ElementwiseFunction
+from ._functions import X, ElementwiseFunction, function_of
 
 _TABLE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
@@ -65,19 +67,25 @@ def normalize_number(c):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Expr:
-    """Base of all nodes. Do not construct directly: use the ``make`` class methods or ``ricci.symbolic``."""
+    """Base of all nodes. Do not construct directly: use the constructors below (``contract``, ``add``, ...),
+    the ``make`` class methods (no simplification), or ``ricci.symbolic``.
 
-    shape: Shape = field(init=False)
+    Every node carries, set once at construction: ``shape``; ``ties``, the dimension equalities it imposes;
+    ``var_set``, the variables it depends on (read through ``variables``); ``skey``, a structural digest
+    that orders operands canonically.
+    """
+
+    shape: Shape = field(kw_only=True)
+    ties: Ties = field(kw_only=True)
+    var_set: frozenset = field(kw_only=True)
+    skey: bytes = field(kw_only=True)
 
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (ndarray @ Expr)
 
-    # --- populated by _finish -------------------------------------------------------------
-    def _finish(self, shape: Shape, ties: Ties, variables: frozenset, skey: bytes):
-        object.__setattr__(self, "shape", tuple(shape))
-        object.__setattr__(self, "ties", ties)
-        object.__setattr__(self, "variables", variables)
-        object.__setattr__(self, "skey", skey)
-        object.__setattr__(self, "_normal", False)
+    @property
+    def variables(self) -> frozenset:
+        """The variables this expression depends on."""
+        return self.var_set
 
     @property
     def ndim(self) -> int:
@@ -114,7 +122,8 @@ class Expr:
         return "$" + latex(self) + "$"
 
 
-def _intern(cls, key, build):
+def _interned(key, build):
+    """The node stored under ``key``, built (by ``build()``) and stored on first use."""
     node = _TABLE.get(key)
     if node is None:
         node = build()
@@ -122,22 +131,28 @@ def _intern(cls, key, build):
     return node
 
 
+def _derived(shape, ties, var_set, *digest_parts) -> dict:
+    """The fields every node sets at construction (see :class:`Expr`)."""
+    return dict(shape=tuple(shape), ties=ties, var_set=var_set, skey=_digest(*digest_parts))
+
+
+def _dims_key(shape) -> list:
+    return [str(d) for d in shape]
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Var(Expr):
     name: str
     declared: Shape
 
+    @property
+    def variables(self) -> frozenset:
+        return frozenset((self,))
+
     @classmethod
     def make(cls, name: str, shape: Shape) -> "Var":
-        key = (cls, name, shape)
-
-        def build():
-            v = cls(name, shape)
-            v._finish(shape, Ties.EMPTY, frozenset(), _digest("Var", name, [str(d) for d in shape]))
-            object.__setattr__(v, "variables", frozenset((v,)))
-            return v
-
-        return _intern(cls, key, build)
+        return _interned((cls, name, shape), lambda: cls(
+            name, shape, **_derived(shape, Ties.EMPTY, frozenset(), "Var", name, _dims_key(shape))))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -150,14 +165,8 @@ class Fill(Expr):
     @classmethod
     def make(cls, value, shape: Shape) -> "Fill":
         value = normalize_number(value)
-        key = (cls, value, type(value) is float, shape)
-
-        def build():
-            n = cls(value, shape)
-            n._finish(shape, Ties.EMPTY, frozenset(), _digest("Fill", value, [str(d) for d in shape]))
-            return n
-
-        return _intern(cls, key, build)
+        return _interned((cls, value, type(value) is float, shape), lambda: cls(
+            value, shape, **_derived(shape, Ties.EMPTY, frozenset(), "Fill", value, _dims_key(shape))))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -173,14 +182,8 @@ class Const(Expr):
         arr.setflags(write=False)
         content = _digest("Const", arr.shape, arr.tobytes())
         label = label or "C_" + content.hex()[:6]
-        key = (cls, content, label)
-
-        def build():
-            n = cls(arr, label)
-            n._finish(arr.shape, Ties.EMPTY, frozenset(), _digest(content, label))
-            return n
-
-        return _intern(cls, key, build)
+        return _interned((cls, content, label), lambda: cls(
+            arr, label, **_derived(arr.shape, Ties.EMPTY, frozenset(), content, label)))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -191,14 +194,8 @@ class Delta(Expr):
 
     @classmethod
     def make(cls, dim: Dim) -> "Delta":
-        key = (cls, dim)
-
-        def build():
-            n = cls(dim)
-            n._finish((dim, dim), Ties.EMPTY, frozenset(), _digest("Delta", str(dim)))
-            return n
-
-        return _intern(cls, key, build)
+        return _interned((cls, dim), lambda: cls(
+            dim, **_derived((dim, dim), Ties.EMPTY, frozenset(), "Delta", str(dim))))
 
 
 def _refined_colors(operands, indices, output) -> list:
@@ -256,11 +253,15 @@ def _canonical_contract(operands, indices, output):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Contract(Expr):
-    """``out[output] = sum over the other indices of prod_k operands[k][indices[k]]`` (Einstein notation)."""
+    """``out[output] = sum over the other indices of prod_k operands[k][indices[k]]`` (Einstein notation).
+
+    ``index_dims`` maps each index to its dimension (from the first operand carrying it).
+    """
 
     operands: tuple
     indices: tuple
     output: tuple
+    index_dims: dict = field(kw_only=True)
 
     def children(self):
         return self.operands
@@ -296,17 +297,14 @@ class Contract(Expr):
                     ties = ties.tie(index_dims[ix], d, "a product")
                 else:
                     index_dims[ix] = d
-        key = (cls, operands, indices, output)
 
         def build():
-            n = cls(operands, indices, output)
-            object.__setattr__(n, "index_dims", index_dims)
             shape = tuple(index_dims[ix] for ix in output)
-            variables = frozenset().union(*(op.variables for op in operands))
-            n._finish(shape, ties, variables, _digest("Contract", [op.skey for op in operands], indices, output))
-            return n
+            var_set = frozenset().union(*(op.variables for op in operands))
+            return cls(operands, indices, output, index_dims=index_dims, **_derived(
+                shape, ties, var_set, "Contract", [op.skey for op in operands], indices, output))
 
-        return _intern(cls, key, build)
+        return _interned((cls, operands, indices, output), build)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -335,60 +333,55 @@ class Add(Expr):
         pairs = sorted(zip(terms, coeffs), key=lambda tc: (tc[0].skey, str(tc[1])))
         terms = tuple(t for t, _ in pairs)
         coeffs = tuple(c for _, c in pairs)
-        key = (cls, terms, coeffs, tuple(type(c) is float for c in coeffs))
 
         def build():
-            n = cls(terms, coeffs)
-            variables = frozenset().union(*(t.variables for t in terms))
-            n._finish(shape, ties, variables, _digest("Add", [t.skey for t in terms], [str(c) for c in coeffs]))
-            return n
+            var_set = frozenset().union(*(t.variables for t in terms))
+            return cls(terms, coeffs, **_derived(
+                shape, ties, var_set, "Add", [t.skey for t in terms], [str(c) for c in coeffs]))
 
-        return _intern(cls, key, build)
+        return _interned((cls, terms, coeffs, tuple(type(c) is float for c in coeffs)), build)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class Elementwise(Expr):
-    fn: ElementwiseFunction
+class _OfOneArgument(Expr):
+    """A node computed from one argument ``arg``; its ties and variables are the argument's."""
+
     arg: Expr
 
     def children(self):
         return (self.arg,)
 
     @classmethod
-    def make(cls, fn: ElementwiseFunction, arg: Expr) -> "Elementwise":
-        key = (cls, fn, arg)
-
-        def build():
-            n = cls(fn, arg)
-            n._finish(arg.shape, arg.ties, arg.variables, _digest("Elementwise", str(fn.expr), arg.skey))
-            return n
-
-        return _intern(cls, key, build)
+    def _of(cls, arg: Expr, params: tuple, shape, ties, digest_parts: tuple) -> "Expr":
+        """The interned node ``cls(arg, *params)`` of the given shape (``ties`` default to the argument's)."""
+        return _interned((cls, arg) + params, lambda: cls(arg, *params, **_derived(
+            shape, arg.ties if ties is None else ties, arg.variables, *digest_parts)))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class _SquareMatrixFunction(Expr):
+class Elementwise(_OfOneArgument):
+    """``fn(arg)`` entry by entry, ``fn`` a scalar function."""
+
+    fn: ElementwiseFunction
+
+    @classmethod
+    def make(cls, fn: ElementwiseFunction, arg: Expr) -> "Elementwise":
+        return cls._of(arg, (fn,), arg.shape, None, ("Elementwise", str(fn.expr), arg.skey))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class _SquareMatrixFunction(_OfOneArgument):
     """A function of one square matrix that is not a contraction; subclasses set ``op`` and ``scalar``."""
 
-    arg: Expr
     op = ""
     scalar = False
-
-    def children(self):
-        return (self.arg,)
 
     @classmethod
     def make(cls, arg: Expr):
         if arg.ndim != 2:
             raise ValueError(f"{cls.op}: expected a square matrix, got shape {shape_str(arg.shape)}")
         ties = arg.ties.tie(arg.shape[0], arg.shape[1], cls.op)
-
-        def build():
-            n = cls(arg)
-            n._finish(() if cls.scalar else arg.shape, ties, arg.variables, _digest(cls.__name__, arg.skey))
-            return n
-
-        return _intern(cls, (cls, arg), build)
+        return cls._of(arg, (), () if cls.scalar else arg.shape, ties, (cls.__name__, arg.skey))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -415,50 +408,29 @@ class LogDet(_SquareMatrixFunction):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class Reshape(Expr):
+class Reshape(_OfOneArgument):
     """Row-major reshape of ``arg`` to ``new_shape`` (same number of entries)."""
 
-    arg: Expr
     new_shape: Shape
-
-    def children(self):
-        return (self.arg,)
 
     @classmethod
     def make(cls, arg: Expr, new_shape: Shape) -> "Reshape":
         new_shape = tuple(new_shape)
-
-        def build():
-            n = cls(arg, new_shape)
-            n._finish(new_shape, arg.ties, arg.variables, _digest("Reshape", arg.skey, [str(d) for d in new_shape]))
-            return n
-
-        return _intern(cls, (cls, arg, new_shape), build)
+        return cls._of(arg, (new_shape,), new_shape, None, ("Reshape", arg.skey, _dims_key(new_shape)))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LogSumExp(Expr):
+class LogSumExp(_OfOneArgument):
     """log(sum(exp(arg), axis)): the reduction of one axis, kept as one node so that it is computed stably
     (max-shifted) and differentiates to the softmax weights."""
 
-    arg: Expr
     axis: int
-
-    def children(self):
-        return (self.arg,)
 
     @classmethod
     def make(cls, arg: Expr, axis: int) -> "LogSumExp":
         if not 0 <= axis < arg.ndim:
             raise ValueError(f"logsumexp: axis {axis} is out of range for shape {shape_str(arg.shape)}")
-        shape = arg.shape[:axis] + arg.shape[axis + 1:]
-
-        def build():
-            n = cls(arg, axis)
-            n._finish(shape, arg.ties, arg.variables, _digest("LogSumExp", arg.skey, axis))
-            return n
-
-        return _intern(cls, (cls, arg, axis), build)
+        return cls._of(arg, (axis,), arg.shape[:axis] + arg.shape[axis + 1:], None, ("LogSumExp", arg.skey, axis))
 
 
 NODE_TYPES = (Var, Fill, Const, Delta, Contract, Add, Elementwise, Inverse, Det, LogDet, Reshape, LogSumExp)
@@ -486,3 +458,88 @@ def topological(roots, children=None) -> list:
             if id(c) not in seen:
                 stack.append((c, False))
     return order
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Constructors: the way the rest of the package builds nodes. Each builds the interned node and brings it to
+# normal form with the simplifier's rules, so every expression handed out is normal and equal expressions
+# built in different ways are one object. The simplifier (``_simplify``) imports this module and installs its
+# engine here when it loads; this module never imports it (no import cycle).
+# ----------------------------------------------------------------------------------------------------------
+
+_normalizer = None
+
+
+def install_normalizer(normalize) -> None:
+    """Called once by ``_simplify``: ``normalize(node)`` returns the normal form of a freshly made node."""
+    global _normalizer
+    _normalizer = normalize
+
+
+def _normal(node: Expr) -> Expr:
+    if _normalizer is None:
+        raise RuntimeError("ricci.symbolic._simplify is not loaded; import ricci.symbolic to build expressions")
+    return _normalizer(node)
+
+
+def var(name, shape) -> Expr:
+    return _normal(Var.make(name, tuple(shape)))
+
+
+def fill(value, shape) -> Expr:
+    return _normal(Fill.make(value, tuple(shape)))
+
+
+def const(array, label=None) -> Expr:
+    return _normal(Const.make(array, label))
+
+
+def delta(dim) -> Expr:
+    return _normal(Delta.make(dim))
+
+
+def contract(operands, indices, output) -> Expr:
+    return _normal(Contract.make(operands, indices, output))
+
+
+def add(terms, coeffs) -> Expr:
+    return _normal(Add.make(terms, coeffs))
+
+
+def scale(e: Expr, c) -> Expr:
+    """c * e (e itself when c is 1)."""
+    if c == 1:
+        return e
+    return add([e], [c])
+
+
+def elementwise(fn: ElementwiseFunction, arg: Expr) -> Expr:
+    return _normal(Elementwise.make(fn, arg))
+
+
+def power(arg: Expr, p) -> Expr:
+    """arg .^ p entry by entry, for a constant p (ones for p = 0)."""
+    p = sympy.sympify(p)
+    if p == 0:
+        return fill(1, arg.shape)
+    return elementwise(function_of(X**p), arg)
+
+
+def inverse(arg: Expr) -> Expr:
+    return _normal(Inverse.make(arg))
+
+
+def det(arg: Expr) -> Expr:
+    return _normal(Det.make(arg))
+
+
+def logdet(arg: Expr) -> Expr:
+    return _normal(LogDet.make(arg))
+
+
+def reshape(arg: Expr, new_shape) -> Expr:
+    return _normal(Reshape.make(arg, tuple(new_shape)))
+
+
+def logsumexp(arg: Expr, axis: int) -> Expr:
+    return _normal(LogSumExp.make(arg, axis))

@@ -3,21 +3,26 @@
 Each rule takes a node and returns an equal expression or ``None`` when it does not apply; its docstring
 states the identity and why repeated application terminates. The engine (:func:`normalize`) applies the
 first rule that fires, checks the result's shape once, centrally, and repeats until no rule fires. Children
-are always normal already (nodes are built bottom-up through the constructors at the end of this module),
-so normalizing a node is a local fixpoint and every expression the package hands out is in normal form:
-equal expressions built in different ways end up as the same interned object.
+are always normal already (nodes are built bottom-up through the constructors of ``_nodes``, which call
+this engine, installed there when this module loads), so normalizing a node is a local fixpoint and every
+expression the package hands out is in normal form: equal expressions built in different ways end up as
+the same interned object. Which nodes are known to be normal is kept in a weak set here, not on the nodes.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from fractions import Fraction
 
 import sympy
 
 from ._dims import shape_str
-from ._functions import X, ElementwiseFunction, function_of, recognize
-from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
+from ._functions import X, as_number, function_of, recognize
+from ._nodes import (
+    Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var,
+    add, contract, delta, det, elementwise, fill, install_normalizer, logdet, power, reshape, scale,
+)
 
 
 class RuleError(AssertionError):
@@ -334,7 +339,7 @@ def elementwise_constant(node: Elementwise):
     """f(x) = k for all x, or f(Fill(c)) = Fill(f(c)) when f(c) is finite. Terminates: the result is a leaf."""
     e = node.fn.expr
     if not e.has(X):
-        return fill(_number(e), node.shape)
+        return fill(as_number(e), node.shape)
     if isinstance(node.arg, Fill):
         value = node.fn.numeric(float(node.arg.value))
         if math.isfinite(value):
@@ -356,11 +361,11 @@ def elementwise_split_constants(node: Elementwise):
     if e.is_Mul:
         coeff, rest = e.as_coeff_Mul()
         if coeff != 1:
-            return scale(elementwise(function_of(rest), node.arg), _number(coeff))
+            return scale(elementwise(function_of(rest), node.arg), as_number(coeff))
     if e.is_Add:
         const, rest = e.as_coeff_Add()
         if const != 0:
-            return add([elementwise(function_of(rest), node.arg), fill(_number(const), node.shape)], [1, 1])
+            return add([elementwise(function_of(rest), node.arg), fill(as_number(const), node.shape)], [1, 1])
     return None
 
 
@@ -403,15 +408,6 @@ def elementwise_fuse(node: Elementwise):
     return elementwise(function_of(fused), inner.arg)
 
 
-def _number(e):
-    e = sympy.sympify(e)
-    if e.is_Integer:
-        return int(e)
-    if e.is_Rational:
-        return Fraction(int(e.p), int(e.q))
-    return float(e)
-
-
 def _exact_if_integral(v: float):
     return int(v) if float(v).is_integer() and abs(v) < 2**53 else v
 
@@ -452,6 +448,10 @@ def reshape_trivial(node: Reshape):
 
 
 RULES = {
+    Var: (),
+    Fill: (),
+    Const: (),
+    Delta: (),
     Contract: (
         contract_zero_factor,
         contract_trivial,
@@ -475,8 +475,9 @@ RULES = {
     Det: (det_of_inverse,),
     LogDet: (logdet_of_inverse,),
     Reshape: (reshape_trivial,),
+    LogSumExp: (),
 }
-
+"""The rules of each node type, tried in order (a leaf or a node without rules has an empty tuple)."""
 
 def _check(rule, before: Expr, after: Expr) -> None:
     ok = len(before.shape) == len(after.shape) and all(
@@ -488,83 +489,26 @@ def _check(rule, before: Expr, after: Expr) -> None:
         )
 
 
+_NORMAL: "weakref.WeakSet" = weakref.WeakSet()  # nodes known to be in normal form
+
+
 def normalize(node: Expr) -> Expr:
-    """Apply the rules of ``node``'s type until none fires; the result is marked normal."""
+    """Apply the rules of ``node``'s type until none fires; the result is recorded as normal."""
     current = node
-    while not current._normal:
-        for rule in RULES.get(type(current), ()):
+    while current not in _NORMAL:
+        try:
+            rules = RULES[type(current)]
+        except KeyError:
+            raise TypeError(f"no simplification rules for node type {type(current).__name__}") from None
+        for rule in rules:
             new = rule(current)
             if new is not None and new is not current:
                 _check(rule, current, new)
                 current = new
                 break
         else:
-            object.__setattr__(current, "_normal", True)
+            _NORMAL.add(current)
     return current
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Normalizing constructors: the only way the rest of the package builds nodes.
-# ----------------------------------------------------------------------------------------------------------
-
-
-def var(name, shape) -> Expr:
-    return normalize(Var.make(name, shape))
-
-
-def fill(value, shape) -> Expr:
-    return normalize(Fill.make(value, tuple(shape)))
-
-
-def const(array, label=None) -> Expr:
-    return normalize(Const.make(array, label))
-
-
-def delta(dim) -> Expr:
-    return normalize(Delta.make(dim))
-
-
-def contract(operands, indices, output) -> Expr:
-    return normalize(Contract.make(operands, indices, output))
-
-
-def add(terms, coeffs) -> Expr:
-    return normalize(Add.make(terms, coeffs))
-
-
-def scale(e: Expr, c) -> Expr:
-    if c == 1:
-        return e
-    return add([e], [c])
-
-
-def elementwise(fn: ElementwiseFunction, arg: Expr) -> Expr:
-    return normalize(Elementwise.make(fn, arg))
-
-
-def power(arg: Expr, p) -> Expr:
-    p = sympy.sympify(p)
-    if p == 0:
-        return fill(1, arg.shape)
-    return elementwise(function_of(X**p), arg)
-
-
-def inverse(arg: Expr) -> Expr:
-    return normalize(Inverse.make(arg))
-
-
-def det(arg: Expr) -> Expr:
-    return normalize(Det.make(arg))
-
-
-def logdet(arg: Expr) -> Expr:
-    return normalize(LogDet.make(arg))
-
-
-def reshape(arg: Expr, new_shape) -> Expr:
-    return normalize(Reshape.make(arg, tuple(new_shape)))
-
-
-def logsumexp(arg: Expr, axis: int) -> Expr:
-    return normalize(LogSumExp.make(arg, axis))
-
+install_normalizer(normalize)

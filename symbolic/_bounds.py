@@ -10,9 +10,11 @@ ranges of the named element-wise functions; squares u*u are recognised as non-ne
 from __future__ import annotations
 
 import math
+import weakref
+from functools import singledispatch
 
 from ._functions import X
-from ._nodes import Add, Const, Contract, Delta, Elementwise, Expr, Fill, Reshape
+from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
 
 INF = math.inf
 ANY = (-INF, INF)
@@ -41,49 +43,86 @@ def _scale(c, a):
     return (min(lo, hi), max(lo, hi))
 
 
+_BOUNDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # node -> interval, for this session
+
+
 def bounds(e: Expr):
-    """An interval containing every entry of ``e`` (memoised on the interned node)."""
-    hit = e.__dict__.get("_bounds")
+    """An interval containing every entry of ``e`` (memoised per node, weakly)."""
+    hit = _BOUNDS.get(e)
     if hit is None:
-        hit = _compute(e)
-        object.__setattr__(e, "_bounds", hit)
+        hit = _BOUNDS[e] = interval(e)
     return hit
 
 
-def _compute(e: Expr):
-    if isinstance(e, Fill):
-        v = float(e.value)
-        return (v, v)
-    if isinstance(e, Delta):
-        return (0.0, 1.0)
-    if isinstance(e, Const):
-        return (float(e.array.min()), float(e.array.max())) if e.array.size else (0.0, 0.0)
-    if isinstance(e, Reshape):
-        return bounds(e.arg)
-    if isinstance(e, Add):
-        lo, hi = 0.0, 0.0
-        for t, c in zip(e.terms, e.coeffs):
-            a = _scale(float(c), bounds(t))
-            lo, hi = lo + a[0], hi + a[1]
-        return (lo, hi)
-    if isinstance(e, Elementwise):
-        fn = e.fn
-        if fn.name in _RANGES:
-            return _RANGES[fn.name]
-        expr = fn.expr
-        if expr.is_Pow and expr.base == X and expr.exp.is_Number:
-            p = expr.exp
-            if p.is_Integer and int(p) % 2 == 0 and p > 0:
-                return (0.0, INF)
-            if bounds(e.arg)[0] >= 0:
-                return (0.0, INF)
-        return ANY
-    if isinstance(e, Contract):
-        return _product_bounds(e)
+@singledispatch
+def interval(e: Expr):
+    """The interval rule of ``e``'s node type (one per type; a type without a rule is a bug in ricci)."""
+    raise NotImplementedError(f"no interval-bounds rule for node type {type(e).__name__}")
+
+
+@interval.register
+def interval_fill(e: Fill):
+    """Every entry is the value."""
+    v = float(e.value)
+    return (v, v)
+
+
+@interval.register
+def interval_delta(e: Delta):
+    """The identity's entries are 0 and 1."""
+    return (0.0, 1.0)
+
+
+@interval.register
+def interval_const(e: Const):
+    """The array's own minimum and maximum."""
+    return (float(e.array.min()), float(e.array.max())) if e.array.size else (0.0, 0.0)
+
+
+@interval.register
+def interval_reshape(e: Reshape):
+    """Reshaping moves entries, it does not change them."""
+    return bounds(e.arg)
+
+
+@interval.register
+def interval_sum(e: Add):
+    """sum_k c_k [lo_k, hi_k] (interval addition and scaling)."""
+    lo, hi = 0.0, 0.0
+    for t, c in zip(e.terms, e.coeffs):
+        a = _scale(float(c), bounds(t))
+        lo, hi = lo + a[0], hi + a[1]
+    return (lo, hi)
+
+
+@interval.register
+def interval_elementwise(e: Elementwise):
+    """The range of a named function; u**p for an even p, or of a non-negative u, is non-negative."""
+    fn = e.fn
+    if fn.name in _RANGES:
+        return _RANGES[fn.name]
+    expr = fn.expr
+    if expr.is_Pow and expr.base == X and expr.exp.is_Number:
+        p = expr.exp
+        if p.is_Integer and int(p) % 2 == 0 and p > 0:
+            return (0.0, INF)
+        if bounds(e.arg)[0] >= 0:
+            return (0.0, INF)
     return ANY
 
 
-def _product_bounds(e: Contract):
+@interval.register(Var)
+@interval.register(Inverse)
+@interval.register(Det)
+@interval.register(LogDet)
+@interval.register(LogSumExp)
+def interval_unknown(e: Expr):
+    """Variables and these matrix functions can take any real value."""
+    return ANY
+
+
+@interval.register
+def interval_product(e: Contract):
     """Entries are sums of products of operand entries; identical operands on identical indices pair up
     into squares (non-negative)."""
     pending = list(zip(e.operands, e.indices))

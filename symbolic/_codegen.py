@@ -19,24 +19,14 @@ import array_api_compat
 import numpy as np
 
 from . import _functions as F
-from ._dims import Ties, bind_dimensions, dim_hint, dim_symbol, merge_all, shape_str
-from ._bounds import nonnegative
-from ._lower import DIAGONAL_HELPER, Lowering
-from ._nodes import (
-    Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var, topological,
-)
-
-DEFAULT_SIZE_HINT = 1000
+from ._dims import Ties, bind_dimensions, dim_symbol, merge_all, shape_str
+from ._emit import EmitContext, emit
+from ._lower import DIAGONAL_HELPER
+from ._nodes import Add, Contract, Expr, Fill, Var, topological
 
 
 def _safe(name: str) -> str:
     return name if name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_") else f"v_{name}"
-
-
-def _number_code(c) -> str:
-    if isinstance(c, int):
-        return str(c)
-    return repr(float(c))
 
 
 class CompiledFunction:
@@ -69,14 +59,6 @@ class CompiledFunction:
         names: dict = {}
         for v in self.variables:
             names[v] = _safe(v.name)
-        taken = set(names.values())
-        counter = 0
-        for node in nodes:
-            if node not in names:
-                while f"t{counter}" in taken:
-                    counter += 1
-                names[node] = f"t{counter}"
-                counter += 1
         symbols = sorted({str(s) for n in nodes for d in n.shape if not isinstance(d, int) for s in d.free_symbols})
         self.dim_names = symbols
         dim_param = {s: f"dim_{s}" for s in symbols}
@@ -99,91 +81,45 @@ class CompiledFunction:
             for c in _operands(node):
                 last_use[c] = k
                 uses[c] = uses.get(c, 0) + 1
-        # c * (product used only here): the factor goes onto the product's smallest operand
-        self._fold = {}
+        ctx = EmitContext(names, dim_code, shape_code, self._hints)
+        # c * (product used only here): the factor goes onto the product's smallest operand, and the product
+        # is computed under the scaled node's name
         for node in nodes:
             if isinstance(node, Add) and len(node.terms) == 1 and isinstance(node.terms[0], Contract):
                 t = node.terms[0]
                 if uses.get(t) == 1 and t not in self.outputs:
-                    self._fold[t] = node
+                    ctx.scales[t] = node
+        taken = set(names.values())
+        counter = 0
+        for node in nodes:
+            if node not in names and node not in ctx.scales:
+                while f"t{counter}" in taken:
+                    counter += 1
+                names[node] = f"t{counter}"
+                counter += 1
+        for product, scaled in ctx.scales.items():
+            names[product] = names[scaled]
         outputs = set(self.outputs)
-        helpers: set = set()
         body: list[str] = []
         for k, node in enumerate(nodes):
             target = names[node]
-            lines = self._node_lines(node, target, names, dim_code, shape_code, helpers)
-            body.extend(lines)
-            dead = [names[c] for c in dict.fromkeys(_operands(node)) if last_use.get(c) == k and c not in outputs and not isinstance(c, Var)]
-            if dead:
+            body.extend(emit(node, target, ctx))
+            dead = [names[c] for c in dict.fromkeys(_operands(node))
+                    if last_use.get(c) == k and c not in outputs and not isinstance(c, Var) and names[c] != target]
+            if dead and body and body[-1].startswith("del "):
+                body[-1] += ", " + ", ".join(dead)  # one del for the product's intermediates and dead operands
+            elif dead:
                 body.append("del " + ", ".join(dead))
+        self._consts = ctx.constants
         ret = ", ".join(names[e] for e in self.outputs)
         body.append(f"return {ret}" + ("," if not self.single and len(self.outputs) == 1 else ""))
         params = ["xp", "dtype", "device"] + [dim_param[s] for s in symbols] + [names[v] for v in self.variables]
-        params += [f"c{k}" for k in range(len(self._consts))]
+        params += [ctx.constant_name(k) for k in range(len(ctx.constants))]
         header = []
-        for h in sorted(helpers, key=str):
+        for h in sorted(ctx.helpers, key=str):
             header.append(DIAGONAL_HELPER if h == "_diagonal" else F.HELPERS[h][1])
         sig = f"def {self.name}({', '.join(params)}):"
         return "\n".join(header + [sig] + ["    " + line for line in body]) + "\n"
-
-    def _node_lines(self, node, target, names, dim_code, shape_code, helpers) -> list[str]:
-        if isinstance(node, Var):
-            return []
-        if isinstance(node, Fill):
-            return [f"{target} = xp.full({shape_code(node.shape)}, {_number_code(node.value)}, dtype=dtype, device=device)"]
-        if isinstance(node, Const):
-            k = len(self._consts)
-            self._consts.append(node.array)
-            return [f"{target} = c{k}  # {node.label}, shape {node.array.shape}"]
-        if isinstance(node, Delta):
-            return [f"{target} = xp.eye({dim_code(node.dim)}, dtype=dtype, device=device)"]
-        if isinstance(node, Add) and node in self._fold.values():
-            return [f"{target} = {names[node.terms[0]]}  # scaled inside the product"]
-        if isinstance(node, Add):
-            parts = []  # (sign, text, is_constant)
-            for t, c in zip(node.terms, node.coeffs):
-                if isinstance(t, Fill):  # a constant: one literal, broadcast by the arithmetic
-                    value = c * t.value
-                    parts.append(("-" if value < 0 else "+", _number_code(abs(value)), True))
-                elif c == 1 or c == -1:
-                    parts.append(("+" if c == 1 else "-", names[t], False))
-                else:
-                    parts.append(("-" if c < 0 else "+", f"{_number_code(abs(c))} * {names[t]}", False))
-            parts.sort(key=lambda p: p[2])  # an array first, so that the sum is an array
-            text = ("-" if parts[0][0] == "-" else "") + parts[0][1]
-            for sign, term, _ in parts[1:]:
-                text += f" {sign} {term}"
-            return [f"{target} = {text}"]
-        if isinstance(node, Elementwise):
-            return [f"{target} = {F.to_code(node.fn.expr, names[node.arg], helpers)}"]
-        if isinstance(node, Inverse):
-            return [f"{target} = xp.linalg.inv({names[node.arg]})"]
-        if isinstance(node, Det):
-            return [f"{target} = xp.linalg.det({names[node.arg]})"]
-        if isinstance(node, LogDet):
-            return [f"{target} = xp.linalg.slogdet({names[node.arg]})[1]"]
-        if isinstance(node, Reshape):
-            return [f"{target} = xp.reshape({names[node.arg]}, {shape_code(node.new_shape)})"]
-        if isinstance(node, LogSumExp):  # shifted by the maximum: no overflow
-            a, k = names[node.arg], node.axis
-            return [
-                f"{target}_max = xp.max({a}, axis={k}, keepdims=True)",
-                f"{target} = xp.squeeze({target}_max, axis={k}) + xp.log(xp.sum(xp.exp({a} - {target}_max), axis={k}))",
-                f"del {target}_max",
-            ]
-        if isinstance(node, Contract):
-            dims = node.index_dims
-            lowering = Lowering(
-                target,
-                dim_code=lambda ix: dim_code(dims[ix]),
-                hint=lambda ix: dim_hint(dims[ix], self._hints, DEFAULT_SIZE_HINT),
-                helpers=helpers,
-            )
-            nonneg = [op.ndim <= 1 and nonnegative(op) for op in node.operands]
-            scale = _number_code(self._fold[node].coeffs[0]) if node in self._fold else None
-            return lowering.lower([names[op] for op in node.operands], list(node.indices), list(node.output), nonneg,
-                                  scale)
-        raise TypeError(f"cannot compile node {type(node).__name__}")  # pragma: no cover
 
     # ---------------------------------------------------------------------------------------------------
     def __call__(self, **arrays):

@@ -29,7 +29,7 @@ from ._nodes import (
     logdet as _logdet,
     logsumexp as _logsumexp,
     power,
-    reshape,
+    reshape as _reshape,
     scale,
 )
 
@@ -322,9 +322,44 @@ def kron(a, b) -> Expr:
     if a.ndim != b.ndim or a.ndim not in (1, 2):
         raise ValueError(f"kron: expected two vectors or two matrices, got shapes {shape_str(a.shape)} and {shape_str(b.shape)}")
     if a.ndim == 1:
-        return reshape(outer(a, b), (a.shape[0] * b.shape[0],))
+        return _reshape(outer(a, b), (a.shape[0] * b.shape[0],))
     blocks = contract([a, b], [(0, 2), (1, 3)], (0, 1, 2, 3))  # out[i, k, j, l] = a[i, j] b[k, l]
-    return reshape(blocks, (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
+    return _reshape(blocks, (a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]))
+
+
+def reshape(e, shape) -> Expr:
+    """``e`` reshaped row-major (C order, as ``numpy.reshape``) to ``shape``: a tuple of ints, dimension
+    names or products of them (``("m*n",)`` is not a name; write ``(m * n,)`` with ``m, n`` from a shape, or
+    use ints). The number of entries must agree: integers are checked now, symbolic sizes are tied (and
+    checked when the compiled function binds them)."""
+    e = as_expr(e, "reshape")
+    new_shape = as_shape(shape, "reshape")
+    before, after = _prod(e.shape), _prod(new_shape)
+    if isinstance(before, int) and isinstance(after, int) and before != after:
+        raise ValueError(f"reshape: cannot reshape {shape_str(e.shape)} ({before} entries) to "
+                         f"{shape_str(new_shape)} ({after} entries)")
+    return _reshape(e, new_shape)
+
+
+def matrix_power(A, k) -> Expr:
+    """A^k = A*A*...*A (k factors) for an integer k; A^0 = I and A^-k = inv(A)^k.
+
+    The exponent must be a Python int: a symbolic k has no finite product to build (its derivative
+    d tr(A^k)/dA = k*(A^(k-1))' exists in closed form, but A^k itself is not an expression of fixed
+    structure), so ricci asks for the number.
+    """
+    A = as_expr(A, "matrix_power")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"matrix_power: the exponent must be an int, got {type(k).__name__} {k!r}")
+    _require_square(A, "matrix_power")
+    k = int(k)
+    if k == 0:
+        return eye(A.shape[0])
+    base = inv(A) if k < 0 else A
+    result = base
+    for _ in range(abs(k) - 1):
+        result = matmul(result, base)
+    return result
 
 
 def einsum(spec: str, *operands) -> Expr:
@@ -399,7 +434,7 @@ def logsumexp(e, axis=None) -> Expr:
     e = as_expr(e, "logsumexp")
     if axis is None:
         if e.ndim != 1:
-            e = reshape(e, (_prod(e.shape),)) if e.ndim else reshape(e, (1,))
+            e = _reshape(e, (_prod(e.shape),)) if e.ndim else _reshape(e, (1,))
         axis = 0
     if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
         raise TypeError(f"logsumexp: axis must be an int or None, got {axis!r}")

@@ -106,20 +106,7 @@ class Expr:
     def __bool__(self):
         raise TypeError("the truth value of a symbolic expression is undefined; compare with `is`")
 
-    def __repr__(self):
-        from ._printing import tree_repr
-
-        return tree_repr(self)
-
-    def __str__(self):
-        from ._printing import to_str
-
-        return to_str(self)
-
-    def _repr_latex_(self):
-        from ._printing import latex
-
-        return "$" + latex(self) + "$"
+    # __repr__ (a tree), __str__ (the matrix language) and _repr_latex_ are installed by ``_printing``.
 
 
 def _interned(key, build):
@@ -416,7 +403,9 @@ class Reshape(_OfOneArgument):
     @classmethod
     def make(cls, arg: Expr, new_shape: Shape) -> "Reshape":
         new_shape = tuple(new_shape)
-        return cls._of(arg, (new_shape,), new_shape, None, ("Reshape", arg.skey, _dims_key(new_shape)))
+        before, after = math.prod(arg.shape), math.prod(new_shape)
+        ties = None if sympy.expand(before - after) == 0 else arg.ties.tie(before, after, "a reshape")
+        return cls._of(arg, (new_shape,), new_shape, ties, ("Reshape", arg.skey, _dims_key(new_shape)))
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -194,7 +194,7 @@ SCALAR, COL, ROW, MAT = "scalar", "column vector", "row vector", "matrix"
 ELEMENTWISE = ("sin", "cos", "tan", "arcsin", "arccos", "arctan", "exp", "log", "log1p", "expm1", "sqrt", "tanh",
                "sigmoid", "softplus", "abs", "sign", "relu")
 REDUCTIONS = ("sum", "tr", "det", "logdet", "norm1", "norm2", "logsumexp")
-STRUCTURAL = ("inv", "diag", "vector", "matrix")
+STRUCTURAL = ("inv", "diag", "vector", "matrix", "kron", "reshape")
 FUNCTIONS = ELEMENTWISE + REDUCTIONS + STRUCTURAL
 
 
@@ -224,6 +224,10 @@ class _Dims:
         if ra == rb:
             return
         va, vb = self.value[ra], self.value[rb]
+        if isinstance(va, _Product) and vb is not None:  # a product's size is checked when it is built
+            va = self.value[ra] = vb
+        elif isinstance(vb, _Product):
+            vb = va if va is not None else vb
         if va is not None and vb is not None and va != vb:
             def src(r):
                 o = self.origin[r]
@@ -236,6 +240,14 @@ class _Dims:
         if va is None:
             self.value[ra] = vb
             self.origin[ra] = self.origin[rb]
+
+
+@dataclass(frozen=True)
+class _Product:
+    """The size of a Kronecker product's axis: the product of two dimension variables."""
+
+    left: int
+    right: int
 
 
 @dataclass
@@ -298,6 +310,10 @@ class _Typer:
                 return v
             if isinstance(v, str):
                 return dim_symbol(v)
+            if isinstance(v, _Product):  # the size of a Kronecker product
+                return resolve(v.left) * resolve(v.right)
+            if v is not None:  # a product of dimension names (reshape)
+                return v
             if r not in names:
                 names[r] = pool[len(names)] if len(names) < len(pool) else f"d{len(names)}"
             return dim_symbol(names[r])
@@ -389,6 +405,11 @@ class _Typer:
             p = self._constant_exponent(right_node)
             return Typed(a.kind, a.dims, lambda r: B.pow_(a.build(r), p))
         if op == "^":
+            if a.kind == MAT and right_node.kind != "number" and not self._is_constant(right_node):
+                self.err(right_node, f"a matrix power needs a constant integer exponent, got {self.src(right_node)!r}: "
+                                     "A^k with a symbolic k is not a product of a known number of factors, so it has "
+                                     "no expression in ricci (though d tr(A^k)/dA = k*(A^(k-1))' is known in closed "
+                                     "form); write the number, e.g. A^3")
             p = self._constant_exponent(right_node)
             if a.kind == SCALAR:
                 return Typed(SCALAR, (), lambda r: B.pow_(a.build(r), p))
@@ -397,7 +418,7 @@ class _Typer:
             self.dims.unify(a.dims[0], a.dims[1], node, "'^' (a matrix power needs a square matrix)")
             if p != int(p):
                 self.err(right_node, f"a matrix power needs an integer exponent, got {p}")
-            return Typed(MAT, a.dims, lambda r: _matrix_power(a.build(r), int(p)))
+            return Typed(MAT, a.dims, lambda r: B.matrix_power(a.build(r), int(p)))
         if op == "/":
             if b.kind != SCALAR:
                 self.err(node, f"'/' divides by a scalar; {self.src(right_node)} is a {b.kind} "
@@ -426,6 +447,13 @@ class _Typer:
         if (a.kind, b.kind) == (COL, ROW):
             return Typed(kind, dims, lambda r: B.outer(a.build(r), b.build(r)))
         return Typed(kind, dims, lambda r: B.matmul(a.build(r), b.build(r)))
+
+    def _is_constant(self, node) -> bool:
+        try:
+            self._constant(node, "")
+        except ParseError:
+            return False
+        return True
 
     def _constant_exponent(self, node):
         return self._constant(node, "an exponent must be a constant number")
@@ -458,6 +486,10 @@ class _Typer:
                 return Typed(COL, (d,), lambda r: B.full((r(d),), c))
             d1, d2 = self.dims.new(), self.dims.new()
             return Typed(MAT, (d1, d2), lambda r: B.full((r(d1), r(d2)), c))
+        if name == "kron":
+            return self._kron(node)
+        if name == "reshape":
+            return self._reshape(node)
         self._arity(node, 1)
         t = self.visit(node.args[0])
         if name in ELEMENTWISE:
@@ -485,16 +517,49 @@ class _Typer:
             return Typed(COL, (t.dims[0],), lambda r: B.diag(t.build(r)))
         self.err(node, "diag needs a vector or a square matrix, got a scalar")
 
+    def _kron(self, node):
+        """kron(a, b) of two vectors (length m*p) or two matrices ((m*p) x (n*q))."""
+        self._arity(node, 2)
+        a, b = (self.visit(arg) for arg in node.args)
+        if a.kind != b.kind or a.kind == SCALAR:
+            self.err(node, f"kron needs two vectors or two matrices, got a {a.kind} ({self.src(node.args[0])}) "
+                           f"and a {b.kind} ({self.src(node.args[1])})")
+        dims = tuple(self.dims.new(_Product(x, y), (node.pos, node.end)) for x, y in zip(a.dims, b.dims))
+        return Typed(a.kind, dims, lambda r: B.kron(a.build(r), b.build(r)))
+
+    def _reshape(self, node):
+        """reshape(e, d1) or reshape(e, d1, d2): row-major, to a vector or a matrix; each d an integer, a
+        dimension name or a product of them (m*n)."""
+        if len(node.args) not in (2, 3):
+            self.err(node, f"reshape takes an expression and one or two dimensions (reshape(A, m*n), "
+                           f"reshape(x, m, n)), got {len(node.args)} argument(s)")
+        t = self.visit(node.args[0])
+        dims = []
+        for arg in node.args[1:]:
+            d = self._dimension(arg)
+            origin = (arg.pos, arg.end)
+            dims.append(self.dim_for(d, origin) if isinstance(d, (int, str)) else self.dims.new(d, origin))
+        kind = COL if len(dims) == 1 else MAT
+
+        def build(r):
+            return B.reshape(t.build(r), tuple(r(d) for d in dims))
+
+        return Typed(kind, dims, build)
+
+    def _dimension(self, node):
+        """A dimension written in the language: an integer, a name, or a product of them."""
+        if node.kind == "number" and isinstance(node.value, int):
+            return node.value
+        if node.kind == "name":
+            if node.value in FUNCTIONS or node.value == "eye":
+                self.err(node, f"expected a dimension (an integer or a name such as n), found {node.value!r}")
+            return node.value
+        if node.kind == "binary" and node.value == "*":
+            a, b = (self._dimension(arg) for arg in node.args)
+            return (dim_symbol(a) if isinstance(a, str) else a) * (dim_symbol(b) if isinstance(b, str) else b)
+        self.err(node, f"expected a dimension (an integer, a name such as n, or a product m*n), "
+                       f"found {self.src(node)!r}")
+
     def _arity(self, node, n):
         if len(node.args) != n:
             self.err(node, f"{node.value} takes {n} argument{'s' if n > 1 else ''}, got {len(node.args)}")
-
-
-def _matrix_power(A: Expr, p: int) -> Expr:
-    if p == 0:
-        return B.eye(A.shape[0])
-    base = B.inv(A) if p < 0 else A
-    result = base
-    for _ in range(abs(p) - 1):
-        result = B.matmul(result, base)
-    return result

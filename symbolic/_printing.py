@@ -10,6 +10,7 @@ node of degree three or more, or operands of order three or more, prints in inde
 
 from __future__ import annotations
 
+import string
 from fractions import Fraction
 
 import sympy
@@ -58,6 +59,13 @@ class TextStyle:
     def frac(self, num, den):
         return f"{num}/{den}"
 
+    def reshape(self, text, shape):
+        return f"reshape({text}, {', '.join(_dim_text(d) for d in shape)})"
+
+    def reduction(self, name, short, letter, body):
+        """A reduction over the index ``letter``: logsumexp_a(...)."""
+        return f"{name}_{letter}({body})"
+
 
 class LatexStyle(TextStyle):
     latex = True
@@ -97,6 +105,13 @@ class LatexStyle(TextStyle):
     def frac(self, num, den):
         return f"\\frac{{{num}}}{{{den}}}"
 
+    def reshape(self, text, shape):
+        dims = ", ".join(_dim_text(d).replace("*", " ") for d in shape)
+        return f"\\operatorname{{reshape}}\\left({text}, {dims}\\right)"
+
+    def reduction(self, name, short, letter, body):
+        return f"\\operatorname{{{short}}}_{{{letter}}}\\left({body}\\right)"
+
 
 def _fmt_number(c) -> str:
     if isinstance(c, Fraction):
@@ -108,80 +123,115 @@ def _fmt_number(c) -> str:
     return str(c)
 
 
+def _dim_text(d) -> str:
+    """A dimension as the language writes it: 3, n, m*p."""
+    return str(d)
+
+
 def _wrap(text_prec, level) -> str:
     text, prec = text_prec
     return f"({text})" if prec < level else text
 
 
 class Printer:
-    def __init__(self, style: TextStyle):
+    """Renders one expression; ``where`` collects the definitions of sub-expressions named in index notation.
+
+    Two tables drive it, one rule per node type each: :data:`MATRIX_RULES` (matrix notation; a rule raises
+    :class:`NoMatrixForm` where the node has none) and :data:`INDEX_RULES` (Einstein index notation, which
+    every node has). The printer only reads expressions; it never builds or simplifies one.
+    """
+
+    def __init__(self, style: TextStyle, taken=()):
         self.s = style
+        self.where: list[str] = []
+        self._named: dict = {}
+        self._taken = set(taken)
 
-    # Each method returns (text, precedence).
-    def p(self, e: Expr):
-        method = getattr(self, "p_" + type(e).__name__)
-        return method(e)
+    # -- dispatch -------------------------------------------------------------------------------------------
+    def matrix(self, e: Expr):
+        """(text, precedence) in matrix notation; raises NoMatrixForm."""
+        return _rule(MATRIX_RULES, e, "matrix notation")(self, e)
 
-    def p_Var(self, e: Var):
+    def try_matrix(self, e: Expr):
         if e.ndim > 2:
-            raise NoMatrixForm(e)
-        return self.s.name(e.name), ATOM
+            return None
+        try:
+            return self.matrix(e)
+        except NoMatrixForm:
+            return None
 
-    def p_Const(self, e: Const):
-        if e.ndim > 2:
-            raise NoMatrixForm(e)
-        return self.s.name(e.label), ATOM
+    def indexed(self, e: Expr, letters: list, used: set):
+        """``e`` with its free indices named ``letters`` (summed indices get fresh letters not in ``used``)."""
+        return _rule(INDEX_RULES, e, "index notation")(self, e, letters, used)
 
-    def p_Fill(self, e: Fill):
-        if e.ndim > 2:
-            raise NoMatrixForm(e)
-        text = self.s.fill(e.value, e.shape)
-        neg = not e.shape and str(text).startswith("-")
-        return text, (UNARY if neg else ATOM)
+    # -- shared pieces ----------------------------------------------------------------------------------------
+    def whole(self, e: Expr, letters: list):
+        """``e`` in matrix notation, indexed as a whole (``(A*B)[i,j]``), or None without a matrix form."""
+        m = self.try_matrix(e)
+        if m is None:
+            return None
+        if not letters:
+            return m
+        base = _wrap(m, ATOM) if m[1] < ATOM or self.s.latex and " " in m[0] else m[0]
+        if self.s.latex and base.startswith("(") and base.endswith(")"):
+            base = f"\\left{base[:-1]}\\right)"
+        return self.s.index(base, letters), ATOM
 
-    def p_Delta(self, e: Delta):
-        return self.s.eye, ATOM
+    def named(self, e: Expr) -> str:
+        """A name for ``e``, defined in index notation in ``where`` (for arguments without a matrix form)."""
+        if e in self._named:
+            return self._named[e]
+        k = 1
+        while f"T{k}" in self._taken:
+            k += 1
+        name = f"T{k}"
+        self._taken.add(name)
+        self._named[e] = name
+        letters = _letters(e.ndim)
+        head = self.s.index(self.s.name(name), letters) if letters else self.s.name(name)
+        self.where.append(f"{head} = {self.indexed(e, letters, set(letters))[0]}")
+        return self.s.name(name)
 
-    def p_Inverse(self, e: Inverse):
-        if self.s.latex:
-            return _wrap(self.p(e.arg), ATOM) + "^{-1}", POSTFIX
-        return self.s.func("inv", self.p(e.arg)[0]), ATOM
+    def argument(self, e: Expr) -> str:
+        """An argument of a function: matrix notation where it has one, else a named sub-expression."""
+        m = self.try_matrix(e)
+        return m[0] if m is not None else self.named(e)
 
-    def p_Det(self, e: Det):
-        return self.s.func("det", self.p(e.arg)[0]), ATOM
+    def sum_text(self, e: Add, render, constants_as_numbers: bool = False):
+        """sum_k c_k t_k with ``render(t)`` for each term: positive terms first, constants last, '-' for
+        negative coefficients, the coefficient in front (c*t). A scalar constant prints as one number, and
+        so does every constant with ``constants_as_numbers`` (index notation, where entries are scalars)."""
+        pieces = []
+        order = sorted(zip(e.terms, e.coeffs), key=lambda tc: (tc[1] < 0, isinstance(tc[0], Fill), _transposed(tc[0])))
+        for t, c in order:
+            negative = c < 0
+            mag = -c if negative else c
+            if isinstance(t, Fill) and (not t.shape or constants_as_numbers):
+                value = mag * t.value  # a constant prints as one number (in index notation, whatever its shape)
+                negative = (value < 0) != negative
+                text = _fmt_number(abs(value))
+            else:
+                body = render(t)
+                text = _wrap(body, PRODUCT) if mag != 1 else _wrap(body, SUM + 1)
+                if mag != 1:
+                    text = f"{self.coeff(mag)}{self.s.times if not self.s.latex else ' '}{text}"
+            pieces.append((negative, text))
+        out = ("-" if pieces[0][0] else "") + pieces[0][1]
+        for negative, text in pieces[1:]:
+            out += (" - " if negative else " + ") + text
+        return out, SUM
 
-    def p_LogDet(self, e: LogDet):
-        return self.s.func("logdet", self.p(e.arg)[0]), ATOM
+    def coeff(self, c) -> str:
+        if isinstance(c, Fraction) and self.s.latex:
+            return self.s.frac(c.numerator, c.denominator)
+        text = _fmt_number(c)
+        return f"({text})" if "/" in text and not self.s.latex else text
 
-    def p_Reshape(self, e: Reshape):
-        raise NoMatrixForm(e)
-
-    def p_LogSumExp(self, e: LogSumExp):
-        if e.arg.ndim != 1:
-            raise NoMatrixForm(e)
-        return self.s.func("logsumexp", self.p(e.arg)[0]), ATOM
-
-    def i_LogSumExp(self, e: LogSumExp, letters, used):
-        pool = [ch for ch in SUM_LETTERS if ch not in set(used) | set(letters)]
-        a = pool[0] if pool else "z"
-        inner = list(letters[:e.axis]) + [a] + list(letters[e.axis:])
-        body = self.indexed(e.arg, inner, set(used) | set(letters) | {a})
-        return self.s.func("logsumexp_" + a if not self.s.latex else "\\operatorname{lse}_" + a, body[0]), ATOM
-
-    def p_Elementwise(self, e: Elementwise):
-        arg = self.p(e.arg)
-        return self.sympy_to(e.fn.expr, arg), self._prec_of(e.fn.expr)
-
-    def _prec_of(self, expr):
-        if expr.is_Add:
-            return SUM
-        if expr.is_Mul:
-            return HADAMARD
-        if expr.is_Pow:
-            return POWER
-        return ATOM
+    def function_text(self, e: Elementwise, arg):
+        return self.sympy_to(e.fn.expr, arg), _prec_of(e.fn.expr)
 
     def sympy_to(self, expr, arg) -> str:
+        """The element-wise function ``expr`` (sympy, in x) applied to ``arg`` = (text, precedence)."""
         s = self.s
         if expr == X:
             return arg[0]
@@ -227,42 +277,9 @@ class Printer:
             return s.func(name, self.sympy_to(expr.args[0], (arg[0], ATOM)) if expr.args[0] != X else arg[0])
         return str(expr).replace("x", arg[0])
 
-    def p_Add(self, e: Add):
-        pieces = []
-        order = sorted(zip(e.terms, e.coeffs), key=lambda tc: (tc[1] < 0, isinstance(tc[0], Fill), _transposed(tc[0])))
-        for t, c in order:
-            negative = c < 0
-            mag = -c if negative else c
-            if isinstance(t, Fill) and not t.shape:
-                text = _fmt_number(mag * t.value)
-                negative = (mag * t.value < 0) != negative
-                text = text.lstrip("-")
-            else:
-                body = self.p(t)
-                text = _wrap(body, PRODUCT) if mag != 1 else _wrap(body, SUM + 1)
-                if mag != 1:
-                    text = f"{self.coeff(mag)}{self.s.times if not self.s.latex else ' '}{text}"
-            pieces.append((negative, text))
-        out = ("-" if pieces[0][0] else "") + pieces[0][1]
-        for negative, text in pieces[1:]:
-            out += (" - " if negative else " + ") + text
-        return out, SUM
-
-    def coeff(self, c) -> str:
-        if isinstance(c, Fraction) and self.s.latex:
-            return self.s.frac(c.numerator, c.denominator)
-        text = _fmt_number(c)
-        return f"({text})" if "/" in text and not self.s.latex else text
-
-    # -- products ---------------------------------------------------------------------------------------
-    def p_Contract(self, e: Contract):
-        matrix = self.matrix_form(e)
-        if matrix is None:
-            raise NoMatrixForm(e)
-        return matrix
-
-    def matrix_form(self, e: Contract):
-        """Matrix notation for a product, or None.
+    # -- products in matrix notation --------------------------------------------------------------------------
+    def matrix_form(self, operands, indices, output):
+        """Matrix notation for the product ``out[output] = sum prod_k operands[k][indices[k]]``, or None.
 
         The operands are read as a multigraph: matrices are edges between their two indices, vectors are
         labels on an index, scalars are factors. Series-parallel reductions rewrite it until only output
@@ -272,16 +289,16 @@ class Printer:
         only vectors becomes a scalar (x'*y, sum(x)). What is left reads as diag(h1)*M*diag(h2), an outer
         product h1*h2', or a vector; a graph that does not reduce (K4, say) has no matrix form here.
         """
-        if len(e.output) > 2 or any(op.ndim > 2 for op in e.operands):
+        if len(output) > 2 or any(op.ndim > 2 for op in operands):
             return None
         S = self.s
-        out = list(e.output)
+        out = list(output)
         scalars: list = []
         vecs: dict = {}
         # an edge is [factors, p, q]: a chain of factors (text, prec, transposed, is_diag) from index p to q
         edges: list = []
-        for op, idx in zip(e.operands, e.indices):
-            t = self.p(op)
+        for op, idx in zip(operands, indices):
+            t = self.matrix(op)
             if op.ndim == 0:
                 scalars.append(t)
             elif op.ndim == 1:
@@ -443,123 +460,293 @@ class Printer:
             return text
         return f"\\left({text}\\right)" if self.s.latex else f"({text})"
 
-    # -- index (Einstein) notation ------------------------------------------------------------------------
-    def try_matrix(self, e: Expr):
-        if e.ndim > 2:
+
+def _rule(table: dict, e: Expr, what: str):
+    rule = table.get(type(e))
+    if rule is None:
+        raise NotImplementedError(f"no {what} rule for node type {type(e).__name__}")
+    return rule
+
+
+def _prec_of(expr):
+    if expr.is_Add:
+        return SUM
+    if expr.is_Mul:
+        return HADAMARD
+    if expr.is_Pow:
+        return POWER
+    return ATOM
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Matrix notation: one rule per node type, (printer, node) -> (text, precedence); NoMatrixForm where none.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def matrix_variable(pr: Printer, e: Var):
+    """A scalar, vector or matrix variable by its name."""
+    if e.ndim > 2:
+        raise NoMatrixForm(e)
+    return pr.s.name(e.name), ATOM
+
+
+def matrix_constant(pr: Printer, e: Const):
+    """A constant array by its label (the language has no array literals)."""
+    if e.ndim > 2:
+        raise NoMatrixForm(e)
+    return pr.s.name(e.label), ATOM
+
+
+def matrix_fill(pr: Printer, e: Fill):
+    """c, vector(c) or matrix(c)."""
+    if e.ndim > 2:
+        raise NoMatrixForm(e)
+    text = pr.s.fill(e.value, e.shape)
+    neg = not e.shape and str(text).startswith("-")
+    return text, (UNARY if neg else ATOM)
+
+
+def matrix_identity(pr: Printer, e: Delta):
+    return pr.s.eye, ATOM
+
+
+def matrix_product(pr: Printer, e: Contract):
+    """A chain of matrix products, transposes, diag(.), Hadamard and outer products (see matrix_form)."""
+    m = pr.matrix_form(e.operands, e.indices, e.output)
+    if m is None:
+        raise NoMatrixForm(e)
+    return m
+
+
+def matrix_sum(pr: Printer, e: Add):
+    return pr.sum_text(e, pr.matrix)
+
+
+def matrix_elementwise(pr: Printer, e: Elementwise):
+    return pr.function_text(e, pr.matrix(e.arg))
+
+
+def matrix_inverse(pr: Printer, e: Inverse):
+    """inv(A), A^{-1} in LaTeX."""
+    if pr.s.latex:
+        return _wrap(pr.matrix(e.arg), ATOM) + "^{-1}", POSTFIX
+    return pr.s.func("inv", pr.matrix(e.arg)[0]), ATOM
+
+
+def matrix_det(pr: Printer, e: Det):
+    return pr.s.func("det", pr.matrix(e.arg)[0]), ATOM
+
+
+def matrix_logdet(pr: Printer, e: LogDet):
+    return pr.s.func("logdet", pr.matrix(e.arg)[0]), ATOM
+
+
+def matrix_reshape(pr: Printer, e: Reshape):
+    """kron(A, B) where the reshape is a Kronecker product; reshape(A, m*n) for other reshapes of matrices
+    and vectors that have a matrix form."""
+    factors = kron_factors(e)
+    if factors is not None:
+        a, b = (pr.matrix_form(*f) for f in factors)
+        if a is not None and b is not None:
+            if pr.s.latex:
+                return f"{_wrap(a, POSTFIX)} \\otimes {_wrap(b, POSTFIX)}", PRODUCT
+            return pr.s.func("kron", f"{a[0]}, {b[0]}"), ATOM
+    if e.arg.ndim > 2 or e.ndim > 2:
+        raise NoMatrixForm(e)
+    return pr.s.reshape(pr.matrix(e.arg)[0], e.new_shape), ATOM
+
+
+def matrix_logsumexp(pr: Printer, e: LogSumExp):
+    """logsumexp(x) of a vector; other axes have no matrix form."""
+    if e.arg.ndim != 1:
+        raise NoMatrixForm(e)
+    return pr.s.func("logsumexp", pr.matrix(e.arg)[0]), ATOM
+
+
+MATRIX_RULES = {
+    Var: matrix_variable,
+    Const: matrix_constant,
+    Fill: matrix_fill,
+    Delta: matrix_identity,
+    Contract: matrix_product,
+    Add: matrix_sum,
+    Elementwise: matrix_elementwise,
+    Inverse: matrix_inverse,
+    Det: matrix_det,
+    LogDet: matrix_logdet,
+    Reshape: matrix_reshape,
+    LogSumExp: matrix_logsumexp,
+}
+
+
+def kron_factors(e: Reshape):
+    """The two factors of a Kronecker product, each as (operands, indices, output) of a product, or None.
+
+    kron(a, b) is the reshape of a[i] b[k] to (m*p,); kron(A, B) the reshape of A[i, j] B[k, l], laid out as
+    [i, k, j, l], to (m*p, n*q). The factors may be products themselves (kron(A'*A, B)): the operands of the
+    product split into two groups that share no index, one carrying i (and j), the other k (and l).
+    """
+    arg = e.arg
+    if not isinstance(arg, Contract) or e.ndim not in (1, 2) or len(arg.output) != 2 * e.ndim:
+        return None
+    out = arg.output
+    firsts = {out[0], out[2]} if e.ndim == 2 else {out[0]}
+    group = {k for k, idx in enumerate(arg.indices) if firsts & set(idx)}
+    grown = True
+    while grown:  # close the group under shared indices
+        carried = {ix for k in group for ix in arg.indices[k]}
+        more = {k for k, idx in enumerate(arg.indices) if k not in group and carried & set(idx)}
+        group |= more
+        grown = bool(more)
+    rest = [k for k in range(len(arg.operands)) if k not in group]
+    factors = []
+    for members, wanted in ((sorted(group), [ix for ix in out if ix in firsts]),
+                            (rest, [ix for ix in out if ix not in firsts])):
+        carried = {ix for k in members for ix in arg.indices[k]}
+        if not members or set(wanted) != carried & set(out):
             return None
-        try:
-            return self.p(e)
-        except NoMatrixForm:
-            return None
+        factors.append(([arg.operands[k] for k in members], [arg.indices[k] for k in members], wanted))
+    return factors
 
-    def indexed(self, e: Expr, letters: list, used: set):
-        """``e`` with its free indices named ``letters`` (summed indices get fresh letters not in ``used``)."""
-        if isinstance(e, Fill):
-            return _fmt_number(e.value), ATOM
-        if not letters:
-            m = self.try_matrix(e)
+
+# ----------------------------------------------------------------------------------------------------------
+# Index notation: one rule per node type, (printer, node, letters, used) -> (text, precedence).
+# ----------------------------------------------------------------------------------------------------------
+
+
+def index_variable(pr: Printer, e: Var, letters, used):
+    return (pr.s.index(pr.s.name(e.name), letters) if letters else pr.s.name(e.name)), ATOM
+
+
+def index_constant(pr: Printer, e: Const, letters, used):
+    return (pr.s.index(pr.s.name(e.label), letters) if letters else pr.s.name(e.label)), ATOM
+
+
+def index_fill(pr: Printer, e: Fill, letters, used):
+    """Every entry is the value."""
+    text = _fmt_number(e.value)
+    return text, (UNARY if text.startswith("-") else ATOM)
+
+
+def index_identity(pr: Printer, e: Delta, letters, used):
+    return pr.s.index(r"\delta" if pr.s.latex else "δ", letters), ATOM
+
+
+def index_sum(pr: Printer, e: Add, letters, used):
+    whole = pr.whole(e, letters) if not letters else None  # a scalar prints in matrix notation where it can
+    return whole or pr.sum_text(e, lambda t: pr.indexed(t, letters, used), constants_as_numbers=True)
+
+
+def index_elementwise(pr: Printer, e: Elementwise, letters, used):
+    whole = pr.whole(e, letters) if not letters else None
+    return whole or pr.function_text(e, pr.indexed(e.arg, letters, used))
+
+
+def index_product(pr: Printer, e: Contract, letters, used):
+    """Factors grouped by the summed indices that link them; a group with a matrix form prints as one
+    indexed factor ((V'*V)[j,l]), the others factor by factor; all-ones factors (broadcasts) are left out."""
+    if not letters:
+        m = pr.try_matrix(e)
+        if m is not None:
+            return m
+    names = dict(zip(e.output, letters))
+    used = set(used) | set(letters)
+    pool = [ch for ch in SUM_LETTERS + "mnopqrstuvwxyz" if ch not in used]
+    for idx in e.indices:
+        for ix in idx:
+            if ix not in names:
+                names[ix] = pool.pop(0) if pool else f"s{ix}"
+    used |= set(names.values())
+    out = set(e.output)
+    parent = list(range(len(e.operands)))  # components: operands linked by summed indices
+
+    def find(a):
+        while parent[a] != a:
+            a = parent[a]
+        return a
+
+    owner: dict = {}
+    for k, idx in enumerate(e.indices):
+        for ix in idx:
+            if ix in out:
+                continue
+            if ix in owner:
+                parent[find(k)] = find(owner[ix])
+            else:
+                owner[ix] = k
+    groups: dict = {}
+    for k in range(len(e.operands)):
+        if isinstance(e.operands[k], Fill) and e.operands[k].value == 1:
+            continue  # ones only broadcast
+        groups.setdefault(find(k), []).append(k)
+    factors = []
+    for members in groups.values():
+        ops = [e.operands[k] for k in members]
+        idxs = [e.indices[k] for k in members]
+        free = [ix for ix in e.output if any(ix in i for i in idxs)]
+        text = None
+        if len(members) > 1 and len(free) <= 2 and all(op.ndim <= 2 for op in ops):
+            try:
+                m = pr.matrix_form(ops, idxs, free)
+            except NoMatrixForm:
+                m = None
             if m is not None:
-                return m
-        elif not isinstance(e, (Contract, Add, Elementwise)):
-            m = self.try_matrix(e)
-            if m is not None:
-                base = _wrap(m, ATOM) if m[1] < ATOM or self.s.latex and " " in m[0] else m[0]
-                if isinstance(e, Delta):
-                    base = r"\delta" if self.s.latex else "δ"
-                return self.s.index(base, letters), ATOM
-        method = getattr(self, "i_" + type(e).__name__, None)
-        if method is None:
-            base = type(e).__name__.lower()
-            return self.s.index(base, letters), ATOM
-        return method(e, letters, used)
-
-    def i_Var(self, e, letters, used):
-        return self.s.index(self.s.name(e.name), letters), ATOM
-
-    def i_Const(self, e, letters, used):
-        return self.s.index(self.s.name(e.label), letters), ATOM
-
-    def i_Fill(self, e, letters, used):
-        return _fmt_number(e.value), ATOM
-
-    def i_Add(self, e, letters, used):
-        pieces = []
-        for t, c in sorted(zip(e.terms, e.coeffs), key=lambda tc: (tc[1] < 0, isinstance(tc[0], Fill))):
-            negative = c < 0
-            mag = -c if negative else c
-            body = self.indexed(t, letters, used)
-            text = _wrap(body, PRODUCT) if mag != 1 else _wrap(body, SUM + 1)
-            if mag != 1:
-                text = f"{self.coeff(mag)}{self.s.times}{text}"
-            pieces.append((negative, text))
-        out = ("-" if pieces[0][0] else "") + pieces[0][1]
-        for negative, text in pieces[1:]:
-            out += (" - " if negative else " + ") + text
-        return out, SUM
-
-    def i_Elementwise(self, e, letters, used):
-        arg = self.indexed(e.arg, letters, used)
-        return self.sympy_to(e.fn.expr, arg), self._prec_of(e.fn.expr)
-
-    def i_Contract(self, e: Contract, letters, used):
-        names = dict(zip(e.output, letters))
-        used = set(used) | set(letters)
-        pool = [ch for ch in SUM_LETTERS + "mnopqrstuvwxyz" if ch not in used]
-        for idx in e.indices:
-            for ix in idx:
-                if ix not in names:
-                    names[ix] = pool.pop(0) if pool else f"s{ix}"
-        used |= set(names.values())
-        out = set(e.output)
-        # components: operands linked by summed indices
-        parent = list(range(len(e.operands)))
-
-        def find(a):
-            while parent[a] != a:
-                a = parent[a]
-            return a
-
-        owner: dict = {}
-        for k, idx in enumerate(e.indices):
-            for ix in idx:
-                if ix in out:
-                    continue
-                if ix in owner:
-                    parent[find(k)] = find(owner[ix])
+                if free:
+                    base = m[0] if m[1] >= ATOM and not (pr.s.latex and " " in m[0]) else f"({m[0]})"
+                    if pr.s.latex and base.startswith("("):
+                        base = f"\\left{base[:-1]}\\right)"
+                    text = pr.s.index(base, [names[ix] for ix in free])
                 else:
-                    owner[ix] = k
-        groups: dict = {}
-        for k in range(len(e.operands)):
-            groups.setdefault(find(k), []).append(k)
-        factors = []
-        for members in groups.values():
-            ops = [e.operands[k] for k in members]
-            idxs = [e.indices[k] for k in members]
-            free = [ix for ix in e.output if any(ix in i for i in idxs)]
-            text = None
-            if len(free) <= 2 and all(op.ndim <= 2 for op in ops) and not (len(members) == 1 and isinstance(ops[0], Delta)):
-                from ._simplify import contract
+                    text = _wrap(m, PRODUCT)
+        if text is None:
+            text = pr.s.times.join(_wrap(pr.indexed(op, [names[ix] for ix in idx], used), PRODUCT)
+                                   for op, idx in zip(ops, idxs))
+        factors.append(text)
+    if not factors:
+        return "1", ATOM
+    factors.sort(key=lambda t: not t.startswith(("δ", "\\delta")))
+    return pr.s.times.join(factors), (PRODUCT if len(factors) > 1 else ATOM)
 
-                sub = contract(ops, idxs, tuple(free))
-                m = self.try_matrix(sub)
-                if m is not None and len(members) > 1:
-                    if free:
-                        base = m[0] if m[1] >= ATOM and not (self.s.latex and " " in m[0]) else f"({m[0]})"
-                        if self.s.latex and base.startswith("("):
-                            base = f"\\left{base[:-1]}\\right)"
-                        text = self.s.index(base, [names[ix] for ix in free])
-                    else:
-                        text = _wrap(m, PRODUCT)
-            if text is None:
-                parts = []
-                for op, idx in zip(ops, idxs):
-                    if isinstance(op, Fill) and op.value == 1 and len(ops) > 1:
-                        continue  # ones only broadcast
-                    parts.append(_wrap(self.indexed(op, [names[ix] for ix in idx], used), PRODUCT))
-                text = self.s.times.join(parts)
-            factors.append(text)
-        factors.sort(key=lambda t: (not t.startswith(("δ", "\\delta")), ))
-        return self.s.times.join(factors), PRODUCT
+
+def index_matrix_function(pr: Printer, e, letters, used):
+    """inv(A)[i,j], det(A), logdet(A), kron(A, B)[i,j]; an argument without a matrix form is named and
+    defined after the expression (``where T1[a,b] = ...``)."""
+    whole = pr.whole(e, letters)
+    if whole is not None:
+        return whole
+    if isinstance(e, Reshape):
+        text = pr.s.reshape(pr.named(e.arg), e.new_shape)
+    else:
+        text = pr.s.func(e.op, pr.named(e.arg))
+    return (pr.s.index(text, letters) if letters else text), ATOM
+
+
+def index_logsumexp(pr: Printer, e: LogSumExp, letters, used):
+    """logsumexp_a(z[i,a]): the reduction over the axis named by its subscript letter."""
+    whole = pr.whole(e, letters)
+    if whole is not None:
+        return whole
+    pool = [ch for ch in SUM_LETTERS if ch not in set(used) | set(letters)]
+    a = pool[0] if pool else "z"
+    inner = list(letters[:e.axis]) + [a] + list(letters[e.axis:])
+    body = pr.indexed(e.arg, inner, set(used) | set(letters) | {a})
+    return pr.s.reduction("logsumexp", "lse", a, body[0]), ATOM
+
+
+INDEX_RULES = {
+    Var: index_variable,
+    Const: index_constant,
+    Fill: index_fill,
+    Delta: index_identity,
+    Contract: index_product,
+    Add: index_sum,
+    Elementwise: index_elementwise,
+    Inverse: index_matrix_function,
+    Det: index_matrix_function,
+    LogDet: index_matrix_function,
+    Reshape: index_matrix_function,
+    LogSumExp: index_logsumexp,
+}
 
 
 class NoMatrixForm(Exception):
@@ -611,21 +798,27 @@ def _letters(n: int) -> list:
     return [OUT_LETTERS[k] if k < len(OUT_LETTERS) else f"i{k}" for k in range(n)]
 
 
-def _render(e: Expr, style, name: str) -> str:
-    printer = Printer(style)
-    if e.ndim <= 2:
+def _render(e: Expr, style, name: str, matrix_first: bool = True) -> str:
+    """Matrix notation where ``e`` has one (and ``matrix_first``); else ``name[i,j] = ...`` in index notation,
+    followed by the definitions of named sub-expressions (``where T1[i,j,k,l] = ...``)."""
+    printer = Printer(style, taken={v.name for v in e.variables} | {name})
+    if matrix_first:
         m = printer.try_matrix(e)
         if m is not None:
             return m[0]
     letters = _letters(e.ndim)
     body = printer.indexed(e, letters, set())[0]
     head = style.index(style.name(name), letters) if letters else style.name(name)
-    return f"{head} = {body}"
+    text = f"{head} = {body}"
+    if printer.where:
+        text += (r", \text{where } " if style.latex else ", where ") + "; ".join(printer.where)
+    return text
 
 
 def to_str(e: Expr) -> str:
-    """Matrix notation in the language ``rs.parse`` reads, where the expression has one; otherwise Einstein
-    index notation ``T[i,j,k,l] = 2*δ[i,k]*(V'*V)[j,l]`` (indices not on the left are summed)."""
+    """Matrix notation in the language ``rs.parse`` reads, where the expression has one (``rs.parse(str(e))``
+    gives ``e`` back); otherwise Einstein index notation ``T[i,j,k,l] = 2*δ[i,k]*(V'*V)[j,l]`` (indices not
+    on the left are summed), which is for reading: the language does not parse it."""
     return _render(e, TextStyle(), "T")
 
 
@@ -637,44 +830,51 @@ def latex(e: Expr) -> str:
 
 def index_notation(e: Expr, name: str = "T", latex: bool = False) -> str:
     """``name[i,j,...] = ...`` in Einstein notation, whatever the order of the expression."""
-    style = LatexStyle() if latex else TextStyle()
-    printer = Printer(style)
-    letters = _letters(e.ndim)
-    body = printer.indexed(e, letters, set())[0]
-    head = style.index(style.name(name), letters) if letters else style.name(name)
-    return f"{head} = {body}"
+    return _render(e, LatexStyle() if latex else TextStyle(), name, matrix_first=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The debugging repr: one rule per node type, (node, children text) -> text.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _spec(e: Contract) -> str:
+    return ",".join("".join(_letter(i) for i in idx) for idx in e.indices) + "->" + "".join(_letter(i) for i in e.output)
+
+
+TREE_RULES = {
+    Var: lambda e, kids: f"Var({e.name}{_shape(e)})",
+    Fill: lambda e, kids: f"Fill({_fmt_number(e.value)}{_shape(e)})",
+    Const: lambda e, kids: f"Const({e.label}{_shape(e)})",
+    Delta: lambda e, kids: f"Delta({e.dim})",
+    Contract: lambda e, kids: f"Contract[{_spec(e)}]({kids})",
+    Add: lambda e, kids: f"Add[{', '.join(_fmt_number(c) for c in e.coeffs)}]({kids})",
+    Elementwise: lambda e, kids: f"Elementwise[{e.fn.display}]({kids})",
+    Inverse: lambda e, kids: f"Inverse({kids})",
+    Det: lambda e, kids: f"Det({kids})",
+    LogDet: lambda e, kids: f"LogDet({kids})",
+    Reshape: lambda e, kids: f"Reshape[{', '.join(_dim_text(d) for d in e.new_shape)}]({kids})",
+    LogSumExp: lambda e, kids: f"LogSumExp[axis={e.axis}]({kids})",
+}
 
 
 def tree_repr(e: Expr, depth: int = 0, limit: int = 6) -> str:
     """A compact one-line tree of the node types, for debugging."""
-    t = type(e).__name__
-    if isinstance(e, Var):
-        return f"Var({e.name}{_shape(e)})"
-    if isinstance(e, Fill):
-        return f"Fill({_fmt_number(e.value)}{_shape(e)})"
-    if isinstance(e, Const):
-        return f"Const({e.label}{_shape(e)})"
-    if isinstance(e, Delta):
-        return f"Delta({e.dim})"
-    if depth >= limit:
-        return f"{t}(...)"
-    kids = ", ".join(tree_repr(c, depth + 1, limit) for c in e.children())
-    if isinstance(e, Contract):
-        spec = ",".join("".join(_letter(i) for i in idx) for idx in e.indices) + "->" + "".join(_letter(i) for i in e.output)
-        return f"Contract[{spec}]({kids})"
-    if isinstance(e, Add):
-        return f"Add[{', '.join(_fmt_number(c) for c in e.coeffs)}]({kids})"
-    if isinstance(e, Elementwise):
-        return f"Elementwise[{e.fn.display}]({kids})"
-    return f"{t}({kids})"
+    rule = _rule(TREE_RULES, e, "tree repr")
+    if depth >= limit and e.children():
+        return f"{type(e).__name__}(...)"
+    return rule(e, ", ".join(tree_repr(c, depth + 1, limit) for c in e.children()))
 
 
 def _letter(i: int) -> str:
-    import string
-
     letters = string.ascii_lowercase + string.ascii_uppercase
     return letters[i] if i < len(letters) else f"<{i}>"
 
 
 def _shape(e) -> str:
     return "" if not e.shape else ", " + "x".join(str(d) for d in e.shape)
+
+
+Expr.__repr__ = tree_repr
+Expr.__str__ = to_str
+Expr._repr_latex_ = lambda e: "$" + latex(e) + "$"

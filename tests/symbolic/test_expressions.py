@@ -147,7 +147,9 @@ def test_constants_and_numpy_interop(rng):
     a = rng.normal(size=(2, 2))
     x = rs.Vector("x", 2)
     assert (a @ x).shape == (2,)  # ndarray @ Expr defers to the expression
-    assert rs.const(3) is rs.const(3.0) or rs.const(3).shape == ()
+    assert rs.const(3) is rs.const(3.0)  # 3 and 3.0 are one constant
+    assert rs.const(3).shape == ()
+    assert rs.const(0.5) is not rs.const(0.1)
     with pytest.raises(TypeError):
         rs.const("text")
     with pytest.raises(ZeroDivisionError):

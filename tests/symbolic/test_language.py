@@ -118,10 +118,8 @@ def test_textbook_forms():
     assert str(rs.hessian(x @ A @ x, x)) == "A + A'"
     Xd, w, yy, lam = rs.Matrix("X", "m", "n"), rs.Vector("w", "n"), rs.Vector("y", "m"), rs.Scalar("lam")
     f = rs.sum(rs.softplus(-yy * (Xd @ w))) + lam / 2 * (w @ w)
-    g = str(rs.grad(f, w))
-    assert "X'*(" in g and g.startswith("lam*w - X'*")
-    H = str(rs.hessian(f, w))
-    assert "X'*diag(" in H and H.endswith(")*X") or "X'*diag(" in H
+    assert str(rs.grad(f, w)) == "lam*w - X'*(y.*sigmoid(-(y.*(X*w))))"
+    assert str(rs.hessian(f, w)) == "lam*eye + X'*diag((vector(1) - sigmoid(-(y.*(X*w)))).*y.*y.*sigmoid(-(y.*(X*w))))*X"
     assert str(rs.grad(rs.log(rs.det(A)), A)) == "inv(A)'"
     assert str(rs.grad(rs.trace(A @ M.T @ M), M)) in ("M*A + M*A'", "M*A' + M*A")
 
@@ -129,7 +127,7 @@ def test_textbook_forms():
 def test_index_notation_for_higher_order_results():
     T, U, V = rs.Matrix("T", "m", "n"), rs.Matrix("U", "m", "k"), rs.Matrix("V", "n", "k")
     H = rs.hessian(rs.norm2(T - U @ V.T) ** 2, U)
-    assert str(H) == "H[i,j,k,l] = 2*δ[i,k]*(V'*V)[j,l]".replace("H[", "T[") or str(H).endswith("2*δ[i,k]*(V'*V)[j,l]")
+    assert str(H) == "T[i,j,k,l] = 2*δ[i,k]*(V'*V)[j,l]"
     assert rs.index_notation(H, "H") == "H[i,j,k,l] = 2*δ[i,k]*(V'*V)[j,l]"
     D3 = rs.derivative(rs.sum(rs.tanh(M @ x)), x, 3)
     assert "[i,j,k]" in rs.index_notation(D3, "D")
@@ -224,3 +222,104 @@ def test_cookbook_derivatives_print_in_textbook_form():
     text = str(rs.grad(a @ rs.inv(Xm) @ b, Xm))
     assert rs.parse(text, X=("n", "n"), a="n", b="n") is rs.grad(a @ rs.inv(Xm) @ b, Xm)
     assert rs.latex(rs.grad(rs.trace(Am @ Xm @ Bm), Xm)) == r"A^\top B^\top"
+
+
+# --- every node type the language writes comes back from its text --------------------------------------------
+
+P, Q = rs.Matrix("P", "p", "q"), rs.Matrix("Q", "q", "q")
+NODE_SHAPES = dict(SHAPES, P=("p", "q"), Q=("q", "q"))
+ROUND_TRIPS = [
+    ("Var", A),
+    ("Fill", rs.full((), 2.5)),
+    ("Delta", rs.eye("n") + A),  # eye takes its size from the sum
+    ("Contract", x @ A.T @ y * c),
+    ("Add", A - 2 * B.T),
+    ("Elementwise", rs.softplus(A @ x) ** 2),
+    ("Inverse", rs.inv(A @ B)),
+    ("Det", rs.det(A)),
+    ("LogDet", rs.logdet(A.T @ A)),
+    ("Reshape", rs.kron(A, P.T @ P)),
+    ("Reshape", rs.kron(x, rs.exp(y))),
+    ("Reshape", rs.reshape(M, (M.shape[0] * M.shape[1],))),
+    ("Reshape", rs.reshape(x, ("p", "q"))),
+    ("LogSumExp", rs.logsumexp(M @ x)),
+]
+
+
+@pytest.mark.parametrize("kind, e", ROUND_TRIPS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(ROUND_TRIPS)])
+def test_str_parses_back_to_the_same_node_for_every_node_type(kind, e):
+    top = e if kind != "Delta" else e.terms[0] if type(e.terms[0]).__name__ == "Delta" else e.terms[1]
+    assert type(top).__name__ == kind
+    text = str(e)
+    assert "[" not in text, f"no matrix form: {text}"
+    assert rs.parse(text, **NODE_SHAPES) is e, text
+
+
+def test_round_trip_cases_cover_every_node_type_but_constants():
+    from ricci.symbolic._nodes import NODE_TYPES
+
+    covered = {kind for kind, _ in ROUND_TRIPS}
+    assert {t.__name__ for t in NODE_TYPES} - covered == {"Const"}
+
+
+def test_a_constant_array_prints_its_label_which_the_language_reads_as_a_name():
+    C = rs.const(np.arange(4.0).reshape(2, 2), name="C")
+    assert str(C) == "C" and str(C @ rs.Vector("v", 2)) == "C*v"
+    assert type(rs.parse(str(C), C=(2, 2))).__name__ == "Var"  # arrays have no literal in the language
+
+
+def test_what_has_no_matrix_form_prints_in_index_notation_with_named_parts():
+    U, V = rs.Matrix("U", "m", "k"), rs.Matrix("V", "n", "k")
+    J = rs.jacobian(rs.kron(U, V), U)
+    assert str(J) == "T[i,j,k,l] = reshape(T1, m*n, k**2, m, k)[i,j,k,l], where T1[i,j,k,l,p,q] = δ[k,q]*δ[i,p]*V[j,l]"
+    Z = rs.Matrix("Z", "m", "k")
+    assert str(rs.logsumexp(Z, axis=0)) == "T[i] = logsumexp_a(Z[a,i])"
+
+
+def test_the_softmax_gradient_prints_without_unit_factors():
+    W, Xd, Y = rs.Matrix("W", "n", "k"), rs.Matrix("X", "m", "n"), rs.Matrix("Y", "m", "k")
+    f = rs.sum(rs.logsumexp(Xd @ W, axis=1)) - rs.sum(Y * (Xd @ W))
+    text = str(rs.grad(f, W))
+    assert text == "T[i,j] = exp((X*W)[a,j] - logsumexp_b((X*W)[a,b]))*X[a,i] - (X'*Y)[i,j]"
+    assert "*1" not in text and "1*" not in text
+    assert r"\operatorname{lse}_{b}" in rs.latex(rs.grad(f, W))
+
+
+def test_kron_and_reshape_in_the_language():
+    assert rs.parse("kron(A, P)", A=("n", "n"), P=("p", "q")) is rs.kron(A, P)
+    assert rs.parse("kron(x, y)", x="n", y="m") is rs.kron(x, rs.Vector("y", "m"))
+    e = rs.parse("reshape(x, m, n)", x=("k",))
+    assert e.shape == (M.shape[0], M.shape[1]) and e.ties.same(rs.Vector("x", "k").shape[0], e.shape[0] * e.shape[1])
+    assert rs.latex(rs.kron(A, P)) == r"A \otimes P"
+    with pytest.raises(rs.ParseError, match="kron needs two vectors or two matrices"):
+        rs.parse("kron(A, x)")
+    with pytest.raises(rs.ParseError, match="expected a dimension"):
+        rs.parse("reshape(A, x + 1)")
+    with pytest.raises(rs.ParseError, match="reshape takes an expression and one or two dimensions"):
+        rs.parse("reshape(A)")
+
+
+def test_reshape_and_matrix_power_in_python(rng):
+    with pytest.raises(ValueError, match=r"cannot reshape \(2, 3\) \(6 entries\) to \(4,\)"):
+        rs.reshape(rs.Matrix("G", 2, 3), (4,))
+    G = rs.Matrix("G", 2, 3)
+    g = rng.normal(size=(2, 3))
+    np.testing.assert_array_equal(rs.compile(rs.reshape(G, (3, 2)))(G=g), g.reshape(3, 2))
+    Xs = rs.Matrix("X", "n", "n")
+    a = rng.normal(size=(3, 3))
+    fn = rs.compile([rs.matrix_power(Xs, 3), rs.matrix_power(Xs, 0), rs.matrix_power(Xs, -2)])
+    p3, p0, pm2 = fn(X=a)
+    np.testing.assert_allclose(p3, np.linalg.matrix_power(a, 3))
+    np.testing.assert_allclose(p0, np.eye(3))
+    np.testing.assert_allclose(pm2, np.linalg.matrix_power(a, -2), rtol=1e-10)
+    assert rs.parse("X^3", X=("n", "n")) is rs.matrix_power(Xs, 3)
+    assert str(rs.grad(rs.trace(rs.matrix_power(Xs, 3)), Xs)) == "3*X'*X'"
+    with pytest.raises(TypeError, match="exponent must be an int"):
+        rs.matrix_power(Xs, 1.5)
+    with pytest.raises(ValueError, match="square"):
+        rs.matrix_power(rs.Matrix("R", 2, 3), 2)
+
+
+def test_a_symbolic_matrix_exponent_is_refused_with_the_reason():
+    with pytest.raises(rs.ParseError, match="A\\^k with a symbolic k is not a product of a known number of factors"):
+        rs.parse("tr(X^k)")

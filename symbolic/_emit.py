@@ -107,20 +107,19 @@ def emit_elementwise(node: Elementwise, target: str, ctx: EmitContext) -> list[s
     return [f"{target} = {F.to_code(node.fn.expr, ctx.names[node.arg], ctx.helpers)}"]
 
 
-@emit.register
-def emit_inverse(node: Inverse, target: str, ctx: EmitContext) -> list[str]:
-    return [f"{target} = xp.linalg.inv({ctx.names[node.arg]})"]
+_MATRIX_FUNCTIONS = {
+    Inverse: "xp.linalg.inv({})",
+    Det: "xp.linalg.det({})",
+    LogDet: "xp.linalg.slogdet({})[1]",  # log|det A| without overflowing det A itself
+}
 
 
-@emit.register
-def emit_det(node: Det, target: str, ctx: EmitContext) -> list[str]:
-    return [f"{target} = xp.linalg.det({ctx.names[node.arg]})"]
-
-
-@emit.register
-def emit_logdet(node: LogDet, target: str, ctx: EmitContext) -> list[str]:
-    """log|det A| from slogdet (no overflow of det itself)."""
-    return [f"{target} = xp.linalg.slogdet({ctx.names[node.arg]})[1]"]
+@emit.register(Inverse)
+@emit.register(Det)
+@emit.register(LogDet)
+def emit_matrix_function(node: Expr, target: str, ctx: EmitContext) -> list[str]:
+    """inv, det, and log|det| through the array API's linalg extension."""
+    return [f"{target} = {_MATRIX_FUNCTIONS[type(node)].format(ctx.names[node.arg])}"]
 
 
 @emit.register

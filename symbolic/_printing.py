@@ -1,11 +1,14 @@
 """Printing: matrix notation where the expression has one, Einstein index notation otherwise; LaTeX; a tree repr.
 
-Matrix notation for a product (Contract) is found by reading its operands as a graph: matrices are edges
-between their two indices, vectors are labels on an index, scalars are factors. Output indices are the
-terminals; walking each component from a terminal or a leaf gives a chain ``M1*diag(h)*M2*...``, so
-``X_ak s_a X_al`` prints as ``X'*diag(s)*X`` and ``A_ij x_j`` as ``A*x``. A product whose graph has a
-node of degree three or more, or operands of order three or more, prints in index notation,
-``[i,j,k,l] 2*eye[i,k]*(V'*V)[j,l]``-style: ``sum_{a} A[i,a]*B[a,j,k]``.
+Each is a table with one rule per node type (``MATRIX_RULES``, ``INDEX_RULES``, ``TREE_RULES``); a node type
+without a rule raises. Matrix notation for a product (Contract) is found by reading its operands as a graph:
+matrices are edges between their two indices, vectors are labels on an index, scalars are factors. Output
+indices are the terminals; walking each component from a terminal or a leaf gives a chain
+``M1*diag(h)*M2*...``, so ``X_ak s_a X_al`` prints as ``X'*diag(s)*X`` and ``A_ij x_j`` as ``A*x``. A product
+whose graph has a node of degree three or more, or operands of order three or more, prints in index
+notation: ``T[i,j,k,l] = 2*δ[i,k]*(V'*V)[j,l]``, summing the indices not on the left. An argument of a
+function that has no matrix form is named and defined after the expression (``inv(T1)[i,j], where
+T1[i,j] = ...``). The printer only reads expressions: it never builds or simplifies a node.
 """
 
 from __future__ import annotations
@@ -339,10 +342,8 @@ class Printer:
             """A vector as a column operand of a product: parenthesised unless atomic."""
             return (_paren_vec(t[0], S), ATOM)
 
-        changed = True
-        while changed:
-            changed = False
-            # parallel edges: entry-wise product
+        def merge_parallel() -> bool:
+            """Two edges on one index pair: their entry-wise product."""
             for a in range(len(edges)):
                 for b in range(a + 1, len(edges)):
                     if {edges[a][1], edges[a][2]} == {edges[b][1], edges[b][2]} and edges[a][1] != edges[a][2]:
@@ -350,17 +351,19 @@ class Printer:
                         text, prec = hadamard([render(oriented(edges[a], p)), render(oriented(edges[b], p))])
                         edges[a] = [[(text, prec, False, False)], p, q]
                         del edges[b]
-                        changed = True
-                        break
-                if changed:
-                    break
-            if changed:
-                continue
+                        return True
+            return False
+
+        def degrees() -> dict:
             degree: dict = {}
             for _, p, q in edges:
                 degree[p] = degree.get(p, 0) + 1
                 degree[q] = degree.get(q, 0) + 1
-            for v, dg in degree.items():  # a summed index between two edges: the matrix product
+            return degree
+
+        def chain() -> bool:
+            """A summed index between two edges: the matrix product (with diag(h) for its vectors h)."""
+            for v, dg in degrees().items():
                 if v in out or dg != 2:
                     continue
                 k1, k2 = [k for k, ed in enumerate(edges) if v in (ed[1], ed[2])]
@@ -372,18 +375,20 @@ class Printer:
                 for k in sorted((k1, k2), reverse=True):
                     del edges[k]
                 edges.append([left + middle + right, u, w])
-                changed = True
-                break
-            if changed:
-                continue
+                return True
+            return False
+
+        def close_edge() -> bool:
+            """A loop becomes diag(M); an edge with both ends summed a scalar u'*M*v; an edge with one end
+            summed a vector M*h on its other end."""
+            degree = degrees()
             for k, (factors, p, q) in enumerate(edges):
                 text, prec = render(factors)
-                if p == q:  # a loop: the diagonal
+                if p == q:
                     vecs.setdefault(p, []).append((S.func("diag", text), ATOM))
                     del edges[k]
-                    changed = True
-                    break
-                if p not in out and q not in out and degree[p] == 1 and degree[q] == 1:  # u' * M * v
+                    return True
+                if p not in out and q not in out and degree[p] == 1 and degree[q] == 1:
                     hp, hq = vecs.pop(p, None), vecs.pop(q, None)
                     if hp is None and hq is None:
                         scalars.append((S.func("sum", text), ATOM))
@@ -392,20 +397,19 @@ class Printer:
                         v = column(hadamard(hq) if hq else (S.ones((1,)), ATOM))
                         scalars.append(times((S.transpose(u[0]), POSTFIX), (text, prec), v))
                     del edges[k]
-                    changed = True
-                    break
+                    return True
                 for leaf, other in ((q, p), (p, q)):
-                    if leaf not in out and degree[leaf] == 1:  # a summed end: multiply by its vectors
+                    if leaf not in out and degree[leaf] == 1:
                         h = hadamard(vecs.pop(leaf)) if leaf in vecs else (S.ones((1,)), ATOM)
                         vecs.setdefault(other, []).append(times(render(oriented(edges[k], other)), column(h)))
                         del edges[k]
-                        changed = True
-                        break
-                if changed:
-                    break
-            if changed:
-                continue
-            for v in list(vecs):  # a summed index with vectors only: a scalar
+                        return True
+            return False
+
+        def inner_products() -> bool:
+            """A summed index that carries vectors only: the scalar sum(h) or h1'*h2."""
+            degree = degrees()
+            for v in list(vecs):
                 if v in out or degree.get(v, 0):
                     continue
                 items = vecs.pop(v)
@@ -414,7 +418,11 @@ class Printer:
                 else:
                     first = S.transpose(_wrap(items[0], POSTFIX))
                     scalars.append(times((first, POSTFIX), column(hadamard(items[1:]))))
-                changed = True
+                return True
+            return False
+
+        while merge_parallel() or chain() or close_edge() or inner_products():
+            pass  # each step removes an edge or a vector label: finitely many
         if any(p not in out or q not in out for _, p, q in edges):
             return None
         if any(v not in out for v in vecs):
@@ -533,12 +541,9 @@ def matrix_inverse(pr: Printer, e: Inverse):
     return pr.s.func("inv", pr.matrix(e.arg)[0]), ATOM
 
 
-def matrix_det(pr: Printer, e: Det):
-    return pr.s.func("det", pr.matrix(e.arg)[0]), ATOM
-
-
-def matrix_logdet(pr: Printer, e: LogDet):
-    return pr.s.func("logdet", pr.matrix(e.arg)[0]), ATOM
+def matrix_scalar_function(pr: Printer, e):
+    """det(A), logdet(A)."""
+    return pr.s.func(e.op, pr.matrix(e.arg)[0]), ATOM
 
 
 def matrix_reshape(pr: Printer, e: Reshape):
@@ -572,8 +577,8 @@ MATRIX_RULES = {
     Add: matrix_sum,
     Elementwise: matrix_elementwise,
     Inverse: matrix_inverse,
-    Det: matrix_det,
-    LogDet: matrix_logdet,
+    Det: matrix_scalar_function,
+    LogDet: matrix_scalar_function,
     Reshape: matrix_reshape,
     LogSumExp: matrix_logsumexp,
 }

@@ -120,21 +120,20 @@ class _Parser:
             raise ParseError(*_caret(self.text, tok.pos, f"expected an operator or the end, found {tok.text!r}"))
         return node
 
-    def expr(self) -> Node:
-        left = self.term()
-        while self.peek().text in ("+", "-"):
+    def left_associative(self, operators: tuple, operand) -> Node:
+        """operand (op operand)*, grouped from the left: a - b - c = (a - b) - c."""
+        left = operand()
+        while self.peek().text in operators:
             op = self.take()
-            right = self.term()
+            right = operand()
             left = Node("binary", left.pos, right.end, op.text, [left, right])
         return left
 
+    def expr(self) -> Node:
+        return self.left_associative(("+", "-"), self.term)
+
     def term(self) -> Node:
-        left = self.unary()
-        while self.peek().text in ("*", "/", ".*", "./"):
-            op = self.take()
-            right = self.unary()
-            left = Node("binary", left.pos, right.end, op.text, [left, right])
-        return left
+        return self.left_associative(("*", "/", ".*", "./"), self.unary)
 
     def unary(self) -> Node:
         tok = self.peek()

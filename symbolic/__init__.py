@@ -59,9 +59,11 @@ from ._build import (
     transpose,
     zeros,
 )
-from ._calculus import derivative, grad, hessian, hvp, jacobian, variables
+from ._calculus import derivative, grad, hessian, hvp, jacobian, variable, variables
+from ._check import check_derivatives
 from ._codegen import CompiledFunction, compile  # noqa: A001
 from ._dims import DimensionError
+from ._fdcheck import DerivativeCheck
 from ._functions import X as x_symbol
 from ._nodes import Expr, Var
 from ._objective import LeastSquares, Objective
@@ -70,11 +72,11 @@ from ._export import export
 from ._printing import index_notation, latex, to_str
 
 __all__ = [
-    "CompiledFunction", "DimensionError", "ElementwiseOp", "Expr", "LeastSquares", "Matrix", "Objective", "Scalar",
+    "CompiledFunction", "DerivativeCheck", "DimensionError", "ElementwiseOp", "Expr", "LeastSquares", "Matrix", "Objective", "Scalar",
     "ParseError", "Tensor", "Var", "Vector", "parse",
-    "abs", "arccos", "arcsin", "arctan", "compile", "const", "cos", "derivative", "det", "diag", "einsum",
+    "abs", "arccos", "arcsin", "arctan", "check_derivatives", "compile", "const", "cos", "derivative", "det", "diag", "einsum",
     "elementwise", "exp", "expm1", "export", "eye", "full", "grad", "hessian", "hvp", "index_notation", "inv", "jacobian",
     "kron", "latex", "log", "log1p", "logdet", "logsumexp", "matrix_power", "norm1", "norm2", "ones", "outer", "relu", "reshape", "sigmoid", "sign",
-    "sin", "softplus", "sqrt", "sum", "tan", "tanh", "to_str", "trace", "transpose", "variables", "x_symbol",
+    "sin", "softplus", "sqrt", "sum", "tan", "tanh", "to_str", "trace", "transpose", "variable", "variables", "x_symbol",
     "zeros",
 ]

@@ -20,8 +20,8 @@ def variables(e) -> list:
     return found
 
 
-def _resolve(f: Expr, x, what: str) -> Var:
-    """A variable given as a Var or by its name in ``f``."""
+def resolve_variable(f: Expr, x, what: str) -> Var:
+    """A variable given as a Var or by its name in ``f``; errors start with ``what`` (the caller's name)."""
     if isinstance(x, Var):
         return x
     if isinstance(x, str):
@@ -35,6 +35,30 @@ def _resolve(f: Expr, x, what: str) -> Var:
     if isinstance(x, Expr):
         raise TypeError(f"{what}: can differentiate only with respect to a variable, got the expression {x}")
     raise TypeError(f"{what}: expected a variable (rs.Vector(...)) or its name, got {type(x).__name__}")
+
+
+def variable(e, name) -> Var:
+    """The variable of ``e`` called ``name`` (a variable passes through): ``rs.variable(f, "w")``.
+
+    Raises ValueError naming ``e``'s variables when none is called ``name``, and when two of them are
+    (with different shapes).
+    """
+    return resolve_variable(as_expr(e, "variable"), name, "variable")
+
+
+def derivative_table(f: Expr, wrt, order: int) -> list:
+    """[(output name, expression, lower output name, variable name, order)] for f and its derivatives:
+    ``("value", f, None, None, 0)``, then for each variable x and k = 1..order the k-th derivative, named
+    ``d_x``, ``d2_x``, ..., with the (k-1)-th (``value`` for k = 1) that it differentiates."""
+    rows = [("value", f, None, None, 0)]
+    for v in wrt:
+        prev, prev_name = f, "value"
+        for k in range(1, order + 1):
+            d = derivative_once(prev, v)
+            name = f"d_{v.name}" if k == 1 else f"d{k}_{v.name}"
+            rows.append((name, d, prev_name, v.name, k))
+            prev, prev_name = d, name
+    return rows
 
 
 def _is_several(x) -> bool:
@@ -52,11 +76,11 @@ def derivative(F, x, order: int = 1):
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 0:
         raise ValueError(f"derivative: order must be a non-negative int, got {order!r}")
     if _is_several(x):
-        xs = [_resolve(F, v, "derivative") for v in x]
+        xs = [resolve_variable(F, v, "derivative") for v in x]
         if not xs:
             raise ValueError("derivative: the tuple of variables is empty")
         return _blocks(F, xs, int(order))
-    v = _resolve(F, x, "derivative")
+    v = resolve_variable(F, x, "derivative")
     result = F
     for _ in range(int(order)):
         result = derivative_once(result, v)
@@ -99,12 +123,12 @@ def hvp(f, x, v):
     """
     f = _scalar(f, "hvp")
     if _is_several(x):
-        xs = [_resolve(f, xi, "hvp") for xi in x]
+        xs = [resolve_variable(f, xi, "hvp") for xi in x]
         if not _is_several(v) or len(v) != len(xs):
             raise ValueError(f"hvp: with {len(xs)} variables, v must be a tuple of {len(xs)} expressions")
         vs = [_direction(xi, vi) for xi, vi in zip(xs, v)]
     else:
-        xs = [_resolve(f, x, "hvp")]
+        xs = [resolve_variable(f, x, "hvp")]
         vs = [_direction(xs[0], v)]
     result = hvp_blocks(f, xs, vs)
     return result if _is_several(x) else result[0]

@@ -14,12 +14,11 @@ import builtins
 import keyword
 import numbers
 import time
-
-import array_api_compat
-import numpy as np
+from functools import cached_property
 
 from . import _functions as F
-from ._dims import Ties, bind_dimensions, dim_symbol, merge_all, shape_str
+from ._binding import Binding
+from ._dims import DimensionError, Ties, dim_symbol, merge_all, plain_shape, plain_ties, shape_str
 from ._emit import EmitContext, emit
 from ._lower import DIAGONAL_HELPER
 from ._nodes import Add, Contract, Expr, Fill, Var, topological
@@ -44,8 +43,6 @@ class CompiledFunction:
         self.ties: Ties = merge_all(e.ties for e in topological(self.outputs))
         self._hints = dict(sizes or {})
         self._consts: list = []
-        self._const_cache: dict = {}
-        self._bind_cache: dict = {}
         start = time.perf_counter()
         self.source = self._generate()
         namespace: dict = {}
@@ -123,66 +120,38 @@ class CompiledFunction:
 
     # ---------------------------------------------------------------------------------------------------
     def __call__(self, **arrays):
-        expected = {v.name: v for v in self.variables}
-        given_dims = {k: arrays.pop(k) for k in list(arrays) if k not in expected and k in self.dim_names}
-        for k, v in given_dims.items():
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"{self.name}: the size {k} must be a non-negative int, got {v!r}")
-        missing = [n for n in expected if n not in arrays]
-        unknown = [n for n in arrays if n not in expected]
-        if missing or unknown:
-            parts = []
-            if missing:
-                parts.append("missing " + ", ".join(f"{n} {shape_str(expected[n].shape)}" for n in missing))
-            if unknown:
-                parts.append("unknown " + ", ".join(unknown))
-            raise ValueError(
-                f"{self.name}: {'; '.join(parts)}; expected the variables "
-                + ", ".join(f"{v.name} {shape_str(v.shape)}" for v in self.variables)
-            )
-        xp, dtype, device = _namespace(arrays, self.name)
-        values = {}
-        for name, v in expected.items():
-            values[name] = _convert(xp, arrays[name], dtype, device, name)
-        key = tuple(tuple(a.shape) for a in values.values()) + tuple(sorted(given_dims.items()))
-        sizes = self._bind_cache.get(key)
-        if sizes is None:  # binding depends only on the shapes: validate once per shape signature
-            sizes = self._bind(values, given_dims)
-            if len(self._bind_cache) < 64:
-                self._bind_cache[key] = sizes
-        dims = [self._size(s, sizes) for s in self.dim_names]
-        consts = [self._const(xp, k, dtype, device) for k in range(len(self._consts))]
-        result = self._kernel(xp, dtype, device, *dims, *[values[v.name] for v in self.variables], *consts)
+        """The outputs for the variables given by keyword (and sizes of dimensions no shape determines).
+
+        The inputs are converted and their dimensions bound by :class:`._binding.Binding`: one array library,
+        dtype and device for all (see the class docstring), every shape and dimension tie checked.
+        """
+        result = self._kernel(*self._binding.arguments(arrays))
         return result if self.single else tuple(result)
 
-    def _bind(self, values: dict, given: dict) -> dict:
-        sizes: dict = {k: int(v) for k, v in given.items()}
-        source: dict = {k: "a keyword" for k in given}
-        items = [(v.name, v.shape, tuple(int(n) for n in values[v.name].shape))
-                 for v in sorted(self.variables, key=lambda v: -v.ndim)]
-        bind_dimensions(
-            items, sizes, source, self.ties,
-            on_rank=lambda name, shape, got: ValueError(
-                f"{name}: expected a {len(shape)}-D array of shape {shape_str(shape)}, got shape {got}"),
-            on_size=lambda name, shape, expected, where, got: ValueError(
-                f"{name}: expected shape {shape_str(shape)} = {shape_str(expected)}"
-                + (f" ({where})" if where else "") + f", got {got}"),
+    @property
+    def constants(self) -> tuple:
+        """The constant arrays the kernel reads (read-only NumPy float64 arrays), in the order of its
+        ``constant`` parameters; a call passes them converted to the inputs' library, dtype and device."""
+        return tuple(self._consts)
+
+    @property
+    def parameters(self) -> tuple:
+        """The kernel's positional parameters in order, each a pair (kind, key): ``("namespace", None)``,
+        ``("dtype", None)``, ``("device", None)``, then ``("dimension", name)`` for each of ``dim_names``,
+        ``("variable", name)`` for each of ``variables``, ``("constant", k)`` for each of ``constants``.
+        ``kernel(*args)`` with the arguments in this order computes the outputs (what ``rs.export`` relies
+        on instead of the text of the signature)."""
+        return (
+            (("namespace", None), ("dtype", None), ("device", None))
+            + tuple(("dimension", s) for s in self.dim_names)
+            + tuple(("variable", v.name) for v in self.variables)
+            + tuple(("constant", k) for k in range(len(self._consts)))
         )
-        self.ties.check_sizes(sizes, lambda d: f" (from {source[str(d)]})" if str(d) in source else "")
-        return sizes
 
-    def _size(self, s: str, sizes: dict) -> int:
-        if s not in sizes:
-            raise ValueError(f"{self.name}: dimension {s} is not determined by the shapes of the inputs; "
-                             f"pass it as {s}=<int>")
-        return sizes[s]
-
-    def _const(self, xp, k, dtype, device):
-        key = (id(xp), str(dtype), str(device), k)
-        hit = self._const_cache.get(key)
-        if hit is None:
-            hit = self._const_cache[key] = xp.asarray(self._consts[k], dtype=dtype, device=device)
-        return hit
+    @cached_property
+    def _binding(self) -> Binding:
+        return Binding(self.name, {v.name: plain_shape(v.shape) for v in self.variables}, self.parameters,
+                       plain_ties(self.ties), self.constants, mismatch=DimensionError)
 
     def __repr__(self):
         outs = ", ".join(f"{shape_str(e.shape)}" for e in self.outputs)
@@ -225,41 +194,6 @@ def _collect_variables(outputs, extra=()) -> list:
     return found
 
 
-def _namespace(arrays: dict, who: str):
-    arrs = [a for a in arrays.values() if not isinstance(a, (numbers.Number, list, tuple))]
-    if arrs:
-        try:
-            xp = array_api_compat.array_namespace(*arrs)
-        except TypeError as exc:
-            kinds = sorted({type(a).__name__ for a in arrs})
-            raise TypeError(f"{who}: the inputs must be arrays of one library (got {', '.join(kinds)}): {exc}") from None
-        floats = []
-        for a in arrs:
-            if xp.isdtype(a.dtype, "complex floating"):
-                raise TypeError(f"{who}: complex arrays are not supported (got dtype {a.dtype})")
-            if xp.isdtype(a.dtype, "real floating"):
-                floats.append(a.dtype)
-        dtype = xp.result_type(*floats) if floats else xp.float64
-        device = array_api_compat.device(arrs[0])
-    else:
-        xp = array_api_compat.array_namespace(np.zeros(0))
-        dtype, device = xp.float64, None
-    return xp, dtype, device
-
-
-def _convert(xp, value, dtype, device, name):
-    if isinstance(value, bool):
-        raise TypeError(f"{name}: expected a number or an array, got bool")
-    try:
-        if isinstance(value, (numbers.Number, list, tuple)):
-            return xp.asarray(value, dtype=dtype, device=device)
-        if value.dtype != dtype:
-            return xp.astype(value, dtype)
-        return value
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise TypeError(f"{name}: expected a real number or array, got {type(value).__name__} ({exc})") from None
-
-
 def compile(exprs, *, name: str = "kernel", sizes: dict | None = None, variables=()) -> CompiledFunction:  # noqa: A001
     """Compile an expression, or a list/tuple of expressions, into one function.
 
@@ -269,23 +203,28 @@ def compile(exprs, *, name: str = "kernel", sizes: dict | None = None, variables
     read them, e.g. all of f's variables for its Hessian, which may not depend on the data.
     """
     single = isinstance(exprs, Expr)
-    items = [exprs] if single else list(exprs)
+    try:
+        items = [exprs] if single else list(exprs)
+    except TypeError:
+        raise TypeError(f"compile: expected an expression or a list of expressions, got {type(exprs).__name__}") from None
     if not items:
         raise ValueError("compile: expected an expression or a non-empty list of expressions")
     for k, e in enumerate(items):
         if not isinstance(e, Expr):
             raise TypeError(f"compile: item {k} is a {type(e).__name__}, expected an expression")
-    if not name.isidentifier():
-        raise ValueError(f"compile: name must be an identifier, got {name!r}")
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"compile: name must be an identifier (not a Python keyword), got {name!r}")
     if sizes is not None:
+        if not isinstance(sizes, dict):
+            raise TypeError(f"compile: sizes must be a dict such as {{'m': 10000}}, got {type(sizes).__name__}")
         for k, v in sizes.items():
-            if not isinstance(v, numbers.Integral) or v <= 0:
+            if not isinstance(k, str) or not k.isidentifier():
+                raise ValueError(f"compile: sizes keys must be dimension names such as 'm', got {k!r}")
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v <= 0:
                 raise ValueError(f"compile: sizes[{k!r}] must be a positive int, got {v!r}")
             dim_symbol(k)
     extra = []
     for v in variables:
-        from ._nodes import Var
-
         if not isinstance(v, Var):
             raise TypeError(f"compile: variables must be variables (rs.Vector(...)), got {type(v).__name__}")
         extra.append(v)

@@ -78,54 +78,32 @@ def dim_value(d: Dim, sizes: dict) -> int:
     return int(value)
 
 
-def is_bound(d: Dim, sizes: dict) -> bool:
-    """True when ``d`` has an integer value under ``sizes``."""
-    try:
-        dim_value(d, sizes)
-        return True
-    except ValueError:
-        return False
-
-
-def value_or_dim(d: Dim, sizes: dict):
-    """The integer size of ``d`` where ``sizes`` determine it, else ``d`` itself (for messages)."""
-    try:
-        return dim_value(d, sizes)
-    except ValueError:
+def plain_dim(d: Dim):
+    """``d`` as plain data for :mod:`._binding` (which must not need sympy): an ``int``, a name, or a tuple
+    of ints and names standing for their product (``m*p`` is ``("m", "p")``, ``m**2`` is ``("m", "m")``)."""
+    if isinstance(d, int):
         return d
+    if d.is_Integer:
+        return int(d)
+    if d.is_Symbol:
+        return str(d)
+    factors = []
+    for base, exp in d.as_powers_dict().items():
+        if not (exp.is_Integer and exp > 0) or not (base.is_Symbol or base.is_Integer):
+            raise ValueError(f"dimension {d} is not a product of dimension names and integers")
+        factors += [int(base) if base.is_Integer else str(base)] * int(exp)
+    return tuple(sorted(factors, key=lambda f: (isinstance(f, str), str(f))))
 
 
-def bind_dimensions(items, sizes: dict, source: dict, ties: "Ties", on_rank, on_size) -> None:
-    """Bind symbolic dimensions from array shapes, checking every axis.
+def plain_shape(shape: Shape) -> tuple:
+    """A shape as plain data (see :func:`plain_dim`)."""
+    return tuple(plain_dim(d) for d in shape)
 
-    ``items`` are (label, declared shape, actual shape) in binding order (arrays of higher order first:
-    data matrices define the sizes, vectors are checked against them). ``sizes`` (name -> int) and
-    ``source`` (name -> where the size came from) are filled in place; dimensions tied to a bound one then
-    take its size. A wrong number of axes raises ``on_rank(label, declared, got)``, a wrong size
-    ``on_size(label, declared, expected, where, got)`` (``expected`` with the bound sizes filled in,
-    ``where`` naming the sources of the sizes involved); both return the exception to raise.
-    """
-    for label, declared, got in items:
-        if len(got) != len(declared):
-            raise on_rank(label, declared, got)
-        for d, g in zip(declared, got):
-            if not isinstance(d, int) and d.is_Symbol and str(d) not in sizes:
-                sizes[str(d)] = g
-                source[str(d)] = label
-            try:
-                ok = dim_value(d, sizes) == g
-            except ValueError:
-                ok = True  # a product of dimensions not all bound yet: checked through the ties
-            if not ok:
-                involved = {str(t) for x in declared if not isinstance(x, int) for t in x.free_symbols}
-                where = ", ".join(f"{k} = {sizes[k]} from {source[k]}" for k in sorted(source) if k in involved)
-                raise on_size(label, declared, tuple(value_or_dim(x, sizes) for x in declared), where, got)
-    for c in ties.classes:  # a dimension tied to a bound one (or to an integer) takes its size
-        known = [dim_value(d, sizes) for d in c if is_bound(d, sizes)]
-        for d in c:
-            if known and not isinstance(d, int) and d.is_Symbol and str(d) not in sizes:
-                sizes[str(d)] = known[0]
-                source[str(d)] = "a tie"
+
+def plain_ties(ties: "Ties") -> tuple:
+    """The tie classes as plain data (see :func:`plain_dim`), in a fixed order."""
+    classes = [tuple(sorted((plain_dim(d) for d in c), key=repr)) for c in ties.classes]
+    return tuple(sorted(classes, key=repr))
 
 
 def dim_hint(d: Dim, hints: dict, default: int) -> int:
@@ -191,19 +169,6 @@ class Ties:
 
     def same(self, a: Dim, b: Dim) -> bool:
         return a == b or b in self.class_of(a)
-
-    def check_sizes(self, sizes: dict, describe) -> None:
-        """Check that every class evaluates to one integer under ``sizes``; ``describe(dim)`` names a source."""
-        for c in self.classes:
-            values = {}
-            for d in c:
-                try:
-                    values[d] = dim_value(d, sizes)
-                except ValueError:
-                    continue
-            if len(set(values.values())) > 1:
-                parts = ", ".join(f"{d} = {v}{describe(d)}" for d, v in sorted(values.items(), key=str))
-                raise DimensionError(f"dimension mismatch: these dimensions must be equal, but {parts}")
 
     def __eq__(self, other):
         return isinstance(other, Ties) and self.classes == other.classes

@@ -1,88 +1,78 @@
 """Code export: a standalone Python module computing an expression and its derivatives (no ricci import).
 
 ``rs.export(f, wrt=[x], order=2, name="f")`` returns the module's text. It holds the generated kernel (the
-same code ``rs.compile`` runs), a function ``f(**arrays)`` that checks the inputs' shapes, binds the
-dimensions and returns a dict of outputs (``value``, ``d_x``, ``d2_x`` ...), and a ``__main__`` that draws
-random data of random sizes and checks each derivative against central finite differences of the one
-below it, as matrixcalculus.org's export does, but for any order. The module runs on NumPy, and on CuPy or
-any array-API library when array-api-compat is installed.
+same code ``rs.compile`` runs), a function ``f(**arrays)`` that binds the inputs as the compiled function
+does and returns a dict of outputs (``value``, ``d_x``, ``d2_x`` ...), and a ``__main__`` that draws random
+data of random sizes and checks each derivative against central finite differences of the one below it, as
+matrixcalculus.org's export does, but for any order. The binding and the check are not rewritten for the
+export: the source of :mod:`._binding` and :mod:`._fdcheck` (standalone by design) is embedded as it is.
+The module runs on NumPy, and on CuPy or any array-API library when array-api-compat is installed.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+import keyword
 import numbers
+import sys
 
-from ._calculus import _resolve, variables
+from . import _binding, _fdcheck
+from ._calculus import derivative_table, resolve_variable, variables
 from ._codegen import CompiledFunction
-from ._differentiate import derivative_once
-from ._dims import shape_str
+from ._dims import plain_shape, plain_ties, shape_str
 from ._nodes import Expr
 from ._printing import index_notation, to_str
 
-# The finite-difference self-check, shared by the exported module (as source text) and `ricci diff --check`.
-CHECK_SOURCE = '''
-def _random_inputs(variables, seed):
-    """Random sizes (2 to 5) for the symbolic dimensions, random arrays: positive entries, and square
-    matrices made well conditioned, so that log, sqrt, inv and det are defined."""
-    rng = np.random.default_rng(seed)
-    sizes = {}
-    values = {}
-    for name, shape in variables.items():
-        dims = []
-        for d in shape:
-            if isinstance(d, int):
-                dims.append(d)
-            else:
-                if d not in sizes:
-                    sizes[d] = int(rng.integers(2, 6))
-                dims.append(sizes[d])
-        a = rng.uniform(0.5, 1.5, size=dims) / (max(dims) if dims else 1)
-        if len(dims) == 2 and dims[0] == dims[1]:
-            a = a + np.eye(dims[0])
-        values[name] = a
-    return values, sizes
+EMBEDDED = (_binding, _fdcheck)  # in order: a later module may use an earlier one's names
 
 
-def _finite_difference_check(fun, variables, derivatives, seed=0, h=1e-6, verbose=True):
-    """For each (output, lower output, variable): the directional derivative of the lower output, by
-    central differences, against the output contracted with the direction. Returns the worst relative
-    error."""
-    values, sizes = _random_inputs(variables, seed)
-    rng = np.random.default_rng(seed + 1)
-    base = fun(**values)
-    worst = 0.0
-    if verbose:
-        print("random sizes: " + (", ".join(f"{k} = {v}" for k, v in sorted(sizes.items())) or "none"))
-    for out, lower, var in derivatives:
-        x0 = np.asarray(values[var], dtype=float)
-        v = rng.normal(size=x0.shape)
-        plus = fun(**{**values, var: x0 + h * v})[lower]
-        minus = fun(**{**values, var: x0 - h * v})[lower]
-        fd = (np.asarray(plus) - np.asarray(minus)) / (2 * h)
-        exact = np.tensordot(np.asarray(base[out]), v, axes=v.ndim) if v.ndim else np.asarray(base[out]) * v
-        err = float(np.max(np.abs(fd - exact)) / max(1.0, float(np.max(np.abs(exact))) if exact.size else 1.0))
-        worst = max(worst, err)
-        if verbose:
-            print(f"  {out:<16} vs finite differences of {lower:<14}: relative error {err:.1e}")
-    return worst
-'''
+def standalone_source(modules=EMBEDDED) -> tuple[str, str]:
+    """(imports, definitions): the source of ``modules`` without their docstrings, their imports gathered
+    (the standard library's first, with ``sys`` for the module's ``__main__``) and deduplicated, and their
+    imports of each other dropped (the names are defined alongside)."""
+    imports: list[str] = ["import sys"]
+    bodies: list[str] = []
+    embedded = {m.__name__.rsplit(".", 1)[1] for m in modules}
+    for module in modules:
+        text = inspect.getsource(module)
+        tree = ast.parse(text)
+        lines = text.splitlines()
+        body = list(tree.body)
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]  # the docstring
+        while body and _is_import(body[0]):
+            node = body.pop(0)
+            if isinstance(node, ast.ImportFrom) and node.level:
+                if node.module not in embedded:
+                    raise RuntimeError(f"{module.__name__} imports .{node.module}, which is not embedded")
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                continue
+            segment = "\n".join(lines[node.lineno - 1:node.end_lineno])
+            if segment not in imports:
+                imports.append(segment)
+        if any(_is_import(node) for node in body):
+            raise RuntimeError(f"{module.__name__}: imports must come before the definitions to be embedded")
+        start = min([body[0].lineno] + [d.lineno for d in getattr(body[0], "decorator_list", [])])
+        where = module.__name__.split(".", 1)[1].replace(".", "/")  # symbolic/_binding
+        bodies.append(f"# ---- from {where}.py ----\n" + "\n".join(lines[start - 1:]).rstrip() + "\n")
+    stdlib = sorted(i for i in imports if _top_module(i) in sys.stdlib_module_names)
+    others = [i for i in imports if i not in stdlib]
+    return "\n".join(stdlib) + "\n\n" + "\n".join(others), "\n\n".join(bodies)
 
 
-def _output_name(order: int, var: str) -> str:
-    return "value" if order == 0 else (f"d_{var}" if order == 1 else f"d{order}_{var}")
+def _top_module(statement: str) -> str:
+    node = ast.parse(statement).body[0]
+    if isinstance(node, ast.Try):
+        node = node.body[0]
+    return (node.module if isinstance(node, ast.ImportFrom) else node.names[0].name).split(".")[0]
 
 
-def derivative_table(f: Expr, wrt, order: int):
-    """[(output name, expression, lower output name, variable name)] for f and its derivatives."""
-    rows = [("value", f, None, None)]
-    for v in wrt:
-        prev, prev_name = f, "value"
-        for k in range(1, order + 1):
-            d = derivative_once(prev, v)
-            name = _output_name(k, v.name)
-            rows.append((name, d, prev_name, v.name))
-            prev, prev_name = d, name
-    return rows
+def _is_import(node) -> bool:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return True
+    return isinstance(node, ast.Try) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in node.body)
 
 
 def export(exprs, wrt=None, order: int = 1, name: str = "f") -> str:
@@ -91,93 +81,86 @@ def export(exprs, wrt=None, order: int = 1, name: str = "f") -> str:
     ``exprs``: one expression, differentiated w.r.t. ``wrt`` (variables or names; default: all of them) up
     to ``order``; or a list of expressions, exported as they are (outputs ``out0``, ``out1``, ...).
     """
-    if not isinstance(name, str) or not name.isidentifier():
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise ValueError(f"export: name must be an identifier, got {name!r}")
+    if name.startswith("_") or name in _module_names():
+        raise ValueError(f"export: the name {name!r} is taken by the module's own definitions; choose another "
+                         f"(names starting with '_' are reserved)")
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 0:
         raise ValueError(f"export: order must be a non-negative int, got {order!r}")
     if isinstance(exprs, Expr):
         f = exprs
-        vs = variables(f) if wrt is None else [_resolve(f, v, "export") for v in (wrt if isinstance(wrt, (list, tuple)) else [wrt])]
+        several = wrt if isinstance(wrt, (list, tuple)) else [wrt]
+        vs = variables(f) if wrt is None else [resolve_variable(f, v, "export") for v in several]
         rows = derivative_table(f, vs, int(order))
     else:
-        items = list(exprs)
+        items = list(exprs) if isinstance(exprs, (list, tuple)) else []
         if not items or not all(isinstance(e, Expr) for e in items):
             raise TypeError("export: expected an expression or a non-empty list of expressions")
-        rows = [(f"out{k}", e, None, None) for k, e in enumerate(items)]
+        rows = [(f"out{k}", e, None, None, 0) for k, e in enumerate(items)]
     fn = CompiledFunction([r[1] for r in rows], single=False, name="_kernel")
-    kernel_source = fn.source
-    var_shapes = {v.name: tuple(d if isinstance(d, int) else str(d) for d in v.shape) for v in fn.variables}
-    consts = "\n".join(f"_C{k} = np.asarray({c.tolist()!r}, dtype=float)" for k, c in enumerate(fn._consts))
+    var_shapes = {v.name: plain_shape(v.shape) for v in fn.variables}
+    consts = "".join(f"\n    np.asarray({c.tolist()!r}, dtype=np.float64)," for c in fn.constants)
     outputs = [r[0] for r in rows]
-    checks = [(r[0], r[2], r[3]) for r in rows if r[2] is not None]
+    checks = [(r[0], r[2], r[3], r[4]) for r in rows if r[2] is not None]
     doc_lines = []
-    for out, e, _, _ in rows:
+    for out, e, *_ in rows:
         text = to_str(e) if e.ndim <= 2 else index_notation(e, out)
         doc_lines.append(f"    {out} {shape_str(e.shape)}: {text}")
     args = ", ".join(var_shapes)
-    const_args = "".join(f", xp.asarray(_C{k}, dtype=dtype, device=device) if device is not None else xp.asarray(_C{k}, dtype=dtype)"
-                         for k in range(len(fn._consts)))
-    dim_args = "".join(f", sizes[{d!r}]" for d in fn.dim_names)
+    imports, definitions = standalone_source()
     return f'''"""Generated by ricci (https://pypi.org/project/ricci): {name} and its derivatives.
 
 Outputs (shape; expression):
 {chr(10).join(doc_lines)}
 
-Call {name}({args}) with arrays (NumPy; CuPy or other array-API arrays when array-api-compat is
+Call {name}({", ".join(f"{v}=..." for v in var_shapes)}) with arrays (NumPy; CuPy or other array-API arrays when array-api-compat is
 installed); it returns a dict of the outputs above. Run this file to check the derivatives against finite
 differences on random data.
 """
 
-import sys
+{imports}
 
-import numpy as np
-
-try:
-    import array_api_compat
-except ImportError:  # plain NumPy (>= 2.0) only
-    array_api_compat = None
-
-VARIABLES = {var_shapes!r}
+VARIABLES = {var_shapes!r}  # name -> shape: sizes, dimension names, or tuples of them (their product)
+TIES = {plain_ties(fn.ties)!r}  # dimensions that must be equal
+DIMENSIONS = {list(fn.dim_names)!r}
 OUTPUTS = {outputs!r}
-DERIVATIVES = {checks!r}  # (output, the output it differentiates, variable)
-{consts}
+DERIVATIVES = {checks!r}  # (output, the output it differentiates, variable, order)
+PARAMETERS = {fn.parameters!r}  # the kernel's positional parameters
+CONSTANTS = ({consts}
+)
 
 
-def _namespace(arrays):
-    if array_api_compat is None:
-        return np, None
-    arrs = [a for a in arrays if hasattr(a, "shape")]
-    xp = array_api_compat.array_namespace(*arrs) if arrs else array_api_compat.array_namespace(np.zeros(0))
-    return xp, (array_api_compat.device(arrs[0]) if arrs else None)
+{definitions}
+
+_BINDING = Binding({name!r}, VARIABLES, PARAMETERS, TIES, CONSTANTS)
 
 
-{kernel_source}
+{fn.source}
 
-def {name}({args}):
-    """Compute {", ".join(outputs)}; see the module docstring."""
-    given = dict({", ".join(f"{v}={v}" for v in var_shapes)})
-    xp, device = _namespace(list(given.values()))
-    floats = [a.dtype for a in given.values() if hasattr(a, "dtype") and xp.isdtype(a.dtype, "real floating")]
-    dtype = xp.result_type(*floats) if floats else xp.float64
-    sizes = {{}}
-    arrays = {{}}
-    for key, shape in VARIABLES.items():
-        a = given[key]
-        a = xp.asarray(a, dtype=dtype) if device is None else xp.asarray(a, dtype=dtype, device=device)
-        if len(a.shape) != len(shape):
-            raise ValueError(f"{{key}}: expected {{len(shape)}} axes {{shape}}, got shape {{tuple(a.shape)}}")
-        for d, s in zip(shape, a.shape):
-            want = d if isinstance(d, int) else sizes.setdefault(d, int(s))
-            if want != int(s):
-                raise ValueError(f"{{key}}: expected shape {{tuple(sizes.get(x, x) for x in shape)}} "
-                                 f"(dimension {{d}} = {{want}}), got {{tuple(a.shape)}}")
-        arrays[key] = a
-    results = _kernel(xp, dtype, device{dim_args}, *arrays.values(){const_args})
-    return dict(zip(OUTPUTS, results))
-{CHECK_SOURCE}
+def {name}(**arrays):
+    """{", ".join(outputs)} for the arrays {args} given by keyword (and sizes, ``n=5``, of dimensions no
+    shape determines), as a dict; see the module docstring."""
+    return dict(zip(OUTPUTS, _kernel(*_BINDING.arguments(arrays))))
+
 
 if __name__ == "__main__":
-    worst = _finite_difference_check({name}, VARIABLES, DERIVATIVES)
-    print("OK" if worst < 1e-5 else "MISMATCH", f"(worst relative error {{worst:.1e}})")
-    sys.exit(0 if worst < 1e-5 else 1)
+    result = finite_difference_check({name}, VARIABLES, DERIVATIVES, ties=TIES, dimensions=DIMENSIONS)
+    print(result)
+    sys.exit(0 if result.passed else 1)
 '''
+
+
+def _module_names() -> set:
+    """The top-level names of the exported module other than the function (which must not shadow them)."""
+    imports, definitions = standalone_source()
+    names = {"VARIABLES", "TIES", "DIMENSIONS", "OUTPUTS", "DERIVATIVES", "PARAMETERS", "CONSTANTS"}
+    for node in ast.walk(ast.parse(imports + "\n" + definitions)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    for node in ast.parse(definitions).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names

@@ -14,15 +14,13 @@ Data arrays may be NumPy or CuPy (any array-API library); x follows them.
 from __future__ import annotations
 
 import math
-import numbers
 
-import array_api_compat
-
+from ._binding import bind_shapes, check_size, convert, dimension_names, dimension_value, infer_namespace
 from ._build import as_expr
-from ._calculus import _resolve, hvp_blocks, variables
+from ._calculus import hvp_blocks, resolve_variable, variables
 from ._codegen import compile as compile_exprs
 from ._differentiate import derivative_once
-from ._dims import bind_dimensions, dim_value, is_bound, shape_str
+from ._dims import DimensionError, dim_value, plain_shape, plain_ties, shape_str
 from ._nodes import Expr, Var
 from ._simplify import add, contract
 
@@ -37,7 +35,7 @@ class _Bound:
         wrt_items = list(wrt) if isinstance(wrt, (list, tuple)) else [wrt]
         if not wrt_items:
             raise ValueError(f"{what}: wrt must name at least one variable")
-        self.wrt = [_resolve(self.expr, v, what) for v in wrt_items]
+        self.wrt = [resolve_variable(self.expr, v, what) for v in wrt_items]
         if len(set(self.wrt)) != len(self.wrt):
             raise ValueError(f"{what}: a variable appears twice in wrt")
         names = {v.name for v in self.wrt}
@@ -59,10 +57,12 @@ class _Bound:
         overlap = [k for k in data if k in names]
         if overlap:
             raise ValueError(f"{what}: {', '.join(overlap)} is optimised (in wrt) and cannot also be data")
-        self.xp, self.dtype, self.device = _data_namespace(data, like)
-        self.data = {}
         for k, v in data.items():
-            self.data[k] = _as_data(self.xp, v, self.dtype, self.device, k)
+            if isinstance(v, Expr):
+                raise TypeError(f"{what}: data {k!r}: expected an array or a number, got an expression")
+        self.xp, self.dtype, self.device = infer_namespace(data.values(), what, like)
+        self.data = {k: convert(self.xp, v, self.dtype, self.device, f"{what}: data {k!r}", finite=True)
+                     for k, v in data.items()}
         self.sizes = self._bind_sizes(needed, dict(sizes or {}), what)
         self.shapes = [tuple(dim_value(d, self.sizes) for d in v.shape) for v in self.wrt]
         self.counts = [math.prod(s) for s in self.shapes]
@@ -72,29 +72,23 @@ class _Bound:
         self._cache: dict = {}
 
     def _bind_sizes(self, needed, sizes, what) -> dict:
-        for k, v in sizes.items():
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"{what}: sizes[{k!r}] must be a non-negative int, got {v!r}")
-        bound = {k: int(v) for k, v in sizes.items()}
-        origin = {k: "sizes" for k in bound}
-        items = [(v.name, v.shape, tuple(int(n) for n in self.data[v.name].shape))
-                 for v in sorted(needed, key=lambda v: -v.ndim)]
-        bind_dimensions(
-            items, bound, origin, self.expr.ties,
-            on_rank=lambda name, shape, got: ValueError(
-                f"{what}: data {name!r} must be a {len(shape)}-D array of shape {shape_str(shape)}, got shape {got}"),
-            on_size=lambda name, shape, expected, where, got: ValueError(
-                f"{what}: data {name!r} must have shape {shape_str(shape)} = {shape_str(expected)}"
-                + (f" ({where})" if where else "") + f", got {got}"),
+        """Dimension name -> size, from ``sizes`` and the data's shapes (see :func:`._binding.bind_shapes`);
+        every dimension of the optimised variables must end up bound."""
+        bound = {k: check_size(f"{what}: sizes[{k!r}]", v) for k, v in sizes.items()}
+        bind_shapes(
+            [(v.name, plain_shape(v.shape), self.data[v.name].shape) for v in needed], bound,
+            dict.fromkeys(bound, "sizes"), plain_ties(self.expr.ties), who=what, mismatch=DimensionError,
+            rank_message="{who}: data {name!r} must be a {ndim}-D array of shape {shape}, got shape {got}",
+            size_message="{who}: data {name!r} must have shape {shape} = {expected}{where}, got {got}",
         )
         for v in self.wrt:
-            for d in v.shape:
-                if not is_bound(d, bound):
-                    free = sorted(str(s) for s in d.free_symbols if str(s) not in bound)
-                    raise ValueError(
-                        f"{what}: the size of {v.name} {shape_str(v.shape)} is not determined by the data; "
-                        f"pass sizes={{{', '.join(repr(s) + ': ...' for s in free)}}}"
-                    )
+            free = sorted({n for d in plain_shape(v.shape) if dimension_value(d, bound) is None
+                           for n in dimension_names(d) if n not in bound})
+            if free:
+                raise ValueError(
+                    f"{what}: the size of {v.name} {shape_str(v.shape)} is not determined by the data; "
+                    f"pass sizes={{{', '.join(repr(s) + ': ...' for s in free)}}}"
+                )
         return bound
 
     # -- packing -----------------------------------------------------------------------------------------
@@ -295,39 +289,3 @@ class LeastSquares(_Bound):
         squares = add([contract([self.expr, self.expr], [idx, idx], ())], [weight])
         data, sizes, like = self._given
         return Objective(squares, self.wrt, data, sizes=sizes, like=like)
-
-
-
-
-def _data_namespace(data: dict, like=None):
-    import numpy as np
-
-    arrays = [v for v in data.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
-    if not arrays and like is not None:
-        arrays = [like]
-    if not arrays:
-        xp = array_api_compat.array_namespace(np.zeros(0))
-        return xp, xp.float64, None
-    try:
-        xp = array_api_compat.array_namespace(*arrays)
-    except TypeError as exc:
-        raise TypeError(f"data arrays must come from one array library: {exc}") from None
-    floats = [a.dtype for a in arrays if xp.isdtype(a.dtype, "real floating")]
-    dtype = xp.result_type(*floats) if floats else xp.float64
-    return xp, dtype, array_api_compat.device(arrays[0])
-
-
-def _as_data(xp, value, dtype, device, name):
-    if isinstance(value, Expr):
-        raise TypeError(f"data {name!r}: expected an array or a number, got an expression")
-    try:
-        arr = xp.asarray(value, device=device)
-        if xp.isdtype(arr.dtype, "complex floating"):
-            raise TypeError(f"data {name!r}: complex arrays are not supported")
-        if arr.dtype != dtype:
-            arr = xp.astype(arr, dtype)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"data {name!r}: expected a real array or number ({exc})") from None
-    if not bool(xp.all(xp.isfinite(arr))):
-        raise ValueError(f"data {name!r} contains NaN or infinite values")
-    return arr

@@ -299,7 +299,7 @@ def test_repeated_calls_reuse_the_binding_but_still_check_new_shapes(rng):
     vals = logistic_data(rng)
     fn(**vals)
     fn(**vals)
-    assert len(fn._bind_cache) == 1
+    assert len(fn._binding.cache) == 1
     with pytest.raises(ValueError, match="w: expected shape"):
         fn(**{**vals, "w": np.zeros(3)})
 

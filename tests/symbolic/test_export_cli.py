@@ -46,8 +46,8 @@ def test_exported_function_matches_compiled(tmp_path, rng):
     out = ns["q"](x=xv, A=Av)
     assert set(out) == {"value", "d_x", "d2_x"}
     np.testing.assert_allclose(out["d2_x"], Av + Av.T + np.diag(np.exp(xv)))
-    with pytest.raises(ValueError, match="A: expected shape"):
-        ns["q"](x=xv, A=np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"x: expected shape \(n,\) = \(3,\) \(n = 3 from A\), got \(4,\)"):
+        ns["q"](x=xv, A=np.ones((3, 3)))  # the compiled function's binding and its message
 
 
 def test_export_of_a_list_and_errors():

@@ -1,0 +1,286 @@
+"""Binding arrays to compiled code: the array library, dtype and device of the inputs, their conversion, and
+the sizes of the symbolic dimensions read off their shapes.
+
+The compiled function, ``Objective``/``LeastSquares`` and the module that ``rs.export`` writes all bind their
+inputs here. The module is standalone on purpose: it imports only the standard library, NumPy, and
+array-api-compat when that is installed, so that ``rs.export`` embeds its source in the exported module
+(which must not import ricci) and there is one implementation, not a copy in a string.
+
+Rules, in order:
+
+* namespace: the array-API namespace of the array inputs (array-api-compat's ``array_namespace``); NumPy
+  when no input is an array (Python numbers, lists); arrays of two libraries are refused;
+* dtype: the result type of the real floating arrays among the inputs (float32 stays float32 only when every
+  floating input is float32), float64 when there are none; device: that of the first array;
+* conversion: numbers and lists become arrays of that dtype on that device; arrays of another dtype are cast
+  (integer labels become floats); complex values and ``bool`` scalars are refused; data for an objective must
+  be finite;
+* dimensions: a dimension is plain data here (``_dims.plain_shape`` converts ricci's): an ``int``, a name
+  (``str``), or a tuple of ints and names standing for their product (the Kronecker product's ``m*p`` is
+  ``("m", "p")``). Arrays of higher order are bound first (data matrices fix the sizes, vectors are checked
+  against them); a name tied to a bound dimension takes its size; every tie is then checked. ``ties`` is a
+  tuple of classes, each a tuple of dimensions that must be equal.
+"""
+
+import numbers
+
+import numpy as np
+
+try:
+    import array_api_compat
+except ImportError:  # the exported module without array-api-compat: NumPy arrays only
+    array_api_compat = None
+
+
+# -- dimensions ----------------------------------------------------------------------------------------------
+
+
+def dimension_value(d, sizes):
+    """The integer value of the plain dimension ``d`` under ``sizes`` (name -> int); None while a name in it
+    is unbound."""
+    if isinstance(d, str):
+        return sizes.get(d)
+    if isinstance(d, tuple):
+        value = 1
+        for factor in d:
+            v = dimension_value(factor, sizes)
+            if v is None:
+                return None
+            value *= v
+        return value
+    return int(d)
+
+
+def dimension_names(d):
+    """The names in the plain dimension ``d``, in order."""
+    if isinstance(d, str):
+        return [d]
+    if isinstance(d, tuple):
+        return [n for factor in d for n in dimension_names(factor)]
+    return []
+
+
+def dimension_text(d):
+    """``d`` as written: ``3``, ``n``, ``m*p``."""
+    if isinstance(d, tuple):
+        return "*".join(dimension_text(factor) for factor in d)
+    return str(d)
+
+
+def shape_text(shape):
+    """A shape as written in messages: ``(n,)``, ``(m, n)``, ``()``."""
+    inner = ", ".join(dimension_text(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def check_size(label, value):
+    """``value`` as a size (a non-negative int, not a bool), or a ValueError naming ``label``."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)) or value < 0:
+        raise ValueError(f"{label} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+RANK_MESSAGE = "{name}: expected a {ndim}-D array of shape {shape}, got shape {got}"
+SIZE_MESSAGE = "{name}: expected shape {shape} = {expected}{where}, got {got}"
+TIE_MESSAGE = "dimension mismatch: these dimensions must be equal, but {parts}"
+
+
+def bind_shapes(items, sizes, source, ties=(), *, rank_message=RANK_MESSAGE, size_message=SIZE_MESSAGE,
+                mismatch=ValueError, who=""):
+    """Bind the dimension names from array shapes and check every axis and every tie.
+
+    ``items`` are (name, declared plain shape, actual shape); arrays of higher order are bound first.
+    ``sizes`` (name -> int) and ``source`` (name -> where the size came from) are filled in place. A wrong
+    number of axes or a wrong size raises ValueError(``rank_message`` or ``size_message``, formatted with
+    who, name, ndim, shape, expected, where, got); two tied dimensions of different sizes raise
+    ``mismatch``, naming each size and its source.
+    """
+    for name, declared, got in sorted(items, key=lambda item: -len(item[1])):
+        got = tuple(int(s) for s in got)
+        declared = tuple(declared)
+        if len(got) != len(declared):
+            raise ValueError(rank_message.format(who=who, name=name, ndim=len(declared),
+                                                 shape=shape_text(declared), got=got))
+        for d, g in zip(declared, got):
+            if isinstance(d, str) and d not in sizes:
+                sizes[d] = g
+                source[d] = name
+            want = dimension_value(d, sizes)  # None: a product not bound yet, checked through the ties
+            if want is not None and want != g:
+                involved = {n for x in declared for n in dimension_names(x)}
+                where = ", ".join(f"{k} = {sizes[k]} from {source[k]}" for k in sorted(source) if k in involved)
+                expected = tuple(x if dimension_value(x, sizes) is None else dimension_value(x, sizes)
+                                 for x in declared)
+                raise ValueError(size_message.format(
+                    who=who, name=name, ndim=len(declared), shape=shape_text(declared),
+                    expected=shape_text(expected), where=f" ({where})" if where else "", got=got))
+    changed = True
+    while changed:  # a name tied to a bound dimension (or to an integer) takes its size
+        changed = False
+        for tie in ties:
+            known = [v for v in (dimension_value(d, sizes) for d in tie) if v is not None]
+            for d in tie:
+                if known and isinstance(d, str) and d not in sizes:
+                    sizes[d], source[d], changed = known[0], "a tie", True
+    for tie in ties:
+        values = {dimension_text(d): dimension_value(d, sizes) for d in tie}
+        values = {k: v for k, v in values.items() if v is not None}
+        if len(set(values.values())) > 1:
+            parts = ", ".join(f"{k} = {v}" + (f" (from {source[k]})" if k in source else "")
+                              for k, v in sorted(values.items()))
+            raise mismatch(TIE_MESSAGE.format(parts=parts))
+    return sizes
+
+
+# -- arrays ----------------------------------------------------------------------------------------------------
+
+
+def is_array(value):
+    """True for an array of some library (NumPy, CuPy, ...); False for numbers (NumPy scalars included)."""
+    return (hasattr(value, "shape") and hasattr(value, "dtype")
+            and not isinstance(value, (numbers.Number, np.generic)))
+
+
+def _isdtype(xp, dtype, kind):
+    if hasattr(xp, "isdtype"):
+        return xp.isdtype(dtype, kind)
+    return np.issubdtype(dtype, {"real floating": np.floating, "complex floating": np.complexfloating}[kind])
+
+
+def infer_namespace(values, who, like=None):
+    """(xp, dtype, device) for the inputs ``values`` (see the module docstring); ``like`` (an array) stands in
+    when none of them is an array."""
+    arrays = [v for v in values if is_array(v)]
+    if not arrays and like is not None:
+        arrays = [like]
+    if not arrays:
+        xp = np if array_api_compat is None else array_api_compat.array_namespace(np.zeros(0))
+        return xp, xp.float64, None
+    if array_api_compat is None:
+        if any(not isinstance(a, np.ndarray) for a in arrays):
+            raise TypeError(f"{who}: got {', '.join(_kinds(arrays))}; without array-api-compat installed only NumPy "
+                            "arrays can be used (pip install array-api-compat)")
+        xp, device = np, None
+    else:
+        try:
+            xp = array_api_compat.array_namespace(*arrays)
+        except TypeError as exc:
+            kinds = _kinds(arrays)
+            if len(kinds) > 1:
+                raise TypeError(f"{who}: expected arrays of one library, got a mix of {', '.join(kinds)} "
+                                f"({exc})") from None
+            raise TypeError(f"{who}: {kinds[0]} is not an array type of a supported library (NumPy, CuPy or "
+                            f"another array-API library): {exc}") from None
+        device = array_api_compat.device(arrays[0])
+    floats = [a.dtype for a in arrays if _isdtype(xp, a.dtype, "real floating")]
+    dtype = xp.result_type(*floats) if floats else xp.float64
+    return xp, dtype, device
+
+
+def _kinds(arrays):
+    return sorted({f"{type(a).__module__.split('.')[0]}.{type(a).__name__}" for a in arrays})
+
+
+def convert(xp, value, dtype, device, label, *, finite=False):
+    """``value`` as an array of namespace ``xp`` with ``dtype`` (numbers and lists are put on ``device``).
+
+    Complex values and ``bool`` scalars are a TypeError, and with ``finite`` NaN or infinite entries a
+    ValueError, each naming ``label``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{label}: expected a number or an array, got bool")
+    try:
+        if is_array(value):
+            array = value
+        elif device is None:
+            array = xp.asarray(value)
+        else:
+            array = xp.asarray(value, device=device)
+        complex_ = _isdtype(xp, array.dtype, "complex floating")
+        if not complex_ and array.dtype != dtype:
+            array = xp.astype(array, dtype) if hasattr(xp, "astype") else array.astype(dtype)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise TypeError(f"{label}: expected a real number or array, got {type(value).__name__} ({exc})") from None
+    if complex_:
+        raise TypeError(f"{label}: complex arrays are not supported (got dtype {array.dtype})")
+    if finite and not bool(xp.all(xp.isfinite(array))):
+        raise ValueError(f"{label} contains NaN or infinite values")
+    return array
+
+
+# -- the kernel's arguments ----------------------------------------------------------------------------------
+
+
+class Binding:
+    """The arguments of a compiled kernel from the arrays of one call.
+
+    ``variables``: name -> plain shape, the inputs; ``parameters``: the kernel's positional parameters in
+    order, each a pair (kind, key) with kind one of ``namespace``, ``dtype``, ``device``, ``dimension`` (key:
+    its name), ``variable`` (key: its name), ``constant`` (key: its index in ``constants``); ``ties``: the
+    dimension ties to check; ``constants``: NumPy arrays, converted once per namespace, dtype and device.
+    Binding depends only on the shapes, so it is done once per shape signature (the last 64 are kept).
+    """
+
+    def __init__(self, who, variables, parameters, ties=(), constants=(), mismatch=ValueError):
+        self.who = who
+        self.variables = dict(variables)
+        self.parameters = tuple(parameters)
+        self.ties = tuple(ties)
+        self.constants = tuple(constants)
+        self.mismatch = mismatch
+        self.dimensions = {key for kind, key in self.parameters if kind == "dimension"}
+        self.cache = {}
+        self._converted = {}
+
+    def arguments(self, arrays):
+        """The kernel's positional arguments for the keyword arguments ``arrays`` of one call: the variables,
+        and sizes of dimensions their shapes leave open (``n=5``)."""
+        arrays = dict(arrays)
+        given = {k: arrays.pop(k) for k in list(arrays) if k not in self.variables and k in self.dimensions}
+        for k, v in given.items():
+            given[k] = check_size(f"{self.who}: the size {k}", v)
+        missing = [n for n in self.variables if n not in arrays]
+        unknown = [n for n in arrays if n not in self.variables]
+        if missing or unknown:
+            parts = (["missing " + ", ".join(f"{n} {shape_text(self.variables[n])}" for n in missing)] if missing
+                     else []) + (["unknown " + ", ".join(unknown)] if unknown else [])
+            raise ValueError(f"{self.who}: {'; '.join(parts)}; expected the variables "
+                             + ", ".join(f"{n} {shape_text(s)}" for n, s in self.variables.items()))
+        xp, dtype, device = infer_namespace(arrays.values(), self.who)
+        values = {n: convert(xp, arrays[n], dtype, device, n) for n in self.variables}
+        key = tuple(tuple(a.shape) for a in values.values()) + tuple(sorted(given.items()))
+        sizes = self.cache.get(key)
+        if sizes is None:
+            sizes = bind_shapes([(n, s, values[n].shape) for n, s in self.variables.items()], dict(given),
+                                dict.fromkeys(given, "a keyword"), self.ties, mismatch=self.mismatch, who=self.who)
+            if len(self.cache) < 64:
+                self.cache[key] = sizes
+        args = []
+        for kind, key in self.parameters:
+            if kind == "namespace":
+                args.append(xp)
+            elif kind == "dtype":
+                args.append(dtype)
+            elif kind == "device":
+                args.append(device)
+            elif kind == "variable":
+                args.append(values[key])
+            elif kind == "dimension":
+                if key not in sizes:
+                    raise ValueError(f"{self.who}: dimension {key} is not determined by the shapes of the "
+                                     f"inputs; pass it as {key}=<int>")
+                args.append(sizes[key])
+            elif kind == "constant":
+                args.append(self._constant(xp, key, dtype, device))
+            else:
+                raise ValueError(f"{self.who}: unknown kind of kernel parameter {kind!r}")
+        return args
+
+    def _constant(self, xp, k, dtype, device):
+        key = (id(xp), str(dtype), str(device), k)
+        hit = self._converted.get(key)
+        if hit is None:
+            c = self.constants[k]
+            hit = xp.asarray(c, dtype=dtype) if device is None else xp.asarray(c, dtype=dtype, device=device)
+            self._converted[key] = hit
+        return hit

@@ -2,10 +2,12 @@
 
 The expressions' DAG is scheduled once (children before parents), so a subexpression shared by f, its
 gradient and its Hessian (``X @ w``) is computed once. Every node becomes one or a few lines of readable
-code in a kernel ``def kernel(xp, dtype, device, <dims>, <variables>)``; temporaries are deleted after their
-last use. The kernel uses only the standard namespace ``xp`` (from array-api-compat), so the same compiled
-function runs on NumPy, CuPy and array-api-strict arrays. The wrapper validates and converts the inputs,
-binds the symbolic dimensions from their shapes, and checks every dimension tie.
+code (the emission rule of its node type, ``_emit``) in a kernel
+``def kernel(xp, dtype, device, <dims>, <variables>, <constants>)`` (``CompiledFunction.parameters`` lists
+them); temporaries are deleted after their last use. The kernel uses only the standard namespace ``xp``
+(from array-api-compat), so the same compiled function runs on NumPy, CuPy and array-api-strict arrays. The
+wrapper (``_binding``) validates and converts the inputs, binds the symbolic dimensions from their shapes,
+and checks every dimension tie.
 """
 
 from __future__ import annotations

@@ -44,8 +44,6 @@ import datetime
 import gc
 import json
 import math
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -58,7 +56,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import ricci.symbolic as rs
-from ricci.problems._bench import cpu_model, git_commit, limit_native_threads, package_version
+from _harness import configure_threads, limit_native_threads, machine
+from peers import import_jax, logistic_loss
+from ricci.problems._models import logistic_loss_expression
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
@@ -89,11 +89,6 @@ def quadratic_data(sizes, rng):
     return {"A": rng.standard_normal((n, n)), "x": rng.standard_normal(n)}
 
 
-def logistic_loss(w, X, y, lam, *, ops):
-    """f(w) = sum_i softplus(-y_i x_i'w) + lam/2 w'w."""
-    return ops.sum(ops.softplus(-y * (X @ w))) + lam / 2 * (w @ w)
-
-
 def logistic_hessian(X, y, w, lam, **_):
     """H = X' diag(s) X + lam I with s_i = y_i^2 sigmoid(t_i) sigmoid(-t_i), t = y .* (X w); y_i^2 = 1 for labels +-1.
 
@@ -108,11 +103,9 @@ def logistic_hessian(X, y, w, lam, **_):
 
 
 def logistic_symbolic():
-    X = rs.Matrix("X", "m", "n")
-    y = rs.Vector("y", "m")
-    w = rs.Vector("w", "n")
-    lam = rs.Scalar("lam")
-    return rs.sum(rs.softplus(-y * (X @ w))) + lam / 2 * (w @ w), w
+    """f(w) = sum_i softplus(-y_i x_i'w) + lam/2 w'w, as ricci.problems.logistic_regression builds it."""
+    f, (w,) = logistic_loss_expression(intercept=False)
+    return f, w
 
 
 def logistic_data(sizes, rng):
@@ -198,20 +191,15 @@ class Case:
         return f"factorization {s['m']}x{s['n']} k={s['k']}"
 
 
-FULL_CASES = (
-    Case("quadratic", {"n": 1000}),
-    Case("quadratic", {"n": 3000}),
-    Case("logistic", {"m": 2000, "n": 100}),
-    Case("logistic", {"m": 2000, "n": 1000}),
-    Case("factorization", {"m": 100, "n": 100, "k": 10}),
-)
-QUICK_CASES = (
-    Case("quadratic", {"n": 300}),
-    Case("quadratic", {"n": 1000}),
-    Case("logistic", {"m": 500, "n": 50}),
-    Case("logistic", {"m": 500, "n": 200}),
-    Case("factorization", {"m": 50, "n": 50, "k": 5}),
-)
+def _cases(quadratic_n, logistic_m, logistic_n, factorization_m, factorization_k):
+    """Two quadratic forms, two logistic regressions with m rows, one square factorization of rank k."""
+    return (*(Case("quadratic", {"n": n}) for n in quadratic_n),
+            *(Case("logistic", {"m": logistic_m, "n": n}) for n in logistic_n),
+            Case("factorization", {"m": factorization_m, "n": factorization_m, "k": factorization_k}))
+
+
+FULL_CASES = _cases((1000, 3000), 2000, (100, 1000), 100, 10)
+QUICK_CASES = _cases((300, 1000), 500, (50, 200), 50, 5)
 
 # Targets from the project's issue: (what, threshold, direction).
 TARGET_RICCI_OVER_HAND = 1.25
@@ -288,24 +276,12 @@ METHODS = (
 # ------------------------------------------------------------------------------------------------------------
 # Threads and optional libraries.
 
-def configure_threads(threads: int) -> None:
-    """Before any peer is imported: XLA reads its flags when JAX's CPU backend starts."""
-    if threads == 1:
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_cpu_multi_thread_eigen" not in flags:
-            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
-
-
 def load_peers(threads: int) -> tuple[dict, list]:
     """Import JAX and torch where installed; a missing one is a note, not an error."""
     peers, notes = {}, []
     try:
-        import jax
-        import jax.numpy as jnp
-
-        jax.config.update("jax_enable_x64", True)
-        jax.config.update("jax_platforms", "cpu")
-        peers["jax"] = SimpleNamespace(jax=jax, jnp=jnp)
+        jax = import_jax()
+        peers["jax"] = SimpleNamespace(jax=jax, jnp=jax.numpy)
     except ImportError as exc:
         notes.append(f"JAX skipped: not installed ({exc}); `pip install jax jaxlib` to include it.")
     try:
@@ -501,21 +477,6 @@ def check_targets(results: list) -> list:
 # ------------------------------------------------------------------------------------------------------------
 # Reporting.
 
-def environment(threads: int, thread_note: str) -> dict:
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "threads": threads,
-        "thread_pools": thread_note,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "versions": {d: package_version(d) for d in ("ricci", "numpy", "scipy", "sympy", "jax", "jaxlib", "torch")},
-        "ricci_commit": git_commit(__file__),
-    }
-
-
 def _ms(seconds) -> str:
     if seconds is None:
         return "-"
@@ -658,7 +619,7 @@ def main(argv=None) -> int:
     configure_threads(args.threads)
     peers, notes = load_peers(args.threads)
     _limiter, thread_note = limit_native_threads(args.threads)  # the limit holds while the limiter lives
-    env = environment(args.threads, thread_note)
+    env = machine(args.threads, thread_note, ("ricci", "numpy", "scipy", "sympy", "jax", "jaxlib", "torch"))
     cases = [c for c in (QUICK_CASES if args.quick else FULL_CASES) if c.problem in args.problems]
     results = [run_case(case, peers, args) for case in cases]
     for r in results:

@@ -16,9 +16,11 @@ import time
 
 import numpy as np
 
-from ._problem import ALL_METHODS, LEAST_SQUARES_METHODS
+from ._bench import register as register_bench
+from ._problem import ALL_METHODS, method_for
 
 DEFAULT_METHODS = ("newton", "trust-exact", "lbfgs")
+"""What ``ricci solve`` compares without --method or --compare: Newton, a trust region, the quasi-Newton baseline."""
 
 
 class CLIError(Exception):
@@ -51,25 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     register_solve(sub)
     register_problems(sub)
+    register_bench(sub)  # ricci bench: runs benchmarks/solvers.py of a source checkout (problems/_bench.py)
     for register in _external_registrars():
         register(sub)
     return parser
 
 
 def _external_registrars():
-    """Subcommands contributed by other parts of ricci (absent modules are skipped)."""
-    out = []
-    try:
-        from ricci.symbolic._cli_diff import register as register_diff
-    except ImportError:
-        pass
-    else:
-        out.append(register_diff)
-    # ricci bench: the logic of benchmarks/solvers.py, inside the installed package
-    from ._bench import register as register_bench
+    """Subcommands defined in their own modules beyond those above: ``ricci diff`` (problems/_cli_diff.py)."""
+    from ._cli_diff import register as register_diff
 
-    out.append(register_bench)
-    return out
+    return [register_diff]
 
 
 def main(argv=None) -> int:
@@ -148,7 +142,8 @@ def register_solve(sub):
                    help="a problem parameter (e.g. lam=1e-3, n=100, hidden=8,4); with --expr: a scalar")
     p.add_argument("--method", help=f"one method: {', '.join(ALL_METHODS)}")
     p.add_argument("--compare", help=f"methods to compare, comma-separated (default: {','.join(DEFAULT_METHODS)})")
-    p.add_argument("--tol", type=float, default=1e-8, help="gradient tolerance, infinity norm (default 1e-8)")
+    p.add_argument("--tol", type=float, default=1e-8,
+                   help="stop at |grad f|_inf <= TOL, for every method (lm and gauss-newton included; default 1e-8)")
     p.add_argument("--maxiter", type=int, help="iteration limit per method (function evaluations for lm)")
     p.add_argument("--backend", default="numpy", choices=("numpy", "cupy"), help="array library (cupy: GPU)")
     p.add_argument("--plot", metavar="FILE.png", help="write convergence plots (needs matplotlib)")
@@ -233,11 +228,10 @@ def _methods(args, problem):
         methods = list(DEFAULT_METHODS)
     out = []
     for m in methods:
-        key = m.lower().replace("_", "-")
-        if key not in ALL_METHODS:
-            raise CLIError(f"unknown method {m!r}; valid methods: {', '.join(ALL_METHODS)}")
-        if key in LEAST_SQUARES_METHODS and not problem.is_least_squares:
-            raise CLIError(f"method {m!r} needs a sum-of-squares problem; {problem.name!r} has no residual")
+        try:
+            key = method_for(problem, m).name
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
         if key not in out:
             out.append(key)
     return out

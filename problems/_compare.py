@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ._problem import LEAST_SQUARES_METHODS, Problem
+from ._problem import Problem, method_for
 
 
 @dataclass
@@ -86,7 +86,9 @@ class LiveProgress:
 
 
 def run_method(problem: Problem, method: str, *, tol=None, maxiter=None, progress: LiveProgress | None = None) -> Run:
-    """Solve ``problem`` with ``method`` and record the trace; tol is the gradient tolerance (infinity norm)."""
+    """Solve ``problem`` with ``method`` and record the trace. ``tol``: stop at max_i |df/dx_i| <= tol for every
+    method (see ``Problem.solve``); ``maxiter``: iterations (residual evaluations for least squares)."""
+    record = method_for(problem, method)
     obj = problem.objective
     xp = obj.xp
     x0 = problem.start()
@@ -94,7 +96,7 @@ def run_method(problem: Problem, method: str, *, tol=None, maxiter=None, progres
     times, iters, funs, grads = [], [], [], []
     progress = progress or LiveProgress("never")
     progress.start()
-    least_squares = method in LEAST_SQUARES_METHODS
+    least_squares = record.family == "least_squares"
     clock = {"t0": 0.0}
 
     def callback(intermediate_result):
@@ -111,17 +113,9 @@ def run_method(problem: Problem, method: str, *, tol=None, maxiter=None, progres
         grads.append(g)
         progress.update(method, k, f, g, now)
 
-    options = {}
-    if least_squares:
-        if maxiter is not None:
-            options["max_nfev"] = max(1, int(maxiter))
-        if tol is not None:
-            options["gtol"] = float(tol)
-    else:
-        if maxiter is not None:
-            options["maxiter"] = int(maxiter)
+    options = record.stopping_options(maxiter=maxiter)
     clock["t0"] = time.perf_counter()
-    result = problem.solve(method, x0=x0, tol=None if least_squares else tol, callback=callback, **options)
+    result = problem.solve(record.name, x0=x0, tol=tol, callback=callback, **options)
     wall = time.perf_counter() - clock["t0"]
     # the start point and the final values, measured by the problem's own objective (outside the timing)
     f0, g0 = obj.fun_and_jac(x0)

@@ -32,6 +32,25 @@ def _row_broadcast(b: rs.Expr, rows: str = "m") -> rs.Expr:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def logistic_loss_expression(intercept: bool = True):
+    """The L2-regularized logistic loss as an expression, and the variables it is minimized over:
+
+        f = sum(softplus(-y .* (X*w + b))) + lam/2 w'w,   wrt = [w, b]   (intercept=True)
+        f = sum(softplus(-y .* (X*w))) + lam/2 w'w,       wrt = [w]      (intercept=False)
+
+    with X (m x n), y (m), w (n) and the scalars b and lam: the objective of :func:`logistic_regression`,
+    written once (benchmarks/hessian_speed.py differentiates the same expression).
+    """
+    X, y, w, lam = rs.Matrix("X", "m", "n"), rs.Vector("y", "m"), rs.Vector("w", "n"), rs.Scalar("lam")
+    z = X @ w
+    wrt = [w]
+    if intercept:
+        b = rs.Scalar("b")
+        z = z + b
+        wrt.append(b)
+    return rs.sum(rs.softplus(-y * z)) + lam / 2 * (w @ w), wrt
+
+
 def logistic_regression(X, y, lam: float = 1e-2, intercept: bool = True, *, name: str = "logistic-regression",
                         source: str | None = None, description: str | None = None) -> Problem:
     """L2-regularized logistic regression:
@@ -49,16 +68,9 @@ def logistic_regression(X, y, lam: float = 1e-2, intercept: bool = True, *, name
     same_rows("X", X, "y", ypm)
     lam = nonnegative("lam", lam)
     m, n = X.shape
-    Xs, ys, ws, lams = rs.Matrix("X", "m", "n"), rs.Vector("y", "m"), rs.Vector("w", "n"), rs.Scalar("lam")
-    z = Xs @ ws
-    wrt = [ws]
-    if intercept:
-        b = rs.Scalar("b")
-        z = z + b
-        wrt.append(b)
-    f = rs.sum(rs.softplus(-ys * z)) + lams / 2 * (ws @ ws)
+    f, wrt = logistic_loss_expression(intercept)
     data = {"X": X, "y": ypm, "lam": lam}
-    obj = rs.Objective(f, wrt if intercept else ws, data)
+    obj = rs.Objective(f, wrt if intercept else wrt[0], data)
     return Problem(
         name=name, objective=obj, x0=np.zeros(obj.size),
         description=description or f"L2-regularized logistic regression (m = {m}, n = {n}, lam = {lam:g})",

@@ -15,12 +15,15 @@ from types import MappingProxyType
 
 import numpy as np
 import ricci.symbolic as rs
-from ricci.solvers import METHODS, least_squares, minimize
+from ricci.solvers import METHOD_REGISTRY, Method, get_method, minimize
 
-LEAST_SQUARES_METHODS = ("lm", "gauss-newton")
-"""Methods that use the residual and its Jacobian (``ricci.solvers.least_squares``)."""
+ALL_METHODS = tuple(METHOD_REGISTRY)
+"""Every method of ``ricci.solvers.METHOD_REGISTRY``: the ``minimize`` methods, then the least-squares ones."""
 
-ALL_METHODS = tuple(METHODS) + LEAST_SQUARES_METHODS
+LEAST_SQUARES_METHODS = tuple(name for name, m in METHOD_REGISTRY.items() if m.family == "least_squares")
+"""Methods that use the residual and its Jacobian (``ricci.solvers.least_squares``): lm, gauss-newton."""
+
+_MINIMIZE_METHODS = tuple(name for name, m in METHOD_REGISTRY.items() if m.family == "minimize")
 
 
 def _frozen_array(value) -> np.ndarray:
@@ -96,7 +99,7 @@ class Problem:
     @property
     def methods(self) -> tuple:
         """The methods that apply: every ``minimize`` method, plus lm and gauss-newton for sums of squares."""
-        return ALL_METHODS if self.is_least_squares else tuple(METHODS)
+        return ALL_METHODS if self.is_least_squares else _MINIMIZE_METHODS
 
     def __repr__(self):
         known = f", minimum={self.minimum:.6g}" if self.minimum is not None else ""
@@ -112,24 +115,24 @@ class Problem:
         """Solve with ``ricci.solvers`` and return its result (scipy's OptimizeResult fields).
 
         ``method`` is one of ``ricci.solvers.METHODS`` (newton, trust-exact, trust-ncg, trust-krylov, dogleg,
-        lbfgs), which minimize the objective with its exact derivatives, or ``"lm"``/``"gauss-newton"`` for
-        problems with a residual (``ricci.solvers.least_squares``; its ``cost`` is 1/2 ||r||^2). ``tol`` is
-        the gradient tolerance (``gtol``, infinity norm) of the minimize methods; further keyword arguments
-        are the method's options (``maxiter``, ``gtol``, ``disp``, ... or, for least squares, ``ftol``,
-        ``xtol``, ``gtol``, ``max_nfev``).
+        lbfgs), which minimize the objective f with its exact derivatives, or ``"lm"``/``"gauss-newton"`` for
+        problems with a residual (``ricci.solvers.least_squares``; its ``cost`` is 1/2 ||r||^2).
+
+        ``tol`` means the same for every method: stop once the gradient of this problem's objective has
+        ``max_i |df/dx_i| <= tol``. For the minimize methods that is their ``gtol``. The least-squares methods
+        minimize the cost c = 1/2 ||r||^2, and f = 2 w c with w = ``residual_weight``, so grad f = 2 w J'r:
+        ``tol`` becomes least_squares' ``optimality_tol = tol / (2 w)``, with scipy's ftol, xtol and gtol
+        tests off unless given. Further keyword arguments are the method's options (``maxiter``, ``gtol``,
+        ``disp``, ... or, for least squares, ``ftol``, ``xtol``, ``gtol`` -- MINPACK's cosine test --,
+        ``max_nfev``); they take precedence over what ``tol`` sets.
         """
-        key = str(method).lower().replace("_", "-")
+        record = method_for(self, method)
         start = self.start() if x0 is None else x0
-        if key in LEAST_SQUARES_METHODS:
-            if self.residual is None:
-                raise ValueError(f"method {method!r} needs a sum-of-squares problem; {self.name!r} has no residual. "
-                                 f"Valid methods for it: {', '.join(self.methods)}")
-            if tol is not None:
-                options.setdefault("gtol", tol)
-            return least_squares(self.residual, start, method=key, callback=callback, **options)
-        if key not in METHODS:
-            raise ValueError(f"unknown method {method!r}; valid methods for {self.name!r} are: {', '.join(self.methods)}")
-        return minimize(self.objective, start, method=key, tol=tol, callback=callback, options=options)
+        if record.family == "least_squares":
+            scale = 2.0 * self.residual_weight  # f = scale * cost, grad f = scale * J'r
+            stopping = record.stopping_options(tol=None if tol is None else tol / scale)
+            return record.function(self.residual, start, callback=callback, **{**stopping, **options})
+        return minimize(self.objective, start, method=record.name, tol=tol, callback=callback, options=options)
 
     def on(self, backend: str) -> Problem:
         """The same problem with its data on another array library: ``"numpy"`` or ``"cupy"`` (GPU)."""
@@ -138,6 +141,20 @@ class Problem:
         obj = _rebind(self.objective, xp, like)
         res = _rebind(self.residual, xp, like) if self.residual is not None else None
         return replace(self, objective=obj, residual=res)
+
+
+def method_for(problem: Problem, method: str) -> Method:
+    """The ``ricci.solvers`` record of ``method`` if it applies to ``problem`` (least-squares methods need a
+    residual); ValueError listing the methods that apply otherwise."""
+    try:
+        record = get_method(method)
+    except ValueError:
+        raise ValueError(f"unknown method {method!r}; valid methods for {problem.name!r} are: "
+                         f"{', '.join(problem.methods)}") from None
+    if record.family == "least_squares" and problem.residual is None:
+        raise ValueError(f"method {method!r} needs a sum-of-squares problem; {problem.name!r} has no residual. "
+                         f"Valid methods for it: {', '.join(problem.methods)}")
+    return record
 
 
 def _backend(backend: str):

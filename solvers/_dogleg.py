@@ -8,9 +8,8 @@ Cauchy step runs along -g to the boundary, so the step is always a descent step 
 """
 from __future__ import annotations
 
-import math
-
 from ._arrays import dot, norm
+from ._boundary import boundary_roots
 from ._more_sorensen import SubproblemSolution
 from ._newton_step import newton_direction
 
@@ -28,9 +27,7 @@ def dogleg_step(xp, B, g, radius: float, *, beta: float = 1e-3) -> SubproblemSol
     pu_norm = norm(xp, p_u)
     if pu_norm >= radius:
         return SubproblemSolution(steepest, 0.0, True, 1)
-    # ||p_u + t (p_newton - p_u)|| = radius for t in [0, 1]
+    # ||p_u + t (p_newton - p_u)|| = radius for t in [0, 1]: ||p_u|| < radius <= ||p_newton||
     d = p_newton - p_u
-    dd, ud = dot(xp, d, d), dot(xp, p_u, d)
-    disc = math.sqrt(max(ud * ud - dd * (pu_norm * pu_norm - radius * radius), 0.0))
-    t = (-ud + disc) / dd
+    _, t = boundary_roots(xp, p_u, d, radius)
     return SubproblemSolution(p_u + t * d, 0.0, True, 1)

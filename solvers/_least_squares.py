@@ -18,10 +18,15 @@ Termination follows scipy.optimize.least_squares (and MINPACK for "lm"):
 * xtol: for "lm" radius <= xtol ||D x|| (MINPACK); for "gauss-newton" ||p|| <= xtol (xtol + ||x||) for the
   full Gauss-Newton step p (the ftol test, too, uses the full step's predicted reduction);
 * gtol: the largest cosine between a column of J and r is at most gtol (MINPACK), or r = 0.
+
+ricci adds one test of its own (scipy.optimize.least_squares has no such option):
+* optimality_tol: the gradient of the cost has max_i |(J'r)_i| <= optimality_tol, the result's ``optimality``;
+  the same test as ``minimize``'s gtol, so that one tolerance means one thing for every method.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 from array_api_compat import device
 from scipy.optimize import OptimizeResult
@@ -88,12 +93,12 @@ def _max_cosine(xp, J, r, r_norm) -> float:
 
 _EPS64 = 2.220446049250313e-16
 _VALID = ("jac", "method", "ftol", "xtol", "gtol", "x_scale", "max_nfev", "verbose", "args", "kwargs",
-          "callback", "initial_radius_factor")
+          "callback", "initial_radius_factor", "optimality_tol")
 
 
 def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-8, x_scale="jac",
                   max_nfev=None, verbose=0, args=(), kwargs=None, callback=None, initial_radius_factor=100.0,
-                  **unknown):
+                  optimality_tol=None, **unknown):
     """Solve min_x 1/2 ||r(x)||^2 by Levenberg-Marquardt (``method="lm"``) or damped Gauss-Newton
     (``method="gauss-newton"``); see the module docstring for the mathematics and the sources.
 
@@ -102,6 +107,10 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
     scipy.optimize.least_squares: x, cost, fun, jac, grad, optimality (infinity norm of grad), active_mask,
     status, nfev, njev, message, success. ``callback`` follows scipy (``callback(intermediate_result)`` or
     ``callback(x)``; StopIteration stops with status -2). ``verbose``: 0 silent, 1 summary, 2 every iteration.
+
+    ftol, xtol and gtol have scipy's meanings (gtol is MINPACK's cosine test, not a gradient norm; None turns
+    a test off). ``optimality_tol`` is ricci's own (scipy has none): stop with status 5 once the gradient of
+    the cost, g = J'r, has ``max_i |g_i| <= optimality_tol`` -- the gtol of ``minimize``. Default None (off).
     """
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(map(repr, sorted(unknown)))} for least_squares; "
@@ -124,8 +133,11 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
         if not value >= 0:
             raise ValueError(f"{name} must be >= 0 or None; got {value!r}")
     ftol, xtol, gtol = (0.0 if t is None else float(t) for t in (ftol, xtol, gtol))
-    if max(ftol, xtol, gtol) < _EPS64:
-        raise ValueError(f"at least one of ftol, xtol, gtol must be >= {_EPS64:.2e} (machine epsilon)")
+    if optimality_tol is not None and not (isinstance(optimality_tol, numbers.Real) and optimality_tol > 0):
+        raise ValueError(f"optimality_tol must be a number > 0 or None; got {optimality_tol!r}")
+    if max(ftol, xtol, gtol) < _EPS64 and optimality_tol is None:
+        raise ValueError(f"at least one of ftol, xtol, gtol must be >= {_EPS64:.2e} (machine epsilon), "
+                         "or optimality_tol given")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
     if not initial_radius_factor > 0:
@@ -164,7 +176,9 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
             return user_notify(**info) if user_notify is not None else False
 
         progress = Progress(verbose == 2, f"least_squares {method}", "radius" if method == "lm" else "step")
-        x, r, J, outcome = driver(res, x0, r0, J0, ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev,
+        x, r, J, outcome = driver(res, x0, r0, J0, ftol=ftol, xtol=xtol, gtol=gtol,
+                                  optimality_tol=-1.0 if optimality_tol is None else float(optimality_tol),
+                                  max_nfev=max_nfev,
                                   scale=scale, factor=float(initial_radius_factor), progress=progress,
                                   notify=notify)
     cost = 0.5 * dot(xp, r, r)
@@ -197,7 +211,22 @@ def _notify(notify, xp, x, r, J, cost, nit) -> bool:
     return notify(x=copy(xp, x), cost=cost, fun=r, jac=J, grad=grad, optimality=max_abs(xp, grad), nit=nit)
 
 
-def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, factor, progress, notify):
+def _gradient_test(xp, J, r, r_norm, *, nit, cost, last, progress, gtol, optimality_tol):
+    """The top of an iteration: grad = J'r, the report line, then the tests on the gradient: MINPACK's cosine
+    (GTOL, also when r = 0) and ricci's max_i |grad_i| <= optimality_tol (OPTIMALITY; optimality_tol < 0: off).
+    Returns ``(grad, outcome)``, outcome None when neither test holds; ``last`` is the report's last column."""
+    grad = xp.linalg.matrix_transpose(J) @ r
+    grad_norm = max_abs(xp, grad)
+    progress.iteration(nit, cost, grad_norm, last)
+    if r_norm == 0.0 or _max_cosine(xp, J, r, r_norm) <= gtol:
+        return grad, LSO.GTOL
+    if grad_norm <= optimality_tol:
+        return grad, LSO.OPTIMALITY
+    return grad, None
+
+
+def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, scale, factor, progress,
+                         notify):
     """More (1978): trust region in the scaled norm ||D p|| with the More-Sorensen subproblem; the radius
     updates and the convergence tests follow MINPACK's lmder."""
     xp = res.xp
@@ -214,10 +243,10 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, fac
     nit = 0
     first = True
     while True:
-        grad = xp.linalg.matrix_transpose(J) @ r
-        progress.iteration(nit, cost, max_abs(xp, grad), radius)
-        if r_norm == 0.0 or _max_cosine(xp, J, r, r_norm) <= gtol:
-            return x, r, J, LSO.GTOL
+        grad, converged = _gradient_test(xp, J, r, r_norm, nit=nit, cost=cost, last=radius, progress=progress,
+                                         gtol=gtol, optimality_tol=optimality_tol)
+        if converged is not None:
+            return x, r, J, converged
         # scaled subproblem in q = D p:  B_s = D^-1 J'J D^-1, g_s = D^-1 J'r
         Js = J / D
         B = xp.linalg.matrix_transpose(Js) @ Js
@@ -279,17 +308,17 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, fac
                 break
 
 
-def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, max_nfev, scale, factor, progress, notify):
+def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, scale, factor, progress, notify):
     """Damped Gauss-Newton: safeguarded normal equations + Armijo backtracking on the cost."""
     xp = res.xp
     r_norm = norm(xp, r)
     cost = 0.5 * r_norm * r_norm
     nit, step_norm = 0, None
     while True:
-        grad = xp.linalg.matrix_transpose(J) @ r
-        progress.iteration(nit, cost, max_abs(xp, grad), step_norm)
-        if _max_cosine(xp, J, r, r_norm) <= gtol:
-            return x, r, J, LSO.GTOL
+        grad, converged = _gradient_test(xp, J, r, r_norm, nit=nit, cost=cost, last=step_norm, progress=progress,
+                                         gtol=gtol, optimality_tol=optimality_tol)
+        if converged is not None:
+            return x, r, J, converged
         if res.nfev >= max_nfev:
             return x, r, J, LSO.MAX_NFEV
         Js = J if scale is None else J * scale

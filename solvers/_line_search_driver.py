@@ -2,19 +2,18 @@
 
 A *direction rule* supplies p_k (the safeguarded Newton step, or the L-BFGS two-loop recursion) and a first
 trial step; a line search (Armijo backtracking or strong Wolfe) supplies alpha_k. The driver owns
-everything else: the gtol test on the gradient's infinity norm, the iteration limit, non-finite values,
-callbacks and the ``disp`` report.
+non-finite values along the way; the gtol test on the gradient's infinity norm, the iteration limit,
+callbacks and the ``disp`` report are the shared :class:`~._iteration.IterationSkeleton`.
 """
 from __future__ import annotations
 
 import math
 
-from ._arrays import all_finite, copy, dot, eps, max_abs, norm
-from ._callback import wrap_callback
+from ._arrays import all_finite, dot, max_abs, norm
+from ._iteration import IterationSkeleton
 from ._line_search import Ray, backtracking, strong_wolfe
 from ._newton_step import NonFiniteHessian, newton_direction
-from ._progress import Progress
-from ._result import Outcome, minimize_result, stopping_test
+from ._result import Outcome
 
 
 class NewtonDirection:
@@ -37,64 +36,45 @@ class NewtonDirection:
 def minimize_line_search(evaluator, x0, rule, opts, *, method: str, line_search: str, callback):
     """Run the line-search iteration; returns an OptimizeResult."""
     xp = evaluator.xp
-    n = x0.shape[0]
-    maxiter = 200 * n if opts.maxiter is None else int(opts.maxiter)
-    progress = Progress(opts.disp, method, "step")
-    notify = wrap_callback(callback)
-    machine_eps = eps(xp, x0)
-
+    skeleton = IterationSkeleton(evaluator, x0, opts, method=method, step_label="step", callback=callback)
     x = x0
-    f, g = evaluator.value_and_gradient(x)
+    f, g, outcome = skeleton.start(x)
     k, step_length = 0, None
-    if not (math.isfinite(f) and all_finite(xp, g)):
-        outcome = Outcome.NON_FINITE
-    else:
-        while True:
-            gnorm = max_abs(xp, g)
-            progress.iteration(k, f, gnorm, step_length)
-            outcome = stopping_test(gnorm, k, opts.gtol, maxiter)
-            if outcome is not None:
-                break
-            try:
-                p, alpha0 = rule.direction(x, g)
-            except NonFiniteHessian:
-                outcome = Outcome.NON_FINITE
-                break
-            slope = dot(xp, g, p)
-            if not (slope < 0 and math.isfinite(slope)):  # cannot happen in exact arithmetic; stay safe
-                p, slope = -g, -dot(xp, g, g)
-                alpha0 = min(1.0, 1.0 / math.sqrt(-slope))
-            p_norm = norm(xp, p)
-            min_alpha = machine_eps * (1.0 + max_abs(xp, x)) / max(p_norm, 1e-300)
-            ray = Ray(evaluator, x, p)
-            f_noise = 8.0 * machine_eps * abs(f)
-            if line_search == "wolfe":
-                ls = strong_wolfe(ray, f, slope, alpha0=alpha0, c1=opts.c1, c2=opts.c2,
-                                  max_steps=opts.max_line_search, min_alpha=min_alpha, f_noise=f_noise)
-            else:
-                ls = backtracking(ray, f, slope, alpha0=alpha0, c1=opts.c1, max_steps=opts.max_line_search,
-                                  min_alpha=min_alpha, f_noise=f_noise)
-            if not ls.accepted:
-                outcome = Outcome.NON_FINITE if ls.nonfinite else Outcome.LINE_SEARCH_FAILED
-                break
-            x_new = ray.point(ls.alpha)
-            g_new = evaluator.gradient(x_new)
-            if not all_finite(xp, g_new):
-                outcome = Outcome.NON_FINITE
-                break
-            rule.update(x_new - x, g_new - g)
-            x, f, g = x_new, ls.f, g_new
-            step_length = ls.alpha * p_norm
-            k += 1
-            if notify is not None and notify(x=copy(xp, x), fun=f, jac=g, nit=k, step_length=step_length):
-                outcome = Outcome.CALLBACK_STOP
-                break
-
-    hess = None
-    if rule.uses_hessian and outcome is not Outcome.NON_FINITE:
-        hess = evaluator.hessian(x)
-    elif rule.uses_hessian:
-        hess = evaluator.hessian_if_formed(x)
-    progress.summary(outcome.message, fun=f, iterations=k, nfev=evaluator.counts.nfev,
-                     njev=evaluator.counts.njev, nhev=evaluator.counts.nhev)
-    return minimize_result(outcome, x=x, fun=f, jac=g, nit=k, counts=evaluator.counts, hess=hess)
+    while outcome is None:
+        outcome = skeleton.stop(k, f, g, step_length)
+        if outcome is not None:
+            break
+        try:
+            p, alpha0 = rule.direction(x, g)
+        except NonFiniteHessian:
+            outcome = Outcome.NON_FINITE
+            break
+        slope = dot(xp, g, p)
+        if not (slope < 0 and math.isfinite(slope)):  # cannot happen in exact arithmetic; stay safe
+            p, slope = -g, -dot(xp, g, g)
+            alpha0 = min(1.0, 1.0 / math.sqrt(-slope))
+        p_norm = norm(xp, p)
+        min_alpha = skeleton.machine_eps * (1.0 + max_abs(xp, x)) / max(p_norm, 1e-300)
+        ray = Ray(evaluator, x, p)
+        f_noise = 8.0 * skeleton.machine_eps * abs(f)
+        if line_search == "wolfe":
+            ls = strong_wolfe(ray, f, slope, alpha0=alpha0, c1=opts.c1, c2=opts.c2,
+                              max_steps=opts.max_line_search, min_alpha=min_alpha, f_noise=f_noise)
+        else:
+            ls = backtracking(ray, f, slope, alpha0=alpha0, c1=opts.c1, max_steps=opts.max_line_search,
+                              min_alpha=min_alpha, f_noise=f_noise)
+        if not ls.accepted:
+            outcome = Outcome.NON_FINITE if ls.nonfinite else Outcome.LINE_SEARCH_FAILED
+            break
+        x_new = ray.point(ls.alpha)
+        g_new = evaluator.gradient(x_new)
+        if not all_finite(xp, g_new):
+            outcome = Outcome.NON_FINITE
+            break
+        rule.update(x_new - x, g_new - g)
+        x, f, g = x_new, ls.f, g_new
+        step_length = ls.alpha * p_norm
+        k += 1
+        if skeleton.callback_stops(x, f, g, k, step_length=step_length):
+            outcome = Outcome.CALLBACK_STOP
+    return skeleton.result(outcome, x, f, g, k, uses_hessian=rule.uses_hessian)

@@ -10,7 +10,15 @@ from enum import Enum
 from scipy.optimize import OptimizeResult
 
 
-class Outcome(Enum):
+class _StatusMessage(Enum):
+    """An outcome whose members are ``(status, message)``: scipy's integer status and the result's message."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+
+
+class Outcome(_StatusMessage):
     """Why ``minimize`` stopped. ``status`` is the integer reported in the result, ``success`` is True only
     for :attr:`CONVERGED`."""
 
@@ -32,19 +40,15 @@ class Outcome(Enum):
     )
     CALLBACK_STOP = (99, "`callback` raised StopIteration.")
 
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.message = message
-
     @property
     def success(self) -> bool:
         return self is Outcome.CONVERGED
 
 
-class LeastSquaresOutcome(Enum):
+class LeastSquaresOutcome(_StatusMessage):
     """Why ``least_squares`` stopped, numbered as scipy.optimize.least_squares numbers its ``status``
-    (negative: failure, 0: evaluation budget, positive: a convergence test held), plus two failures of our
-    own (-3 non-finite, -4 no progress)."""
+    (negative: failure, 0: evaluation budget, positive: a convergence test held), plus outcomes of our own:
+    -3 non-finite, -4 no progress, and 5 for ricci's ``optimality_tol`` test (scipy has no such option)."""
 
     NO_PROGRESS = (-4, "No step reduced the cost although no convergence test held (line search failed).")
     NON_FINITE = (
@@ -58,10 +62,8 @@ class LeastSquaresOutcome(Enum):
     FTOL = (2, "`ftol` termination condition is satisfied.")
     XTOL = (3, "`xtol` termination condition is satisfied.")
     FTOL_XTOL = (4, "Both `ftol` and `xtol` termination conditions are satisfied.")
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.message = message
+    OPTIMALITY = (5, ("`optimality_tol` termination condition is satisfied: the infinity norm of the gradient "
+                      "J'r of the cost is at most optimality_tol."))
 
     @property
     def success(self) -> bool:

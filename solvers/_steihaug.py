@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from ._arrays import dot, norm
+from ._boundary import boundary_roots
 from ._more_sorensen import SubproblemSolution
 
 
@@ -48,13 +49,9 @@ def steihaug_cg(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
 
 
 def _boundary_tau(xp, z, d, Bz, Bd, g, radius, *, choose):
-    """Roots of ||z + tau d|| = radius; "positive" takes the positive root, "model" the root with the lower
+    """A root of ||z + tau d|| = radius: "positive" takes the positive root, "model" the root with the lower
     model value m(z + tau d)."""
-    dd, zd, zz = dot(xp, d, d), dot(xp, z, d), dot(xp, z, z)
-    disc = math.sqrt(max(zd * zd - dd * (zz - radius * radius), 0.0))
-    # numerically stable pair of roots of dd tau^2 + 2 zd tau + (zz - radius^2) = 0
-    q = -(zd + math.copysign(disc, zd)) if (zd != 0 or disc != 0) else 0.0
-    roots = sorted([q / dd, (zz - radius * radius) / q] if q != 0 else [-disc / dd, disc / dd])
+    roots = boundary_roots(xp, z, d, radius)
     if choose == "positive":
         return roots[1]
     gd, dBd, zBd = dot(xp, g, d), dot(xp, d, Bd), dot(xp, z, Bd)

@@ -11,16 +11,17 @@ value counts as rho = -inf.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from ._arrays import all_finite, copy, dot, eps, max_abs, norm
-from ._callback import wrap_callback
+from ._arrays import all_finite, dot, max_abs, norm
 from ._dogleg import dogleg_step
+from ._iteration import IterationSkeleton
 from ._lanczos import gltr
 from ._more_sorensen import more_sorensen
 from ._newton_step import NonFiniteHessian
-from ._progress import Progress
-from ._result import Outcome, minimize_result, stopping_test
+from ._result import Outcome
 from ._steihaug import steihaug_cg
 
 
@@ -52,134 +53,119 @@ def _predicted(xp, g, p, Bp) -> float:
     return -(dot(xp, g, p) + 0.5 * dot(xp, p, Bp))
 
 
-class MoreSorensenSubproblem:
-    """trust-exact: the nearly exact solution of More & Sorensen (1983)."""
+@dataclass(frozen=True)
+class MatrixSubproblem:
+    """A subproblem solved on the Hessian matrix B: trust-exact (More-Sorensen) and dogleg.
 
+    ``solve_step(xp, B, g, radius)`` returns a ``SubproblemSolution``; the predicted decrease is
+    m(0) - m(p) = -(g'p + 1/2 p'Bp)."""
+
+    solve_step: Callable
     uses_hessian = True
-
-    def __init__(self, k_easy: float, maxiter: int | None):
-        self.k_easy, self.maxiter = k_easy, 25 if maxiter is None else maxiter
 
     def solve(self, model: _Model, radius: float) -> Step:
         xp, B, g = model.xp, model.hessian(), model.g
-        sol = more_sorensen(xp, B, g, radius, k_easy=self.k_easy, maxiter=self.maxiter)
+        sol = self.solve_step(xp, B, g, radius)
         return Step(sol.step, _predicted(xp, g, sol.step, B @ sol.step), sol.hits_boundary)
 
 
-class DoglegSubproblem:
-    """dogleg: the dogleg path between the Cauchy point and the (safeguarded) Newton point."""
+@dataclass(frozen=True)
+class ProductSubproblem:
+    """A subproblem solved on Hessian-vector products: trust-ncg (Steihaug-CG) and trust-krylov (GLTR).
 
-    uses_hessian = True
+    ``solve_step(xp, hessp, g, radius, maxiter=)`` returns ``(SubproblemSolution, predicted decrease)``;
+    ``maxiter`` caps the products (default n)."""
 
-    def __init__(self, beta: float = 1e-3):
-        self.beta = beta
-
-    def solve(self, model: _Model, radius: float) -> Step:
-        xp, B, g = model.xp, model.hessian(), model.g
-        sol = dogleg_step(xp, B, g, radius, beta=self.beta)
-        return Step(sol.step, _predicted(xp, g, sol.step, B @ sol.step), sol.hits_boundary)
-
-
-class SteihaugSubproblem:
-    """trust-ncg: Steihaug's truncated CG on Hessian-vector products."""
-
+    solve_step: Callable
+    maxiter: int | None = None
     uses_hessian = False
 
-    def __init__(self, maxiter: int | None):
-        self.maxiter = maxiter
-
     def solve(self, model: _Model, radius: float) -> Step:
-        xp, g = model.xp, model.g
-        sol, Bp = steihaug_cg(xp, model.hessp, g, radius, maxiter=self.maxiter or g.shape[0])
-        return Step(sol.step, _predicted(xp, g, sol.step, Bp), sol.hits_boundary)
-
-
-class LanczosSubproblem:
-    """trust-krylov: the generalized Lanczos trust-region method (GLTR)."""
-
-    uses_hessian = False
-
-    def __init__(self, maxiter: int | None):
-        self.maxiter = maxiter
-
-    def solve(self, model: _Model, radius: float) -> Step:
-        xp, g = model.xp, model.g
-        sol, predicted = gltr(xp, model.hessp, g, radius, maxiter=self.maxiter or g.shape[0])
+        g = model.g
+        sol, predicted = self.solve_step(model.xp, model.hessp, g, radius, maxiter=self.maxiter or g.shape[0])
         return Step(sol.step, predicted, sol.hits_boundary)
+
+
+def more_sorensen_subproblem(k_easy: float, maxiter: int | None):
+    """trust-exact: the nearly exact solution of More & Sorensen (1983), at most ``maxiter`` (default 25)
+    Cholesky-based iterations before the eigendecomposition fallback."""
+    return MatrixSubproblem(partial(more_sorensen, k_easy=k_easy, maxiter=25 if maxiter is None else maxiter))
+
+
+def dogleg_subproblem(beta: float = 1e-3):
+    """dogleg: the dogleg path between the Cauchy point and the (safeguarded) Newton point."""
+    return MatrixSubproblem(partial(dogleg_step, beta=beta))
+
+
+def steihaug_subproblem(maxiter: int | None):
+    """trust-ncg: Steihaug's truncated CG; CG carries B p, so the model value costs no extra product."""
+
+    def solve_step(xp, hessp, g, radius, *, maxiter):
+        sol, Bp = steihaug_cg(xp, hessp, g, radius, maxiter=maxiter)
+        return sol, _predicted(xp, g, sol.step, Bp)
+
+    return ProductSubproblem(solve_step, maxiter)
+
+
+def lanczos_subproblem(maxiter: int | None):
+    """trust-krylov: the generalized Lanczos trust-region method (GLTR)."""
+    return ProductSubproblem(gltr, maxiter)
 
 
 def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callback):
     """Run Algorithm 4.1; returns an OptimizeResult."""
     xp = evaluator.xp
-    n = x0.shape[0]
-    maxiter = 200 * n if opts.maxiter is None else int(opts.maxiter)
-    progress = Progress(opts.disp, method, "radius")
-    notify = wrap_callback(callback)
-    machine_eps = eps(xp, x0)
-
+    skeleton = IterationSkeleton(evaluator, x0, opts, method=method, step_label="radius", callback=callback)
+    machine_eps = skeleton.machine_eps
     radius = float(opts.initial_trust_radius)
     x = x0
-    f, g = evaluator.value_and_gradient(x)
+    f, g, outcome = skeleton.start(x)
     k = 0
     nonfinite_streak = 0
-    if not (math.isfinite(f) and all_finite(xp, g)):
-        outcome = Outcome.NON_FINITE
-    else:
-        while True:
-            gnorm = max_abs(xp, g)
-            progress.iteration(k, f, gnorm, radius)
-            outcome = stopping_test(gnorm, k, opts.gtol, maxiter)
-            if outcome is not None:
-                break
-            if radius <= machine_eps * max(1.0, max_abs(xp, x)):
-                outcome = Outcome.NON_FINITE if nonfinite_streak else Outcome.NO_PROGRESS
-                break
-            try:
-                step = subproblem.solve(_Model(evaluator, x, g), radius)
-            except ArithmeticError:  # NonFiniteHessian or a non-finite product
-                outcome = Outcome.NON_FINITE
-                break
-            p = step.step
-            p_norm = norm(xp, p)
-            k += 1
-            accepted = False
-            if step.predicted_decrease > 0 and math.isfinite(step.predicted_decrease) and math.isfinite(p_norm):
-                x_trial = x + p
-                f_trial = evaluator.value(x_trial)
-                if math.isfinite(f_trial):
-                    # Near the minimizer both reductions sink into the rounding of f; the safeguard of
-                    # Conn, Gould & Toint (2000), Section 17.4.2, adds delta ~ eps*|f| to both, so that a
-                    # step predicted and achieved at that level is judged by rho ~ 1, not by noise.
-                    delta = 10.0 * machine_eps * max(1.0, abs(f))
-                    rho = (f - f_trial + delta) / (step.predicted_decrease + delta)
-                    nonfinite_streak = 0
-                else:
-                    rho = -math.inf
-                    nonfinite_streak += 1
-                if rho < 0.25:
-                    radius = 0.25 * radius
-                elif rho > 0.75 and step.hits_boundary:
-                    radius = min(2.0 * radius, opts.max_trust_radius)
-                if rho > opts.eta:
-                    g_trial = evaluator.gradient(x_trial)
-                    if all_finite(xp, g_trial):
-                        x, f, g = x_trial, f_trial, g_trial
-                        accepted = True
-                    else:
-                        nonfinite_streak += 1
-                        radius = 0.25 * min(radius, p_norm)
+    while outcome is None:
+        outcome = skeleton.stop(k, f, g, radius)
+        if outcome is not None:
+            break
+        if radius <= machine_eps * max(1.0, max_abs(xp, x)):
+            outcome = Outcome.NON_FINITE if nonfinite_streak else Outcome.NO_PROGRESS
+            break
+        try:
+            step = subproblem.solve(_Model(evaluator, x, g), radius)
+        except ArithmeticError:  # NonFiniteHessian or a non-finite product
+            outcome = Outcome.NON_FINITE
+            break
+        p = step.step
+        p_norm = norm(xp, p)
+        k += 1
+        accepted = False
+        if step.predicted_decrease > 0 and math.isfinite(step.predicted_decrease) and math.isfinite(p_norm):
+            x_trial = x + p
+            f_trial = evaluator.value(x_trial)
+            if math.isfinite(f_trial):
+                # Near the minimizer both reductions sink into the rounding of f; the safeguard of
+                # Conn, Gould & Toint (2000), Section 17.4.2, adds delta ~ eps*|f| to both, so that a
+                # step predicted and achieved at that level is judged by rho ~ 1, not by noise.
+                delta = 10.0 * machine_eps * max(1.0, abs(f))
+                rho = (f - f_trial + delta) / (step.predicted_decrease + delta)
+                nonfinite_streak = 0
             else:
-                # the model predicts no decrease: the step is lost in rounding; shrink and retry
-                radius = 0.25 * min(radius, p_norm) if p_norm > 0 and math.isfinite(p_norm) else 0.25 * radius
-            if notify is not None and notify(x=copy(xp, x), fun=f, jac=g, nit=k, trust_radius=radius,
-                                             step_accepted=accepted):
-                outcome = Outcome.CALLBACK_STOP
-                break
-
-    if subproblem.uses_hessian and outcome is not Outcome.NON_FINITE:
-        hess = evaluator.hessian(x)
-    else:
-        hess = evaluator.hessian_if_formed(x)
-    progress.summary(outcome.message, fun=f, iterations=k, nfev=evaluator.counts.nfev,
-                     njev=evaluator.counts.njev, nhev=evaluator.counts.nhev)
-    return minimize_result(outcome, x=x, fun=f, jac=g, nit=k, counts=evaluator.counts, hess=hess)
+                rho = -math.inf
+                nonfinite_streak += 1
+            if rho < 0.25:
+                radius = 0.25 * radius
+            elif rho > 0.75 and step.hits_boundary:
+                radius = min(2.0 * radius, opts.max_trust_radius)
+            if rho > opts.eta:
+                g_trial = evaluator.gradient(x_trial)
+                if all_finite(xp, g_trial):
+                    x, f, g = x_trial, f_trial, g_trial
+                    accepted = True
+                else:
+                    nonfinite_streak += 1
+                    radius = 0.25 * min(radius, p_norm)
+        else:
+            # the model predicts no decrease: the step is lost in rounding; shrink and retry
+            radius = 0.25 * min(radius, p_norm) if p_norm > 0 and math.isfinite(p_norm) else 0.25 * radius
+        if skeleton.callback_stops(x, f, g, k, trust_radius=radius, step_accepted=accepted):
+            outcome = Outcome.CALLBACK_STOP
+    return skeleton.result(outcome, x, f, g, k, uses_hessian=subproblem.uses_hessian)

@@ -1,6 +1,7 @@
 """Hand-written NumPy residuals of the More-Garbow-Hillstrom problems, written from the paper (ACM TOMS 7(1),
 1981, Section 3) with explicit loops and the paper's 1-based formulas, independently of ricci.problems._mgh,
-so that the symbolic residuals are checked against a second reading of the paper."""
+so that the symbolic residuals are checked against a second reading of the paper. A helper module, not a test
+module: test_problems_mgh.py reaches it through the ``mgh_reference`` fixture of conftest.py."""
 import math
 
 import numpy as np

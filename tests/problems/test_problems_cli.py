@@ -49,6 +49,34 @@ def test_plot_and_json(tmp_path):
     assert "iter" in out.stderr and "|grad|_inf" in out.stderr  # live progress lines
 
 
+def test_tol_bounds_the_gradient_norm_for_every_method(tmp_path):
+    """--tol is |grad f|_inf <= TOL for lm and gauss-newton as for newton (on a problem whose f is 1/2 ||r||^2
+    plus a penalty): a loose and a tight TOL are both met, and the loose one stops every method earlier."""
+    runs = {}
+    for tol in (1e-3, 1e-10):
+        js = tmp_path / f"runs-{tol:g}.json"
+        assert _cli.main(["solve", "matrix-factorization", "--compare", "lm,gauss-newton,newton", "--tol", str(tol),
+                          "--json", str(js), "--progress", "never"]) == 0
+        runs[tol] = {r["method"]: r for r in json.loads(js.read_text())["runs"]}
+        assert list(runs[tol]) == ["lm", "gauss-newton", "newton"]
+        for r in runs[tol].values():
+            assert r["success"] and r["grad_norm"] <= tol, (tol, r["method"], r["grad_norm"], r["message"])
+    for method in ("lm", "gauss-newton", "newton"):
+        assert runs[1e-3][method]["iterations"] < runs[1e-10][method]["iterations"], method
+
+
+def test_bench_outside_a_checkout_says_how_to_get_it(monkeypatch, capsys):
+    from ricci.problems import _bench
+
+    monkeypatch.setattr(_bench, "benchmark_script", lambda: None)
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(["bench", "--quick"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ricci: error: ricci bench runs benchmarks/solvers.py of a source checkout")
+    assert "python benchmarks/solvers.py" in err and err.count("\n") == 1
+
+
 def test_problems_listing():
     out = _ricci("problems", "--family", "logistic")
     assert out.returncode == 0, out.stderr
@@ -138,4 +166,4 @@ def test_in_process_solve_and_registration(tmp_path, capsys):
     assert "trust-exact" in out and "lm" in out and "known minimum" in out
     parser = _cli.build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    assert {"solve", "problems"} <= set(sub.choices)
+    assert {"solve", "problems", "bench"} <= set(sub.choices)

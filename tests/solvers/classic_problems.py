@@ -3,7 +3,8 @@
 
 Every function is written once against the array-API namespace of its argument, so the same problem runs on
 NumPy and on array-api-strict arrays. The derivatives are checked against finite differences in
-test_solvers_problems.py, so a typo here cannot pass as a solver bug.
+test_solvers_problems.py, so a typo here cannot pass as a solver bug. A helper module, not a test module:
+tests reach it through the fixtures of conftest.py, which loads it by path.
 """
 from __future__ import annotations
 
@@ -45,18 +46,24 @@ class Problem:
     def hessp(self, x, p):
         return self.hess(x) @ p
 
+    @property
+    def derivatives(self) -> dict:
+        """``jac=`` and ``hess=`` for ``minimize(problem.fun, x0, **problem.derivatives)``."""
+        return {"jac": self.jac, "hess": self.hess}
+
     def reached(self, x, f) -> bool:
         fx = float(f)
         if not any(abs(fx - fm) <= self.f_tol * max(1.0, abs(fm)) for fm in self.f_min):
             return False
         if not self.minimizers:
             return True
-        xn = np.asarray(_to_numpy(x), dtype=np.float64)
+        xn = np.asarray(to_numpy(x), dtype=np.float64)
         return any(np.linalg.norm(xn - np.asarray(m)) <= self.x_tol * max(1.0, np.linalg.norm(m))
                    for m in self.minimizers)
 
 
-def _to_numpy(x):
+def to_numpy(x):
+    """A NumPy copy of a vector of NumPy or array-api-strict."""
     try:
         return np.asarray(x)
     except (TypeError, ValueError, RuntimeError):  # array-api-strict may refuse implicit conversion

@@ -1,13 +1,56 @@
-"""Fixtures for tests/solvers: seeded randomness and the array namespaces every solver must run on."""
+"""Fixtures for tests/solvers: seeded randomness, the array namespaces every solver must run on, and the classic
+test problems with hand-written derivatives.
+
+The problems live in classic_problems.py, a helper module (not a test module) loaded here by its path, so
+that no test imports another module of this folder and nothing is added to sys.path. A test asks for them
+by fixture name:
+
+    classic_problem         the test runs once per problem (parametrized, id = the problem's name)
+    least_squares_problem   once per problem that also has residuals and their Jacobian
+    classic_problems        all of them, by name (e.g. classic_problems["convex_quadratic"])
+    rosenbrock              Rosenbrock's function (fun, jac, hess, x0), the interface tests' workhorse
+"""
 from __future__ import annotations
 
-import os
+import importlib.util
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # solvers_problems.py
+
+def _load_helper(filename: str):
+    """A helper module beside this file, loaded by path under a name no other module uses."""
+    path = Path(__file__).with_name(filename)
+    spec = importlib.util.spec_from_file_location(f"ricci_tests_solvers_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+_classic = _load_helper("classic_problems.py")
+
+
+def pytest_generate_tests(metafunc):
+    """``classic_problem`` and ``least_squares_problem`` parametrize a test over the problems."""
+    parametrized = {"classic_problem": _classic.PROBLEMS, "least_squares_problem": _classic.LEAST_SQUARES}
+    for fixture, problems in parametrized.items():
+        if fixture in metafunc.fixturenames:
+            metafunc.parametrize(fixture, problems, ids=[p.name for p in problems])
+
+
+@pytest.fixture
+def classic_problems():
+    """Every classic problem by name."""
+    return _classic.BY_NAME
+
+
+@pytest.fixture
+def rosenbrock():
+    """Rosenbrock's function 100 (x2 - x1^2)^2 + (1 - x1)^2 with fun, jac, hess, hessp and x0 = (-1.2, 1)."""
+    return _classic.BY_NAME["rosenbrock"]
 
 
 @pytest.fixture
@@ -34,8 +77,8 @@ def make_array(request):
     return NAMESPACES[request.param]
 
 
-def to_numpy(x):
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError, RuntimeError):  # array-api-strict may refuse implicit conversion
-        return np.asarray([float(x[i]) for i in range(x.shape[0])])
+@pytest.fixture
+def to_numpy():
+    """``to_numpy(x)``: a NumPy copy of a vector of any namespace under test (array-api-strict refuses the
+    implicit conversion, so it is read entry by entry)."""
+    return _classic.to_numpy

@@ -11,10 +11,15 @@ import pytest
 import ricci.solvers as rsol
 import scipy.optimize as so
 from array_api_compat import array_namespace
-from ricci.solvers import METHODS, NewtonOptions, Outcome, TrustExactOptions, TrustRegionOptions, minimize
-from solvers_problems import BY_NAME, rosen, rosen_g, rosen_h
+from ricci.solvers import (
+    METHODS,
+    NewtonOptions,
+    Outcome,
+    TrustExactOptions,
+    TrustRegionOptions,
+    minimize,
+)
 
-ROSEN = dict(jac=rosen_g, hess=rosen_h)
 X0 = np.array([-1.2, 1.0])
 CALLABLES = {"newton": rsol.newton, "trust-exact": rsol.trust_exact, "trust-ncg": rsol.trust_ncg,
              "trust-krylov": rsol.trust_krylov, "dogleg": rsol.dogleg, "lbfgs": rsol.lbfgs}
@@ -22,44 +27,44 @@ CALLABLES = {"newton": rsol.newton, "trust-exact": rsol.trust_exact, "trust-ncg"
 
 # --- the scipy custom-method path -------------------------------------------------------------------
 @pytest.mark.parametrize("name", list(CALLABLES))
-def test_scipy_custom_method(name):
-    res = so.minimize(rosen, X0, method=CALLABLES[name], options={"gtol": 1e-9}, **ROSEN)
+def test_scipy_custom_method(name, rosenbrock):
+    res = so.minimize(rosenbrock.fun, X0, method=CALLABLES[name], options={"gtol": 1e-9}, **rosenbrock.derivatives)
     assert res.success and np.allclose(res.x, [1.0, 1.0], atol=1e-7)
-    direct = minimize(rosen, X0, method=name, options={"gtol": 1e-9}, **ROSEN)
+    direct = minimize(rosenbrock.fun, X0, method=name, options={"gtol": 1e-9}, **rosenbrock.derivatives)
     assert res.nit == direct.nit and res.nfev == direct.nfev
 
 
-def test_scipy_custom_method_tol_callback_and_jac_true():
+def test_scipy_custom_method_tol_callback_and_jac_true(rosenbrock):
     seen = []
 
     def fun_and_grad(x):
-        return rosen(x), rosen_g(x)
+        return rosenbrock.fun(x), rosenbrock.jac(x)
 
-    res = so.minimize(fun_and_grad, X0, method=rsol.trust_exact, jac=True, hess=rosen_h, tol=1e-10,
+    res = so.minimize(fun_and_grad, X0, method=rsol.trust_exact, jac=True, hess=rosenbrock.hess, tol=1e-10,
                       callback=lambda xk: seen.append(np.array(xk)))
     assert res.success and np.abs(res.jac).max() <= 1e-10
     assert len(seen) == res.nit
 
 
-def test_scipy_custom_method_rejects_bounds():
+def test_scipy_custom_method_rejects_bounds(rosenbrock):
     with pytest.raises(ValueError, match="unconstrained"):
-        so.minimize(rosen, X0, method=rsol.newton, bounds=[(0, 2), (0, 2)], **ROSEN)
+        so.minimize(rosenbrock.fun, X0, method=rsol.newton, bounds=[(0, 2), (0, 2)], **rosenbrock.derivatives)
 
 
-def test_method_callable_in_ricci_minimize():
-    res = minimize(rosen, X0, method=rsol.dogleg, **ROSEN)
+def test_method_callable_in_ricci_minimize(rosenbrock):
+    res = minimize(rosenbrock.fun, X0, method=rsol.dogleg, **rosenbrock.derivatives)
     assert res.success
 
 
 # --- callbacks --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", list(METHODS))
-def test_new_style_callback_gets_intermediate_result(method):
+def test_new_style_callback_gets_intermediate_result(method, rosenbrock):
     seen = []
 
     def callback(intermediate_result):
         seen.append(intermediate_result)
 
-    res = minimize(rosen, X0, method=method, callback=callback, **ROSEN)
+    res = minimize(rosenbrock.fun, X0, method=method, callback=callback, **rosenbrock.derivatives)
     assert len(seen) == res.nit
     last = seen[-1]
     assert np.array_equal(last.x, res.x) and last.fun == res.fun and last.nit == res.nit
@@ -67,16 +72,16 @@ def test_new_style_callback_gets_intermediate_result(method):
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_legacy_callback_gets_a_copy_of_x(method):
+def test_legacy_callback_gets_a_copy_of_x(method, rosenbrock):
     seen = []
-    res = minimize(rosen, X0, method=method, callback=lambda xk: seen.append(xk), **ROSEN)
+    res = minimize(rosenbrock.fun, X0, method=method, callback=lambda xk: seen.append(xk), **rosenbrock.derivatives)
     assert len(seen) == res.nit
     assert all(isinstance(xk, np.ndarray) and xk.shape == (2,) for xk in seen)
     assert seen[-1] is not res.x and np.array_equal(seen[-1], res.x)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_stop_iteration_ends_with_status_99(method):
+def test_stop_iteration_ends_with_status_99(method, rosenbrock):
     calls = []
 
     def callback(intermediate_result):
@@ -84,17 +89,17 @@ def test_stop_iteration_ends_with_status_99(method):
         if len(calls) == 3:
             raise StopIteration
 
-    res = minimize(rosen, X0, method=method, callback=callback, **ROSEN)
+    res = minimize(rosenbrock.fun, X0, method=method, callback=callback, **rosenbrock.derivatives)
     assert res.status == 99 and not res.success and res.outcome is Outcome.CALLBACK_STOP
     assert "StopIteration" in res.message
     assert res.nit == 3 and np.array_equal(res.x, calls[-1])
-    assert res.fun == rosen(res.x)
+    assert res.fun == rosenbrock.fun(res.x)
 
 
 # --- disp -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", list(METHODS))
-def test_disp_prints_one_line_per_iteration_and_a_summary(method, capsys):
-    res = minimize(rosen, X0, method=method, options={"disp": True}, **ROSEN)
+def test_disp_prints_one_line_per_iteration_and_a_summary(method, capsys, rosenbrock):
+    res = minimize(rosenbrock.fun, X0, method=method, options={"disp": True}, **rosenbrock.derivatives)
     out = capsys.readouterr().out.splitlines()
     iteration_lines = [line for line in out if re.match(r"^\s+\d+\s+[-+]?\d\.\d+e[-+]\d+\s", line)]
     assert len(iteration_lines) == res.nit + 1  # iterations 0..nit
@@ -108,16 +113,17 @@ def test_disp_prints_one_line_per_iteration_and_a_summary(method, capsys):
     assert int(last[0]) == res.nit and math.isclose(float(last[1]), res.fun, rel_tol=1e-7, abs_tol=1e-300)
 
 
-def test_no_output_without_disp(capsys):
-    minimize(rosen, X0, method="trust-exact", **ROSEN)
+def test_no_output_without_disp(capsys, rosenbrock):
+    minimize(rosenbrock.fun, X0, method="trust-exact", **rosenbrock.derivatives)
     assert capsys.readouterr().out == ""
 
 
 # --- options ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", list(METHODS))
-def test_unknown_option_lists_valid_ones(method):
+def test_unknown_option_lists_valid_ones(method, rosenbrock):
     with pytest.raises(TypeError, match="unknown option") as info:
-        minimize(rosen, X0, method=method, options={"gtol": 1e-6, "no_such_option": 1}, **ROSEN)
+        minimize(rosenbrock.fun, X0, method=method, options={"gtol": 1e-6, "no_such_option": 1},
+                 **rosenbrock.derivatives)
     message = str(info.value)
     assert "no_such_option" in message and "gtol" in message and "maxiter" in message and "disp" in message
 
@@ -128,110 +134,113 @@ def test_unknown_option_lists_valid_ones(method):
     ("trust-ncg", {"eta": 0.5}), ("dogleg", {"max_trust_radius": 0.5}), ("lbfgs", {"maxcor": 0}),
     ("trust-exact", {"k_easy": 1.5}), ("trust-krylov", {"subproblem_maxiter": 0}),
 ])
-def test_bad_option_values(method, options):
+def test_bad_option_values(method, options, rosenbrock):
     with pytest.raises(ValueError, match=next(iter(options))):
-        minimize(rosen, X0, method=method, options=options, **ROSEN)
+        minimize(rosenbrock.fun, X0, method=method, options=options, **rosenbrock.derivatives)
 
 
-def test_options_as_dataclasses():
-    res = minimize(rosen, X0, method="newton", options=NewtonOptions(line_search="wolfe", gtol=1e-10), **ROSEN)
+def test_options_as_dataclasses(rosenbrock):
+    res = minimize(rosenbrock.fun, X0, method="newton", options=NewtonOptions(line_search="wolfe", gtol=1e-10),
+                   **rosenbrock.derivatives)
     assert res.success and np.abs(res.jac).max() <= 1e-10
-    res = minimize(rosen, X0, method="trust-exact", options=TrustExactOptions(initial_trust_radius=0.1), **ROSEN)
+    res = minimize(rosenbrock.fun, X0, method="trust-exact", options=TrustExactOptions(initial_trust_radius=0.1),
+                   **rosenbrock.derivatives)
     assert res.success
     with pytest.raises(TypeError, match="TrustExactOptions"):
-        minimize(rosen, X0, method="trust-exact", options=TrustRegionOptions(), **ROSEN)
+        minimize(rosenbrock.fun, X0, method="trust-exact", options=TrustRegionOptions(), **rosenbrock.derivatives)
     with pytest.raises(TypeError, match="mapping"):
-        minimize(rosen, X0, method="newton", options=[("gtol", 1.0)], **ROSEN)
+        minimize(rosenbrock.fun, X0, method="newton", options=[("gtol", 1.0)], **rosenbrock.derivatives)
 
 
-def test_tol_sets_gtol_and_maxiter_stops():
-    res = minimize(rosen, X0, method="trust-ncg", tol=1e-11, **ROSEN)
+def test_tol_sets_gtol_and_maxiter_stops(rosenbrock):
+    res = minimize(rosenbrock.fun, X0, method="trust-ncg", tol=1e-11, **rosenbrock.derivatives)
     assert res.success and np.abs(res.jac).max() <= 1e-11
-    res = minimize(rosen, X0, method="newton", options={"maxiter": 3}, **ROSEN)
+    res = minimize(rosenbrock.fun, X0, method="newton", options={"maxiter": 3}, **rosenbrock.derivatives)
     assert res.status == 1 and res.nit == 3 and not res.success and res.outcome is Outcome.MAX_ITERATIONS
 
 
 # --- argument checking ------------------------------------------------------------------------------
-def test_x0_must_be_one_dimensional():
+def test_x0_must_be_one_dimensional(rosenbrock):
     with pytest.raises(ValueError, match=r"1-D array of shape \(n,\); got an array of shape \(2, 1\)"):
-        minimize(rosen, np.ones((2, 1)), **ROSEN)
+        minimize(rosenbrock.fun, np.ones((2, 1)), **rosenbrock.derivatives)
     with pytest.raises(ValueError, match=r"shape \(\)"):
-        minimize(rosen, np.float64(1.0), **ROSEN)
+        minimize(rosenbrock.fun, np.float64(1.0), **rosenbrock.derivatives)
     with pytest.raises(ValueError, match="at least one"):
-        minimize(rosen, np.ones(0), **ROSEN)
+        minimize(rosenbrock.fun, np.ones(0), **rosenbrock.derivatives)
 
 
-def test_x0_must_be_floating(make_array):
+def test_x0_must_be_floating(make_array, rosenbrock):
     import array_api_strict as xs
 
     for bad in (np.array([1, 2]), xs.asarray([1, 2]), np.array([True, False]), np.array([1 + 1j, 2])):
         with pytest.raises(TypeError, match=r"real floating dtype .*got dtype"):
-            minimize(rosen, bad, **ROSEN)
-    res = minimize(rosen, [-1, 1], **ROSEN)  # a Python list of ints is converted, as in scipy
+            minimize(rosenbrock.fun, bad, **rosenbrock.derivatives)
+    res = minimize(rosenbrock.fun, [-1, 1], **rosenbrock.derivatives)  # a Python list of ints is converted, as in scipy
     assert res.success and res.x.dtype == np.float64
 
 
-def test_missing_derivatives_are_named():
+def test_missing_derivatives_are_named(rosenbrock):
     with pytest.raises(TypeError, match="needs the exact gradient"):
-        minimize(rosen, X0, method="lbfgs")
+        minimize(rosenbrock.fun, X0, method="lbfgs")
     with pytest.raises(TypeError, match="finite differences are not supported"):
-        minimize(rosen, X0, method="lbfgs", jac="2-point")
+        minimize(rosenbrock.fun, X0, method="lbfgs", jac="2-point")
     for method in ("newton", "trust-exact", "dogleg"):
         with pytest.raises(TypeError, match="needs the Hessian matrix"):
-            minimize(rosen, X0, method=method, jac=rosen_g)
+            minimize(rosenbrock.fun, X0, method=method, jac=rosenbrock.jac)
     for method in ("trust-ncg", "trust-krylov"):
         with pytest.raises(TypeError, match="hess=callable.*or hessp"):
-            minimize(rosen, X0, method=method, jac=rosen_g)
+            minimize(rosenbrock.fun, X0, method=method, jac=rosenbrock.jac)
 
 
-def test_unknown_method():
+def test_unknown_method(rosenbrock):
     with pytest.raises(ValueError, match="unknown method 'bfgs'; valid methods are: newton, trust-exact"):
-        minimize(rosen, X0, method="bfgs", **ROSEN)
-    assert minimize(rosen, X0, method="TRUST_EXACT", **ROSEN).success  # scipy-style spelling
+        minimize(rosenbrock.fun, X0, method="bfgs", **rosenbrock.derivatives)
+    assert minimize(rosenbrock.fun, X0, method="TRUST_EXACT", **rosenbrock.derivatives).success  # scipy-style spelling
 
 
-def test_wrong_shapes_from_user_functions():
+def test_wrong_shapes_from_user_functions(rosenbrock):
     with pytest.raises(ValueError, match=r"jac must return an array of shape \(2,\); got shape \(3,\)"):
-        minimize(rosen, X0, jac=lambda x: np.ones(3), hess=rosen_h)
+        minimize(rosenbrock.fun, X0, jac=lambda x: np.ones(3), hess=rosenbrock.hess)
     with pytest.raises(ValueError, match=r"hess must return an array of shape \(2, 2\)"):
-        minimize(rosen, X0, jac=rosen_g, hess=lambda x: np.ones(2))
+        minimize(rosenbrock.fun, X0, jac=rosenbrock.jac, hess=lambda x: np.ones(2))
     with pytest.raises(ValueError, match="fun must return a scalar"):
-        minimize(lambda x: x, X0, jac=rosen_g, hess=rosen_h)
+        minimize(lambda x: x, X0, **rosenbrock.derivatives)
 
 
 # --- objectives given as objects, jac=True, args ----------------------------------------------------
-class RosenObjective:
-    """Duck-typed like ricci.symbolic.Objective."""
+class CountingObjective:
+    """A problem's functions as methods, duck-typed like ricci.symbolic.Objective, with call counts."""
 
-    def __init__(self):
+    def __init__(self, problem):
+        self.problem = problem
         self.calls = {"fun": 0, "jac": 0, "hess": 0, "hessp": 0, "fun_and_jac": 0}
 
     def fun(self, x):
         self.calls["fun"] += 1
-        return rosen(x)
+        return self.problem.fun(x)
 
     def jac(self, x):
         self.calls["jac"] += 1
-        return rosen_g(x)
+        return self.problem.jac(x)
 
     def hess(self, x):
         self.calls["hess"] += 1
-        return rosen_h(x)
+        return self.problem.hess(x)
 
     def hessp(self, x, p):
         self.calls["hessp"] += 1
-        return rosen_h(x) @ p
+        return self.problem.hess(x) @ p
 
 
-class RosenObjectiveFused(RosenObjective):
+class CountingObjectiveFused(CountingObjective):
     def fun_and_jac(self, x):
         self.calls["fun_and_jac"] += 1
-        return rosen(x), rosen_g(x)
+        return self.problem.fun(x), self.problem.jac(x)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_objective_object(method):
-    obj = RosenObjective()
+def test_objective_object(method, rosenbrock):
+    obj = CountingObjective(rosenbrock)
     res = minimize(obj, X0, method=method)
     assert res.success and np.allclose(res.x, 1.0, atol=1e-4)
     assert res.nfev == obj.calls["fun"] and res.njev == obj.calls["jac"]
@@ -241,16 +250,16 @@ def test_objective_object(method):
         assert obj.calls["hess"] == res.nhev
 
 
-def test_objective_object_fused_value_and_gradient():
-    obj = RosenObjectiveFused()
+def test_objective_object_fused_value_and_gradient(rosenbrock):
+    obj = CountingObjectiveFused(rosenbrock)
     res = minimize(obj, X0, method="lbfgs")
     assert res.success and obj.calls["fun_and_jac"] >= 1
 
 
-def test_explicit_derivatives_override_the_object():
-    obj = RosenObjective()
+def test_explicit_derivatives_override_the_object(rosenbrock):
+    obj = CountingObjective(rosenbrock)
     hess_calls = []
-    res = minimize(obj, X0, method="trust-exact", hess=lambda x: hess_calls.append(1) or rosen_h(x))
+    res = minimize(obj, X0, method="trust-exact", hess=lambda x: hess_calls.append(1) or rosenbrock.hess(x))
     assert res.success and obj.calls["hess"] == 0 and len(hess_calls) == res.nhev
 
 
@@ -270,10 +279,10 @@ def test_jac_true_and_args(method):
 
 # --- non-finite values ------------------------------------------------------------------------------
 class GoesNaN:
-    """Rosenbrock whose value (or gradient, or Hessian) becomes NaN after a number of calls."""
+    """A problem whose value (or gradient, or Hessian) becomes NaN after a number of calls."""
 
-    def __init__(self, after, where="fun"):
-        self.after, self.where, self.calls = after, where, 0
+    def __init__(self, problem, after, where="fun"):
+        self.problem, self.after, self.where, self.calls = problem, after, where, 0
         self.finite_points = []
 
     def fun(self, x):
@@ -281,7 +290,7 @@ class GoesNaN:
             self.calls += 1
             if self.calls > self.after:
                 return float("nan")
-        value = rosen(x)
+        value = self.problem.fun(x)
         self.finite_points.append((value, np.array(x)))
         return value
 
@@ -290,14 +299,14 @@ class GoesNaN:
             self.calls += 1
             if self.calls > self.after:
                 return np.full(2, np.nan)
-        return rosen_g(x)
+        return self.problem.jac(x)
 
     def hess(self, x):
         if self.where == "hess":
             self.calls += 1
             if self.calls > self.after:
                 return np.full((2, 2), np.inf)
-        return rosen_h(x)
+        return self.problem.hess(x)
 
     def hessp(self, x, p):
         with np.errstate(invalid="ignore"):  # inf * 0 in the product is the point of this test
@@ -306,30 +315,30 @@ class GoesNaN:
 
 @pytest.mark.parametrize("method,where", [(m, w) for m in METHODS for w in ("fun", "jac", "hess")
                                           if not (m == "lbfgs" and w == "hess")])  # lbfgs uses no Hessian
-def test_non_finite_values_stop_honestly(method, where):
-    obj = GoesNaN(after=5, where=where)
+def test_non_finite_values_stop_honestly(method, where, rosenbrock):
+    obj = GoesNaN(rosenbrock, after=5, where=where)
     res = minimize(obj, X0, method=method)
     assert not res.success and res.status == 4 and res.outcome is Outcome.NON_FINITE
     assert "non-finite" in res.message
     assert math.isfinite(res.fun) and np.all(np.isfinite(res.x)) and np.all(np.isfinite(res.jac))
-    assert res.fun == rosen(res.x) and res.fun <= rosen(X0)  # the returned point is real and not worse
+    assert res.fun == rosenbrock.fun(res.x) and res.fun <= rosenbrock.fun(X0)  # a real point, and not worse
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_non_finite_at_x0(method):
-    res = minimize(lambda x: float("inf"), X0, method=method, **ROSEN)
+def test_non_finite_at_x0(method, rosenbrock):
+    res = minimize(lambda x: float("inf"), X0, method=method, **rosenbrock.derivatives)
     assert res.status == 4 and np.array_equal(res.x, X0) and res.nit == 0
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_nan_region_is_backed_out_of(method):
+def test_nan_region_is_backed_out_of(method, rosenbrock):
     """f is NaN (outside its domain) for x0 + large steps; the solver shortens the step and converges."""
 
     def fun(x):
-        return float("nan") if x[0] > 1.5 else rosen(x)
+        return float("nan") if x[0] > 1.5 else rosenbrock.fun(x)
 
     res = minimize(fun, np.array([1.4, 1.5]), method=method, options={"initial_trust_radius": 10.0}
-                   if method not in ("newton", "lbfgs") else None, **ROSEN)
+                   if method not in ("newton", "lbfgs") else None, **rosenbrock.derivatives)
     assert res.success and np.allclose(res.x, 1.0, atol=1e-4)
 
 
@@ -357,8 +366,8 @@ def test_no_numpy_warnings_escape_with_warnings_as_errors():
 
 # --- special starting points ------------------------------------------------------------------------
 @pytest.mark.parametrize("method", list(METHODS))
-def test_start_at_the_optimum(method, make_array):
-    problem = BY_NAME["rosenbrock"]
+def test_start_at_the_optimum(method, make_array, rosenbrock):
+    problem = rosenbrock
     res = minimize(problem.fun, make_array([1.0, 1.0]), method=method, jac=problem.jac, hess=problem.hess)
     assert res.success and res.nit == 0 and res.nfev == 1 and res.fun == 0.0
 
@@ -427,26 +436,26 @@ def test_outcome_enum_carries_status_and_message():
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_result_fields(method, make_array):
+def test_result_fields(method, make_array, rosenbrock):
     x0 = make_array([-1.2, 1.0])
-    res = minimize(rosen, x0, method=method, **ROSEN)
+    res = minimize(rosenbrock.fun, x0, method=method, **rosenbrock.derivatives)
     for field in ("x", "fun", "jac", "nit", "nfev", "njev", "nhev", "status", "success", "message"):
         assert field in res
     assert isinstance(res.fun, float) and isinstance(res.status, int) and isinstance(res.success, bool)
     assert array_namespace(res.x) is array_namespace(x0)
     if method in ("newton", "trust-exact", "dogleg"):
         assert array_namespace(res.hess) is array_namespace(x0)
-        np.testing.assert_allclose(np.asarray(res.hess), rosen_h(np.asarray(res.x)))
+        np.testing.assert_allclose(np.asarray(res.hess), rosenbrock.hess(np.asarray(res.x)))
 
 
-def test_trust_exact_evaluates_hessians_only_at_accepted_points():
+def test_trust_exact_evaluates_hessians_only_at_accepted_points(rosenbrock):
     accepted = []
 
     def callback(intermediate_result):
         if intermediate_result.step_accepted:
             accepted.append(1)
 
-    res = minimize(rosen, X0, method="trust-exact", callback=callback, **ROSEN)
+    res = minimize(rosenbrock.fun, X0, method="trust-exact", callback=callback, **rosenbrock.derivatives)
     # one Hessian at x0, one per accepted step except the last (converged there), one for the result
     assert res.nhev == 1 + (len(accepted) - 1) + 1
     assert res.nit > len(accepted)  # some steps were rejected and cost no Hessian

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace
 from ricci.solvers import METHODS, minimize
-from solvers_problems import PROBLEMS
 
 GTOL = 1e-8
 
@@ -21,15 +20,15 @@ def method_options(problem, method):
 
 
 def solve(problem, method, x0):
-    kwargs = dict(jac=problem.jac)
+    kwargs = {"jac": problem.jac}
     if method != "lbfgs":
         kwargs["hess"] = problem.hess
     return minimize(problem.fun, x0, method=method, options=method_options(problem, method), **kwargs)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: p.name)
-def test_reaches_known_minimizer(problem, method, make_array):
+def test_reaches_known_minimizer(classic_problem, method, make_array):
+    problem = classic_problem
     x0 = make_array(problem.x0)
     res = solve(problem, method, x0)
     assert res.success, res.message
@@ -45,9 +44,9 @@ def test_reaches_known_minimizer(problem, method, make_array):
 
 
 @pytest.mark.parametrize("method", ["trust-ncg", "trust-krylov"])
-@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: p.name)
-def test_hessian_vector_products_only(problem, method):
+def test_hessian_vector_products_only(classic_problem, method):
     """trust-ncg / trust-krylov on hessp alone (no Hessian matrix is ever formed)."""
+    problem = classic_problem
     res = minimize(problem.fun, np.asarray(problem.x0), method=method, jac=problem.jac, hessp=problem.hessp,
                    options=method_options(problem, method))
     assert res.success, res.message
@@ -56,8 +55,8 @@ def test_hessian_vector_products_only(problem, method):
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_float32_stays_float32(method, make_array):
-    problem = next(p for p in PROBLEMS if p.name == "convex_quadratic")
+def test_float32_stays_float32(method, make_array, classic_problems):
+    problem = classic_problems["convex_quadratic"]
     x0 = make_array(problem.x0, dtype="float32")
     res = minimize(problem.fun, x0, method=method, jac=problem.jac, hess=problem.hess, options={"gtol": 1e-3})
     assert res.success, res.message
@@ -68,8 +67,8 @@ def test_float32_stays_float32(method, make_array):
 
 
 @pytest.mark.parametrize("line_search", ["armijo", "wolfe"])
-@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: p.name)
-def test_newton_line_searches(problem, line_search):
+def test_newton_line_searches(classic_problem, line_search):
+    problem = classic_problem
     res = minimize(problem.fun, np.asarray(problem.x0), method="newton", jac=problem.jac, hess=problem.hess,
                    options={"gtol": GTOL, "line_search": line_search})
     assert res.success, res.message

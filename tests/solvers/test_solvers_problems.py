@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from array_api_compat import array_namespace
-from conftest import to_numpy
-from solvers_problems import PROBLEMS
 
 
-@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: p.name)
-def test_derivatives_match_finite_differences(problem, make_array, rng):
+def test_derivatives_match_finite_differences(classic_problem, make_array, rng, to_numpy):
+    problem = classic_problem
     x0 = np.asarray(problem.x0) + 0.1 * rng.standard_normal(problem.n)
     x = make_array(x0)
     xp = array_namespace(x)
@@ -31,8 +28,8 @@ def test_derivatives_match_finite_differences(problem, make_array, rng):
     assert array_namespace(problem.jac(x)) is xp
 
 
-@pytest.mark.parametrize("problem", [p for p in PROBLEMS if p.residual is not None], ids=lambda p: p.name)
-def test_residual_jacobians_match_finite_differences(problem, rng):
+def test_residual_jacobians_match_finite_differences(least_squares_problem, rng):
+    problem = least_squares_problem
     x0 = np.asarray(problem.x0) + 0.1 * rng.standard_normal(problem.n)
     J = np.asarray(problem.residual_jac(x0))
     d = rng.standard_normal(problem.n)

@@ -4,35 +4,34 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import numpy as xnp
-from solvers_problems import BY_NAME
-
+from ricci import problems
 from ricci.solvers import least_squares, minimize
 from ricci.solvers._lanczos import gltr
 from ricci.solvers._steihaug import steihaug_cg
 
 
-def test_lbfgs_line_search_near_rounding_level():
+def test_lbfgs_line_search_near_rounding_level(classic_problems):
     """Near the minimizer c1 alpha |phi'(0)| fell below the rounding error of f, the Armijo test failed at
     random and the zoom phase burned ~25 evaluations per iteration (83 evaluations for 28 iterations on an
     8-D quadratic). The approximate-Wolfe noise allowance fixed it."""
-    p = BY_NAME["convex_quadratic"]
+    p = classic_problems["convex_quadratic"]
     res = minimize(p.fun, np.zeros(p.n), method="lbfgs", jac=p.jac, options={"gtol": 1e-8})
     assert res.success and res.nfev <= 1.3 * res.nit + 5
 
 
-def test_gauss_newton_does_not_claim_convergence_when_stalled():
+def test_gauss_newton_does_not_claim_convergence_when_stalled(classic_problems):
     """Gauss-Newton on Freudenstein-Roth crawls where J is rank-deficient; the ftol/xtol tests used the
     line-search-shortened step and reported success at a point with |grad| = 56. They now judge the full
     Gauss-Newton step, so the stall ends honestly at max_nfev."""
-    p = BY_NAME["freudenstein_roth"]
+    p = classic_problems["freudenstein_roth"]
     res = least_squares(p.residual, np.asarray(p.x0), jac=p.residual_jac, method="gauss-newton")
     assert not res.success or res.optimality < 1e-4
 
 
-def test_trust_regions_on_brown_need_a_larger_radius_cap():
+def test_trust_regions_on_brown_need_a_larger_radius_cap(classic_problems):
     """With scipy's max_trust_radius = 1000 the minimizer 1e6 away takes more than 400 iterations; the
     solve stops with MAX_ITERATIONS instead of pretending (documents why the problem tests raise the cap)."""
-    p = BY_NAME["brown_badly_scaled"]
+    p = classic_problems["brown_badly_scaled"]
     res = minimize(p.fun, np.asarray(p.x0), method="trust-exact", jac=p.jac, hess=p.hess, options={"maxiter": 50})
     assert res.status == 1 and not res.success
     res = minimize(p.fun, np.asarray(p.x0), method="trust-exact", jac=p.jac, hess=p.hess,
@@ -60,9 +59,9 @@ def test_one_hessian_vector_product_per_krylov_iteration(solver, rng):
         assert len(products) == sol.factorizations  # the iteration count
 
 
-def test_hessian_only_at_accepted_points_for_trust_ncg_with_a_matrix():
+def test_hessian_only_at_accepted_points_for_trust_ncg_with_a_matrix(classic_problems):
     """trust-ncg given only hess forms the matrix once per accepted point, not once per product."""
-    p = BY_NAME["extended_rosenbrock_100"]
+    p = classic_problems["extended_rosenbrock_100"]
     res = minimize(p.fun, np.asarray(p.x0), method="trust-ncg", jac=p.jac, hess=p.hess)
     assert res.success and res.nhev <= res.nit + 1
 
@@ -83,17 +82,6 @@ def test_trust_region_reaches_tight_gtol_despite_rounding_in_f(method):
     rng = np.random.default_rng(20181203)
     X = rng.normal(size=(80, 4))
     y = np.sign(X @ rng.normal(size=4) + 0.3 * rng.normal(size=80))
-
-    def fun(w):
-        return float(np.sum(np.logaddexp(0, -y * (X @ w))) + 0.05 * w @ w)
-
-    def jac(w):
-        s = 0.5 * (1 + np.tanh(0.5 * (-y * (X @ w))))
-        return X.T @ (-y * s) + 0.1 * w
-
-    def hess(w):
-        s = 0.5 * (1 + np.tanh(0.5 * (-y * (X @ w))))
-        return X.T @ ((s * (1 - s))[:, None] * X) + 0.1 * np.eye(4)
-
-    res = minimize(fun, np.zeros(4), method=method, jac=jac, hess=hess, options={"gtol": 1e-10})
+    obj = problems.logistic_regression(X, y, lam=0.1, intercept=False).objective  # f ~ 40 at the minimizer
+    res = minimize(obj.fun, np.zeros(4), method=method, jac=obj.jac, hess=obj.hess, options={"gtol": 1e-10})
     assert res.success and np.max(np.abs(res.jac)) <= 1e-10, res.message

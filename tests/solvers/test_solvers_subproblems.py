@@ -196,3 +196,20 @@ def test_subproblems_on_array_api_strict(radius):
                  gltr(xs, lambda v: B @ v, g, radius, maxiter=5)[0].step):
         assert array_namespace(step) is xs and step.shape == (5,)
     np.testing.assert_allclose(np.asarray(more_sorensen(xs, B, g, radius, k_easy=1e-10).step), ref, atol=1e-10)
+
+
+def test_boundary_roots_of_a_ray(rng):
+    """||p + tau d|| = radius at both roots, tau_- <= 0 <= tau_+ from inside the region, and no cancellation
+    when the roots differ by many orders of magnitude."""
+    from ricci.solvers._boundary import boundary_roots
+
+    for _ in range(20):
+        p, d = 0.1 * rng.standard_normal(4), rng.standard_normal(4)
+        radius = 1.0 + rng.random()
+        lo, hi = boundary_roots(xnp, p, d, radius)
+        assert lo <= 0.0 <= hi
+        for tau in (lo, hi):
+            assert np.linalg.norm(p + tau * d) == pytest.approx(radius, rel=1e-12)
+    p, d = np.array([1.0 - 1e-12, 0.0]), np.array([1e6, 0.0])  # p just inside, a long d: a tiny positive root
+    lo, hi = boundary_roots(xnp, p, d, 1.0)
+    assert hi == pytest.approx(1e-18, rel=1e-3) and lo == pytest.approx(-2e-6, rel=1e-9)

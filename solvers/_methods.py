@@ -1,0 +1,244 @@
+"""Every method of ricci.solvers, once: a :class:`Method` record per method, and the registry of them.
+
+Each ``minimize`` method is a composition of a driver and a step (STYLE.md, "solvers as compositions"):
+
+    newton        line-search driver + safeguarded Newton step (Algorithm 3.3 of Nocedal & Wright (2006))
+    lbfgs         line-search driver (strong Wolfe) + L-BFGS two-loop recursion (Algorithm 7.4)
+    trust-exact   trust-region driver + More-Sorensen (Algorithm 4.3)
+    trust-ncg     trust-region driver + Steihaug-CG (Algorithm 7.2)
+    trust-krylov  trust-region driver + GLTR (generalized Lanczos)
+    dogleg        trust-region driver + dogleg (Section 4.1)
+
+and a callable with the signature scipy.optimize.minimize expects of a custom ``method``, so
+``scipy.optimize.minimize(f, x0, method=ricci.solvers.trust_exact, jac=..., hess=...)`` works. The
+``least_squares`` methods, "lm" and "gauss-newton", minimize the cost 1/2 ||r(x)||^2 from the residual r and
+its Jacobian J (see ``_least_squares.py``).
+
+The registry says which methods exist, which family each belongs to (and so which problems it applies to:
+least-squares methods need residuals), what derivatives it uses, and how to ask it to stop at a gradient
+tolerance (:meth:`Method.stopping_options`): ``minimize`` and the ``ricci`` command read it from here.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
+
+from ._arrays import eps, prepare_x0
+from ._evaluator import Evaluator, FloatingPointGuard, resolve_objective
+from ._lbfgs import LbfgsDirection
+from ._least_squares import least_squares
+from ._line_search_driver import NewtonDirection, minimize_line_search
+from ._options import (
+    LbfgsOptions,
+    NewtonOptions,
+    TrustExactOptions,
+    TrustRegionOptions,
+    parse_options,
+)
+from ._trust_region import (
+    dogleg_subproblem,
+    lanczos_subproblem,
+    minimize_trust_region,
+    more_sorensen_subproblem,
+    steihaug_subproblem,
+)
+
+FAMILIES = ("minimize", "least_squares")
+DERIVATIVES = ("gradient", "hessian", "hessian_or_product", "jacobian")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method of ricci.solvers.
+
+    name: the name ``minimize(method=...)``, ``least_squares(method=...)`` and ``ricci solve --method`` take.
+    family: "minimize" (a scalar f with gradient g; any problem) or "least_squares" (residuals r with Jacobian J,
+        minimizing the cost 1/2 ||r||^2; only problems that are sums of squares).
+    function: the callable that runs it: for "minimize", the scipy custom-method callable
+        ``function(fun, x0, args=(), jac=, hess=, hessp=, callback=, tol=, **options)``; for "least_squares",
+        ``function(fun, x0, jac=, **options)`` (``least_squares`` with this method).
+    derivatives: what it uses besides f: "gradient" (g only), "hessian" (the matrix H), "hessian_or_product"
+        (H or Hessian-vector products hessp), "jacobian" (J of the residuals).
+    options: the frozen dataclass of its options (``minimize`` family), None for keyword options.
+    description: one line.
+    """
+
+    name: str
+    family: str
+    function: Callable
+    derivatives: str
+    options: type | None
+    description: str
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"Method {self.name!r}: family must be one of {FAMILIES}; got {self.family!r}")
+        if self.derivatives not in DERIVATIVES:
+            raise ValueError(f"Method {self.name!r}: derivatives must be one of {DERIVATIVES}; "
+                             f"got {self.derivatives!r}")
+
+    @property
+    def uses_hessian(self) -> bool:
+        """True when the method uses second derivatives of f (the matrix, or products with it)."""
+        return self.derivatives in ("hessian", "hessian_or_product")
+
+    @property
+    def accepts_hessp(self) -> bool:
+        """True when Hessian-vector products alone suffice (no n x n matrix is needed)."""
+        return self.derivatives == "hessian_or_product"
+
+    def stopping_options(self, tol: float | None = None, maxiter: int | None = None) -> dict:
+        """The options that make this method stop once ``max_i |grad_i| <= tol`` (grad: the gradient of what
+        the method minimizes, f for "minimize", the cost 1/2 ||r||^2 with gradient J'r for "least_squares") and
+        after ``maxiter`` iterations.
+
+        minimize: ``gtol=tol, maxiter=maxiter``. least_squares: ``optimality_tol=tol`` with scipy's ftol,
+        xtol and gtol tests off (None), so that the gradient alone decides, and ``max_nfev=maxiter``
+        (least_squares limits residual evaluations, not iterations). None leaves the method's default.
+        """
+        out = {}
+        if self.family == "minimize":
+            if tol is not None:
+                out["gtol"] = float(tol)
+            if maxiter is not None:
+                out["maxiter"] = int(maxiter)
+        else:
+            if tol is not None:
+                out.update(optimality_tol=float(tol), ftol=None, xtol=None, gtol=None)
+            if maxiter is not None:
+                out["max_nfev"] = max(1, int(maxiter))
+        return out
+
+
+def _check_unconstrained(method, bounds, constraints):
+    if bounds is not None:
+        raise ValueError(f"method {method!r} is for unconstrained problems; got bounds={bounds!r}")
+    if constraints:
+        raise ValueError(f"method {method!r} is for unconstrained problems; got constraints={constraints!r}")
+
+
+def _minimize_method(name, derivatives, options_cls, run, description, doc) -> Method:
+    """The record of a ``minimize`` method whose iteration is ``run(xp, evaluator, x0, opts, callback)``.
+
+    The callable checks and sorts out the arguments as scipy's methods do (no bounds or constraints, options
+    by name or as ``options_cls``, ``tol`` as gtol), then runs the iteration with NumPy's floating-point
+    warnings confined to the user's code."""
+
+    def function(fun, x0, args=(), jac=None, hess=None, hessp=None, callback=None, tol=None, bounds=None,
+                 constraints=(), **options):
+        _check_unconstrained(name, bounds, constraints)
+        opts = parse_options(options_cls, name, options, tol)
+        xp, x0 = prepare_x0(x0)
+        if derivatives == "gradient":  # second derivatives are ignored, not checked
+            hess = hessp = None
+        fun, jac, fun_and_jac, hess, hessp = resolve_objective(fun, jac, hess, hessp, method=name,
+                                                               needs=derivatives)
+        with FloatingPointGuard() as guard:
+            ev = Evaluator(xp, x0, fun, jac, fun_and_jac, hess, hessp, args, guard)
+            return run(xp, ev, x0, opts, callback)
+
+    function.__name__ = function.__qualname__ = name.replace("-", "_")
+    function.__doc__ = doc
+    return Method(name, "minimize", function, derivatives, options_cls, description)
+
+
+NEWTON = _minimize_method(
+    "newton", "hessian", NewtonOptions,
+    lambda xp, ev, x0, o, callback: minimize_line_search(
+        ev, x0, NewtonDirection(xp, ev, o.shift_beta), o, method="newton", line_search=o.line_search,
+        callback=callback),
+    "Newton's method: safeguarded Cholesky step, Armijo or strong Wolfe line search",
+    """Newton's method with a line search and a safeguarded Cholesky factorization.
+
+    The direction solves (H + tau I) p = -g with tau = 0 when H is positive definite and tau raised by
+    Algorithm 3.3 of Nocedal & Wright (2006) otherwise, so it is a descent direction even for indefinite or
+    singular H. The step length comes from Armijo backtracking (``line_search="armijo"``, first trial 1) or
+    the strong Wolfe search of Algorithms 3.5-3.6 (``line_search="wolfe"``). Options: :class:`NewtonOptions`.
+    """,
+)
+TRUST_EXACT = _minimize_method(
+    "trust-exact", "hessian", TrustExactOptions,
+    lambda xp, ev, x0, o, callback: minimize_trust_region(
+        ev, x0, more_sorensen_subproblem(o.k_easy, o.subproblem_maxiter), o, method="trust-exact",
+        callback=callback),
+    "trust region, nearly exact subproblem (More-Sorensen, hard case included)",
+    """Trust region with the nearly exact subproblem solution of More & Sorensen (1983), Algorithm 4.3 of
+    Nocedal & Wright (2006), hard case included (eigendecomposition fallback). The Hessian is evaluated only at
+    accepted points. Options: :class:`TrustExactOptions`.""",
+)
+TRUST_NCG = _minimize_method(
+    "trust-ncg", "hessian_or_product", TrustRegionOptions,
+    lambda xp, ev, x0, o, callback: minimize_trust_region(
+        ev, x0, steihaug_subproblem(o.subproblem_maxiter), o, method="trust-ncg", callback=callback),
+    "trust region, Steihaug's truncated CG on Hessian-vector products",
+    """Trust region with Steihaug's truncated CG (Algorithm 7.2 of Nocedal & Wright (2006)) on Hessian-vector
+    products (``hessp``, or products with ``hess``). Options: :class:`TrustRegionOptions`.""",
+)
+TRUST_KRYLOV = _minimize_method(
+    "trust-krylov", "hessian_or_product", TrustRegionOptions,
+    lambda xp, ev, x0, o, callback: minimize_trust_region(
+        ev, x0, lanczos_subproblem(o.subproblem_maxiter), o, method="trust-krylov", callback=callback),
+    "trust region, generalized Lanczos (GLTR) on Hessian-vector products",
+    """Trust region with the generalized Lanczos method GLTR (Gould, Lucidi, Roma & Toint, 1999) on
+    Hessian-vector products. Options: :class:`TrustRegionOptions`.""",
+)
+DOGLEG = _minimize_method(
+    "dogleg", "hessian", TrustRegionOptions,
+    lambda xp, ev, x0, o, callback: minimize_trust_region(
+        ev, x0, dogleg_subproblem(), o, method="dogleg", callback=callback),
+    "trust region, dogleg path between the Cauchy and the Newton point",
+    """Trust region with the dogleg step (Section 4.1 of Nocedal & Wright (2006)), meant for positive definite
+    Hessians; an indefinite Hessian falls back to a shifted Newton point (Algorithm 3.3) and the Cauchy step.
+    Options: :class:`TrustRegionOptions`.""",
+)
+LBFGS = _minimize_method(
+    "lbfgs", "gradient", LbfgsOptions,
+    lambda xp, ev, x0, o, callback: minimize_line_search(
+        ev, x0, LbfgsDirection(xp, o.maxcor, eps(xp, x0)), o, method="lbfgs", line_search="wolfe",
+        callback=callback),
+    "limited-memory BFGS with a strong Wolfe line search (quasi-Newton baseline)",
+    """Limited-memory BFGS (Algorithm 7.5 of Nocedal & Wright (2006)) with a strong Wolfe line search.
+
+    The quasi-Newton baseline that runs on the same arrays as the second-order methods (NumPy, CuPy, ...);
+    hess and hessp are ignored. Options: :class:`LbfgsOptions`.""",
+)
+LM = Method("lm", "least_squares", partial(least_squares, method="lm"), "jacobian", None,
+            "Levenberg-Marquardt on the residuals: trust region in a scaled norm (More 1978, MINPACK's tests)")
+GAUSS_NEWTON = Method("gauss-newton", "least_squares", partial(least_squares, method="gauss-newton"), "jacobian",
+                      None, "damped Gauss-Newton on the residuals: safeguarded normal equations, Armijo search")
+
+METHOD_REGISTRY: Mapping[str, Method] = MappingProxyType(
+    {m.name: m for m in (NEWTON, TRUST_EXACT, TRUST_NCG, TRUST_KRYLOV, DOGLEG, LBFGS, LM, GAUSS_NEWTON)})
+"""Every method by name, ``minimize`` family first, in the order ``ricci solve --help`` lists them."""
+
+METHODS = {name: m.function for name, m in METHOD_REGISTRY.items() if m.family == "minimize"}
+"""The ``minimize`` methods: name -> scipy-compatible callable (what ``minimize(method=name)`` runs)."""
+
+newton, trust_exact, trust_ncg = NEWTON.function, TRUST_EXACT.function, TRUST_NCG.function
+trust_krylov, dogleg, lbfgs = TRUST_KRYLOV.function, DOGLEG.function, LBFGS.function
+
+
+def normalize_method_name(name) -> str:
+    """scipy's spellings: case-insensitive, "_" for "-" ("TRUST_EXACT" is "trust-exact")."""
+    return str(name).lower().replace("_", "-")
+
+
+def get_method(name: str, family: str | None = None) -> Method:
+    """The record of method ``name`` (any spelling :func:`normalize_method_name` accepts), optionally required
+    to belong to ``family``; ValueError listing the valid names otherwise."""
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)} or None; got {family!r}")
+    valid = [n for n, m in METHOD_REGISTRY.items() if family is None or m.family == family]
+    key = normalize_method_name(name)
+    record = METHOD_REGISTRY.get(key)
+    if record is not None and record.name in valid:
+        return record
+    if record is not None:
+        raise ValueError(f"method {name!r} is a {record.family} method, not a {family} one; valid methods for "
+                         f"{family} are: {', '.join(valid)}")
+    close = difflib.get_close_matches(key, valid, n=2)
+    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    raise ValueError(f"unknown method {name!r}; valid methods are: {', '.join(valid)}{hint}")

@@ -58,7 +58,7 @@ import numpy as np
 import ricci.symbolic as rs
 from _harness import configure_threads, limit_native_threads, machine
 from peers import import_jax, logistic_loss
-from ricci.problems._models import logistic_loss_expression
+from ricci.problems import logistic_loss_expression
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"

@@ -12,7 +12,6 @@ import statistics
 import numpy as np
 from _harness import FAMILIES, RTOL, summary
 from peers import METHOD_KEYS, METHODS, SECOND_ORDER, method_label
-from ricci.problems._plot import require_matplotlib
 
 FAMILY_TITLES = {"logistic": "Logistic regression", "softmax": "Softmax regression (10 classes)",
                  "factorization": "Matrix factorization with missing entries", "mlp": "MLP regression",
@@ -133,9 +132,19 @@ def performance_profile(results) -> dict | None:
 
 
 
+def _pyplot():
+    """matplotlib.pyplot with a file-only backend (matplotlib comes with the ``bench`` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_family(results, family, path) -> None:
     """Gradient norm (infinity norm) against wall time, one panel per case, the median repetition per method."""
-    plt = require_matplotlib()
+    plt = _pyplot()
     rs = [r for r in results if r.case.family == family]
     cols = min(3, len(rs))
     rows = math.ceil(len(rs) / cols)
@@ -170,7 +179,7 @@ def plot_family(results, family, path) -> None:
 
 
 def plot_profile(mgh, path) -> None:
-    plt = require_matplotlib()
+    plt = _pyplot()
     taus = np.array(mgh["profile"]["tau"])
     fig, ax = plt.subplots(figsize=(8, 5.2), constrained_layout=True)
     for i, (key, rho) in enumerate(mgh["profile"]["rho"].items()):

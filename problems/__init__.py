@@ -16,7 +16,7 @@ from . import _synthetic as synthetic
 from ._datasets import breast_cancer
 from ._load import FORMATS, Dataset, load
 from ._mgh import components, place, select, stack
-from ._models import logistic_regression, matrix_factorization, mlp, softmax_regression
+from ._models import logistic_loss_expression, logistic_regression, matrix_factorization, mlp, softmax_regression
 from ._problem import (
     ALL_METHODS,
     LEAST_SQUARES_METHODS,
@@ -30,6 +30,6 @@ from ._problem import (
 
 __all__ = [
     "ALL_METHODS", "FORMATS", "LEAST_SQUARES_METHODS", "Dataset", "Problem",
-    "breast_cancer", "components", "families", "get", "load", "logistic_regression", "matrix_factorization",
+    "breast_cancer", "components", "families", "get", "load", "logistic_loss_expression", "logistic_regression", "matrix_factorization",
     "mlp", "names", "parameters", "place", "register", "select", "softmax_regression", "stack", "synthetic",
 ]

@@ -1,8 +1,8 @@
 """The ``ricci`` command: ``ricci solve`` (the main job) and ``ricci problems``.
 
-Subcommands register themselves on the shared subparsers through ``register(subparsers)`` functions; a
-module elsewhere in ricci adds its own the same way (``ricci.symbolic._cli_diff.register`` adds ``diff`` when
-it exists). Each subcommand sets ``func(args) -> exit status``. User errors print one line
+Subcommands register themselves on the shared subparsers through ``register(subparsers)`` functions: ``solve``
+and ``problems`` here, ``diff`` in ``_cli_diff``, ``bench`` in ``_bench`` (which runs the benchmarks of a source
+checkout). Each subcommand sets ``func(args) -> exit status``. User errors print one line
 ``ricci: error: ...`` on stderr and exit with status 2.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from ._bench import register as register_bench
+from ._cli_diff import register as register_diff
 from ._problem import ALL_METHODS, method_for
 
 DEFAULT_METHODS = ("newton", "trust-exact", "lbfgs")
@@ -53,17 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     register_solve(sub)
     register_problems(sub)
-    register_bench(sub)  # ricci bench: runs benchmarks/solvers.py of a source checkout (problems/_bench.py)
-    for register in _external_registrars():
-        register(sub)
+    register_diff(sub)
+    register_bench(sub)
     return parser
-
-
-def _external_registrars():
-    """Subcommands defined in their own modules beyond those above: ``ricci diff`` (problems/_cli_diff.py)."""
-    from ._cli_diff import register as register_diff
-
-    return [register_diff]
 
 
 def main(argv=None) -> int:

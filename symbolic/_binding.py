@@ -141,10 +141,23 @@ def is_array(value):
             and not isinstance(value, (numbers.Number, np.generic)))
 
 
+_DTYPE_KINDS = {}  # (namespace, dtype, kind) -> bool: a handful of entries, asked on every call
+
+
 def _isdtype(xp, dtype, kind):
-    if hasattr(xp, "isdtype"):
-        return xp.isdtype(dtype, kind)
-    return np.issubdtype(dtype, {"real floating": np.floating, "complex floating": np.complexfloating}[kind])
+    try:
+        key = (id(xp), dtype, kind)
+        hit = _DTYPE_KINDS.get(key)
+    except TypeError:  # an unhashable dtype object: ask every time
+        key, hit = None, None
+    if hit is None:
+        if hasattr(xp, "isdtype"):
+            hit = bool(xp.isdtype(dtype, kind))
+        else:
+            hit = bool(np.issubdtype(dtype, {"real floating": np.floating, "complex floating": np.complexfloating}[kind]))
+        if key is not None:
+            _DTYPE_KINDS[key] = hit
+    return hit
 
 
 def infer_namespace(values, who, like=None):
@@ -189,6 +202,8 @@ def convert(xp, value, dtype, device, label, *, finite=False):
     """
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{label}: expected a number or an array, got bool")
+    if not finite and is_array(value) and value.dtype == dtype:
+        return value  # already right (``dtype`` is a real floating type): the common case, kept cheap
     try:
         if is_array(value):
             array = value

@@ -8,9 +8,10 @@ checkout). Each subcommand sets ``func(args) -> exit status``. User errors print
 from __future__ import annotations
 
 import argparse
-import ast
 import json
+import math
 import os
+import re
 import sys
 import time
 
@@ -44,6 +45,8 @@ SOLVE_EPILOG = """examples:
   ricci solve extended-rosenbrock --param n=100 --method trust-krylov --tol 1e-10
   ricci solve --expr "sum(log(1+exp(-y.*(X*w)))) + 0.5*lam*w'*w" \\
               --data X=X.npy --data y=y.npy --param lam=0.01 --wrt w
+  ricci solve --expr "-sum(y.*(X*w)) + 0.5*w'*w" --data X=X.npy --data y=y.npy --wrt w
+                                                  an expression may start with '-' (--expr=-... works too)
 """
 
 
@@ -62,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_expr_values_joined(sys.argv[1:] if argv is None else list(argv)))
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
@@ -74,10 +77,31 @@ def main(argv=None) -> int:
         return 0
     except (ValueError, TypeError, OSError, ImportError, ArithmeticError) as exc:
         _fail(f"{exc}" if str(exc) else type(exc).__name__)
+    except MemoryError:
+        _fail("out of memory (a data file or a --param asks for more than this machine has)")
+    except RecursionError:
+        _fail("an input is nested too deeply to process")
     except KeyboardInterrupt:
         print("ricci: interrupted", file=sys.stderr)
         return 130
     return 2
+
+
+def _expr_values_joined(argv: list) -> list:
+    """``ricci solve --expr -sum(x)``: argparse would take the expression for an option (it starts with '-');
+    the token after ``--expr`` is always its value, so it is passed as ``--expr=-sum(x)``."""
+    if not argv or argv[0] != "solve":
+        return argv
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--expr" and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] != "--":
+            out.append(f"--expr={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
 
 
 def _fail(message: str):
@@ -125,7 +149,8 @@ def register_solve(sub):
                                    "and compare methods: iterations, objective, gradient norm, evaluations, time.",
                        epilog=SOLVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", help="a registered problem (`ricci problems` lists them)")
-    p.add_argument("--expr", help="your objective in the matrix language, e.g. \"sum(log(1+exp(-y.*(X*w))))\"")
+    p.add_argument("--expr", help="your objective in the matrix language, e.g. \"sum(log(1+exp(-y.*(X*w))))\" "
+                   "(one starting with '-' is fine: --expr \"-sum(x)\" or --expr=-sum(x))")
     p.add_argument("--wrt", action="append", default=[], metavar="VAR",
                    help="with --expr: the variable(s) to optimize (repeat or comma-separate)")
     p.add_argument("--data", action="append", default=[], metavar="FILE | NAME=FILE",
@@ -136,7 +161,8 @@ def register_solve(sub):
     p.add_argument("--method", help=f"one method: {', '.join(ALL_METHODS)}")
     p.add_argument("--compare", help=f"methods to compare, comma-separated (default: {','.join(DEFAULT_METHODS)})")
     p.add_argument("--tol", type=float, default=1e-8,
-                   help="stop at |grad f|_inf <= TOL, for every method (lm and gauss-newton included; default 1e-8)")
+                   help="stop at |grad f|_inf <= TOL, a finite number > 0, for every method (lm and gauss-newton "
+                        "included; default 1e-8)")
     p.add_argument("--maxiter", type=int, help="iteration limit per method (function evaluations for lm)")
     p.add_argument("--backend", default="numpy", choices=("numpy", "cupy"), help="array library (cupy: GPU)")
     p.add_argument("--plot", metavar="FILE.png", help="write convergence plots (needs matplotlib)")
@@ -153,8 +179,8 @@ def cmd_solve(args) -> int:
         raise CLIError("give a problem NAME or --expr, not both")
     if not args.name and not args.expr:
         raise CLIError("give a problem NAME (see `ricci problems`) or --expr")
-    if args.tol is not None and not args.tol > 0:
-        raise CLIError(f"--tol must be > 0, got {args.tol}")
+    if args.tol is not None and not (math.isfinite(args.tol) and args.tol > 0):
+        raise CLIError(f"--tol must be a finite number > 0, got {args.tol}")
     if args.maxiter is not None and args.maxiter < 1:
         raise CLIError(f"--maxiter must be >= 1, got {args.maxiter}")
     if args.plot:
@@ -230,19 +256,40 @@ def _methods(args, problem):
     return out
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE)
+
+
+def _parse_number(text: str):
+    """An int or a float written in ASCII digits (1, -3, 1e-3, .5, inf, nan), else None. A plain scan of
+    the text: nothing is evaluated, and no input can make it recurse."""
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return None
+
+
 def _parse_value(text: str):
-    """A --param value: a number, a bool, a tuple of numbers (8,4), else the string."""
-    low = text.strip().lower()
+    """A --param value: a number, a bool, None, a tuple of numbers (8,4 or (8, 4) or [8, 4]), else the
+    string (a name such as tanh)."""
+    stripped = text.strip()
+    low = stripped.lower()
     if low in ("true", "false"):
         return low == "true"
     if low in ("none", "null"):
         return None
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-    if isinstance(value, (int, float, tuple, list)) and not isinstance(value, bool):
-        return tuple(value) if isinstance(value, list) else value
+    number = _parse_number(stripped)
+    if number is not None:
+        return number
+    inner = stripped[1:-1] if len(stripped) >= 2 and stripped[0] + stripped[-1] in ("()", "[]") else stripped
+    if "," in inner or inner is not stripped:
+        parts = [p.strip() for p in inner.split(",")]
+        if parts and parts[-1] == "":  # a trailing comma, as in (8,)
+            parts.pop()
+        numbers = [_parse_number(p) for p in parts]
+        if numbers and all(v is not None for v in numbers):
+            return tuple(numbers)
     return text
 
 
@@ -306,23 +353,30 @@ def _parse_label(text):
 
 
 def _read_array(name, path):
-    from ._load import load
+    from ._load import load, read_npy
 
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
         if not os.path.exists(path):
             raise CLIError(f"--data {name}: no such file {path}")
+        if os.path.isdir(path):
+            raise CLIError(f"--data {name}: {path} is a directory, not a .npy file")
         try:
-            arr = np.load(path, allow_pickle=False)
+            arr = read_npy(path)
         except ValueError as exc:
-            raise CLIError(f"--data {name}: {path} is not a numeric .npy array ({exc})") from None
+            raise CLIError(f"--data {name}: {exc}") from None
     else:
         arr = load(path, label=None).X
         if arr.shape[1] == 1:
             arr = arr[:, 0]
-    if not np.issubdtype(arr.dtype, np.number):
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise CLIError(f"--data {name}: {path} holds complex numbers (dtype {arr.dtype}); expected real numbers")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise CLIError(f"--data {name}: {path} holds {arr.dtype} values, expected numbers")
-    return np.asarray(arr, dtype=np.float64)
+    arr = np.asarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise CLIError(f"--data {name}: {path} holds NaN or infinite values")
+    return arr
 
 
 def _expr_problem(args):
@@ -340,8 +394,8 @@ def _expr_problem(args):
         data[key.strip()] = _read_array(key.strip(), path.strip())
     for key, text in _key_values(args.param, "--param").items():
         value = _parse_value(text)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise CLIError(f"--param {key}: expected a number, got {text!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise CLIError(f"--param {key}: expected a finite number, got {text!r}")
         if key in data:
             raise CLIError(f"{key} is given both as --data and as --param")
         data[key] = float(value)

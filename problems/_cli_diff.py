@@ -58,13 +58,15 @@ def _shapes(items) -> dict:
 def run(args) -> int:
     import ricci.symbolic as rs
 
+    shapes = _shapes(args.shape)
     try:
-        f = rs.parse(args.expr, **_shapes(args.shape))
+        f = rs.parse(args.expr, **shapes)
     except rs.ParseError as exc:
+        notes = "".join(f"; {d.explain(_declaration(d.name, d.fix))}" for d in exc.defaults)
         raise ValueError(f"cannot parse the expression: {exc.message} at column {exc.position + 1} "
-                         f"of {args.expr!r}") from None
-    if args.order is not None and args.order < 1:
-        raise ValueError(f"--order must be at least 1, got {args.order}")
+                         f"of {args.expr!r}{notes}") from None
+    if args.order is not None:
+        _check_order(args.order)
     order = 2 if args.hessian else (args.order or 1)
     names = [v.name for v in rs.variables(f)]
     for name in args.wrt or []:
@@ -74,7 +76,8 @@ def run(args) -> int:
     wrt = [rs.variable(f, name) for name in args.wrt] if args.wrt else rs.variables(f)
     if (args.hessian or args.hvp or order >= 2) and f.ndim != 0:
         what = "--hvp" if args.hvp else "a Hessian"
-        raise ValueError(f"{what} needs a scalar expression; this one has shape {_shape(f)} (use --order 1)")
+        raise ValueError(f"{what} needs a scalar expression; this one has shape {_shape(f)}"
+                         f"{_scalar_by_declaration(args.expr, shapes, f)} (or use --order 1)")
     show = rs.latex if args.latex else rs.to_str
 
     def show_named(e, name):
@@ -105,6 +108,51 @@ def run(args) -> int:
         print(result)
         return 0 if result.passed else 1
     return 0
+
+
+def _check_order(order: int) -> None:
+    """--order K for 1 <= K <= the highest order rs.derivative builds (asked of it on a scalar variable,
+    whose derivatives are 1 and then 0: no work), so that --order 10**20 is refused at once."""
+    import ricci.symbolic as rs
+
+    if order < 1:
+        raise ValueError(f"--order must be at least 1, got {order}")
+    t = rs.Scalar("t")
+    try:
+        rs.derivative(t, t, order)
+    except ValueError as exc:
+        raise ValueError(f"--order {order}: {str(exc).partition(': ')[2]}") from None
+
+
+def _declaration(name: str, dims: tuple) -> str:
+    """--shape NAME=DIMS for a shape as a tuple of dimensions: lam= , b=n , X=m,n ."""
+    return f"--shape {name}={','.join(str(d) for d in dims)}"
+
+
+def _default_kind(name: str) -> str:
+    """The shape an undeclared name gets from its first letter: a-g scalars, h-z vectors, A-Z matrices."""
+    return "scalar" if "a" <= name[0] <= "g" else "vector" if "h" <= name[0] <= "z" else "matrix"
+
+
+def _scalar_by_declaration(text: str, shapes: dict, f) -> str:
+    """Where a name without --shape has a default shape and declaring it a scalar makes the expression a
+    scalar: a note naming it, the rule that gave it its shape and the --shape that declares it a scalar
+    (e.g. lam, a vector by its first letter, in 0.5*lam*w'*w)."""
+    import ricci.symbolic as rs
+
+    notes = []
+    for v in rs.variables(f):
+        if v.name in shapes or v.ndim == 0:
+            continue
+        try:
+            scalar = rs.parse(text, **shapes, **{v.name: ()}).ndim == 0
+        except (ValueError, TypeError):
+            scalar = False
+        if scalar:
+            notes.append(f"; {v.name} is a {_default_kind(v.name)} by its first letter (names starting with a-g "
+                         f"are scalars, h-z vectors, A-Z matrices): if it is a scalar, declare it with "
+                         f"{_declaration(v.name, ())}")
+    return "".join(notes)
 
 
 def _shape(e) -> str:

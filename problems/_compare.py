@@ -154,7 +154,10 @@ def table(runs) -> str:
     lines = [head, "-" * len(head)]
     for r in runs:
         evals = f"{r.nfev}/{r.njev}/{r.nhev}"
-        status = "converged" if r.success else _short(r.message)
+        if r.success:
+            status = "converged at x0 (no step taken)" if r.iterations == 0 else "converged"
+        else:
+            status = _short(r.message)
         lines.append(f"{r.method:<13} {r.iterations:>6d} {r.fun:>22.14e} {r.grad_norm:>11.2e} {evals:>14} "
                      f"{r.wall:>9.3f}  {status}")
     return "\n".join(lines)

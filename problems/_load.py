@@ -4,6 +4,10 @@
 Every problem in the file is reported with the file, the line (or key) and the column, e.g.
 ``data.csv, line 7, column 'texture': 'abc' is not a number``.
 
+Malformed files (empty, truncated, not the format their name says, a header declaring more data than the file
+holds, a feature index that would need more memory than the machine has) are a ValueError of one line that
+names the file and what is wrong; complex data is a TypeError (ricci minimizes real functions).
+
 The svmlight format (Joachims, "Making large-scale SVM learning practical", 1999; the format of the LIBSVM
 data sets): one sample per line, ``<label> [qid:<q>] <index>:<value> ...`` with increasing indices, 1-based
 (or 0-based: detected when an index 0 appears), omitted entries 0, and ``#`` starting a comment.
@@ -14,6 +18,10 @@ import csv
 import io
 import math
 import os
+import struct
+import tokenize
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,7 +67,7 @@ def load(path, label=-1, *, format: str | None = None, header: bool | None = Non
     path: a .csv/.tsv/.txt (delimited text), .npy, .npz or .svm/.svmlight/.libsvm file (or give ``format``).
     label: which column holds the labels: an index (negative counts from the end; default -1, the last),
         a column name (CSV with a header; for .npz the key of the label array), or None for no labels.
-        svmlight files always carry the label first.
+        svmlight files always carry the label first (label=None leaves it out).
     header: CSV only; None detects it (a first row with a non-numeric cell is a header).
     delimiter: CSV only; None detects ',', ';', tab or whitespace from the first line.
     task: "classification" checks that the labels are integers (or text) with at least two classes;
@@ -72,16 +80,29 @@ def load(path, label=-1, *, format: str | None = None, header: bool | None = Non
         raise ValueError(f"task must be 'classification', 'regression' or None, got {task!r}")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such data file: {path}")
-    if fmt == "csv":
-        ds = _load_csv(path, label, header, delimiter)
-    elif fmt == "npy":
-        ds = _load_npy(path, label)
-    elif fmt == "npz":
-        ds = _load_npz(path, label)
-    else:
-        if label != -1:
-            raise ValueError("svmlight files carry the label first on each line; do not pass label=")
-        ds = _load_svmlight(path, n_features, zero_based)
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not a data file")
+    try:
+        if fmt == "csv":
+            ds = _load_csv(path, label, header, delimiter)
+        elif fmt == "npy":
+            ds = _load_npy(path, label)
+        elif fmt == "npz":
+            ds = _load_npz(path, label)
+        else:
+            if not (label is None or isinstance(label, int) and label == -1):
+                raise ValueError("svmlight files carry the label first on each line; pass label=-1 (the default) "
+                                 "or label=None to leave the labels out")
+            ds = _load_svmlight(path, n_features, zero_based)
+            if label is None:
+                ds = Dataset(ds.X, None, ds.feature_names, None, (), ds.source, ds.notes)
+    except _READ_ERRORS as exc:  # a safety net: whatever a reader raised on a malformed file, one line
+        raise ValueError(f"{path}: cannot read it as {fmt} data ({type(exc).__name__}: {_one_line(exc)})") from None
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        if "\n" in text and type(exc) in (ValueError, TypeError):
+            raise type(exc)(_one_line(exc)) from None
+        raise
     if ds.X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows")
     if ds.X.shape[1] == 0:
@@ -89,6 +110,49 @@ def load(path, label=-1, *, format: str | None = None, header: bool | None = Non
     if task == "classification":
         _check_classes(path, ds)
     return ds
+
+
+_READ_ERRORS = (EOFError, zipfile.BadZipFile, zlib.error, csv.Error, MemoryError, OverflowError, struct.error,
+                NotImplementedError, UnicodeError, tokenize.TokenError)
+"""What the readers of malformed files raise besides ValueError (zip, zlib, csv, struct, allocation errors)."""
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split())
+
+
+def _memory_bytes() -> int | None:
+    """The machine's physical memory in bytes, where the platform says (None otherwise)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size_text(nbytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if nbytes < 1024 or unit == "EiB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.3g} EiB"  # pragma: no cover
+
+
+_DENSE_FLOOR = 2**28  # 256 MiB: a dense matrix up to this size is never questioned
+_DENSE_RATIO = 10_000  # beyond it, at most this many times the size of the file it comes from
+
+
+def _check_memory(path, nbytes: int, what: str, *, source_bytes: int | None = None):
+    """ValueError when ``what`` would need more memory than the machine has (rather than a MemoryError, or an
+    allocation that succeeds lazily and thrashes later); with ``source_bytes`` (the file's size) also when a
+    sparse file would expand to a dense matrix of more than 256 MiB and 10,000 times its own size -- a
+    feature index of 10^8 in a two-line file is a mistake, not a data set."""
+    limit = _memory_bytes()
+    if limit is not None and nbytes > limit:
+        raise _FileError(f"{path}: {what} would need {_size_text(nbytes)}, more than this machine's memory "
+                         f"({_size_text(limit)})")
+    if source_bytes is not None and nbytes > max(_DENSE_FLOOR, _DENSE_RATIO * source_bytes):
+        raise _FileError(f"{path}: {what} would need {_size_text(nbytes)}, {nbytes / max(source_bytes, 1):.3g} "
+                         "times the size of the file (ricci holds data densely); check the feature indices")
 
 
 def _format(path, format):
@@ -154,9 +218,9 @@ def _load_csv(path, label, header, delimiter) -> Dataset:
     if delimiter is None:  # whitespace-separated
         rows = [(no, ln.split()) for no, ln in lines]
     else:
-        rows = [(no, [c.strip() for c in cells])
-                for (no, _), cells in zip(lines, csv.reader(io.StringIO("\n".join(ln for _, ln in lines)),
-                                                              delimiter=delimiter))]
+        if not isinstance(delimiter, str) or len(delimiter) != 1:
+            raise TypeError(f"delimiter must be a single character or None, got {delimiter!r}")
+        rows = _csv_rows(path, lines, delimiter)
     first_no, first = rows[0]
     if header is None:
         header = any(_parse_float(c) is None and c.lower() not in _MISSING for c in first)
@@ -194,6 +258,25 @@ def _load_csv(path, label, header, delimiter) -> Dataset:
     return Dataset(X, y, feats, names[label_col] if label_col is not None else None, classes, path)
 
 
+def _csv_rows(path, lines, delimiter):
+    """The cells of each (line number, text) line, split by the csv module; its errors name the line."""
+    reader = csv.reader(io.StringIO("\n".join(ln for _, ln in lines)), delimiter=delimiter)
+    rows = []
+    for no, _ in lines:
+        try:
+            cells = next(reader)
+        except StopIteration:  # a quoted field ran over the end of the text
+            break
+        except csv.Error as exc:
+            at = lines[min(max(reader.line_num - 1, 0), len(lines) - 1)][0]
+            if "field larger than field limit" in str(exc):
+                raise ValueError(f"{path}, line {at}: a field longer than {csv.field_size_limit()} characters; "
+                                 "not a table of numbers") from None
+            raise ValueError(f"{path}, line {at}: {_one_line(exc)}") from None
+        rows.append((no, [c.strip() for c in cells]))
+    return rows
+
+
 def _label_column(path, label, names, header, width):
     if label is None:
         return None
@@ -227,14 +310,103 @@ def _cell(path, no, name, text):
 
 
 def _numeric(path, what, arr) -> np.ndarray:
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{path}: {what} holds complex numbers (dtype {arr.dtype}); ricci needs real data. Pass "
+                        "the real part, or the real and imaginary parts as separate columns, explicitly")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{path}: {what} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # a long double beyond float64: inf, reported below
+        arr = arr.astype(np.float64)
     bad = ~np.isfinite(arr)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"{path}: {what} contains NaN or infinite values (first at index {where})")
     return arr
+
+
+class _FileError(ValueError):
+    """A ValueError whose message already names the file and what is wrong with it."""
+
+
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, IndexError,
+               KeyError, struct.error, OverflowError, ValueError)
+"""What zipfile raises on a broken archive or member, depending on where the damage is."""
+
+
+def _read_npy_stream(path, fp, size: int, what: str) -> np.ndarray:
+    """An array in the .npy format from the binary stream ``fp`` holding ``size`` bytes (a file, or a member
+    of a .npz archive). The header is read and checked against ``size`` before any data is: a header that
+    declares more data than there is (a truncated file, or a forged shape asking for petabytes) is a
+    ValueError, not a MemoryError. Pickled (object) arrays are refused."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(fp)
+        else:
+            raise _FileError(f"unsupported .npy format version {version[0]}.{version[1]} (ricci reads 1.0 and 2.0, "
+                             "the versions of plain numeric arrays)")
+    except (ValueError, SyntaxError, TypeError, EOFError, tokenize.TokenError) as exc:  # numpy tokenizes headers
+        raise _FileError(f"{path}: {what} is not a NumPy .npy array ({_one_line(exc)})") from None
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise _FileError(f"{path}: {what} is not a NumPy .npy array (its header declares the shape {shape})")
+    if dtype.hasobject:
+        raise _FileError(f"{path}: {what} holds pickled Python objects (dtype {dtype}); ricci reads numeric "
+                         "arrays only and never unpickles data")
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    available = size - fp.tell()
+    if nbytes > available:
+        raise _FileError(f"{path}: {what} declares an array of shape {shape} and dtype {dtype} "
+                         f"({_size_text(nbytes)}), but only {_size_text(max(available, 0))} of data follow the "
+                         "header: the file is truncated or corrupt")
+    _check_memory(path, nbytes, f"{what}, of shape {shape} and dtype {dtype},")
+    if dtype.itemsize == 0:
+        raise _FileError(f"{path}: {what} has dtype {dtype}, which holds no numbers")
+    arr = np.empty(count, dtype=dtype)
+    buffer = memoryview(arr.view(np.uint8))
+    got = 0
+    while got < nbytes:
+        chunk = fp.readinto(buffer[got:])
+        if not chunk:
+            raise _FileError(f"{path}: {what} ends after {got} of its {nbytes} bytes of data: the file is truncated")
+        got += chunk
+    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+
+
+def read_npy(path, what: str = "the file") -> np.ndarray:
+    """The array stored in the .npy file ``path`` (see :func:`_read_npy_stream` for the checks)."""
+    with open(path, "rb") as fp:
+        return _read_npy_stream(path, fp, os.fstat(fp.fileno()).st_size, what)
+
+
+def read_npz(path) -> dict:
+    """The arrays of the .npz archive ``path`` by key (member name without ".npy"), each read and checked as
+    :func:`read_npy` reads a file; members that are not .npy arrays, broken zip files and compressed data that
+    does not decompress are one-line ValueErrors naming the archive and the member."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except _ZIP_ERRORS as exc:
+        raise ValueError(f"{path}: not a NumPy .npz archive (a zip file of .npy arrays): {_one_line(exc)}") from None
+    arrays = {}
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            member = info.filename
+            key = member[:-4] if member.endswith(".npy") else member
+            what = f"member {member!r}"
+            try:
+                with archive.open(info) as fp:
+                    arrays[key] = _read_npy_stream(path, fp, info.file_size, what)
+            except _FileError:
+                raise
+            except _ZIP_ERRORS as exc:
+                raise ValueError(f"{path}: {what} cannot be read from the archive ({type(exc).__name__}: "
+                                 f"{_one_line(exc)})") from None
+    return arrays
 
 
 def _split_columns(path, arr, label, what) -> Dataset:
@@ -251,19 +423,12 @@ def _split_columns(path, arr, label, what) -> Dataset:
 
 
 def _load_npy(path, label) -> Dataset:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a NumPy .npy array without pickled objects ({exc})") from None
+    arr = read_npy(path, "the file")
     return _split_columns(path, _numeric(path, "the array", arr), label, "the array")
 
 
 def _load_npz(path, label) -> Dataset:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a NumPy .npz archive without pickled objects ({exc})") from None
+    arrays = read_npz(path)
     if not arrays:
         raise ValueError(f"{path}: the archive holds no arrays")
     keys = list(arrays)
@@ -281,6 +446,9 @@ def _load_npz(path, label) -> Dataset:
             raise ValueError(f"{path}: several arrays ({', '.join(keys)}) and none named 'y'; pass label='KEY' "
                              "for the labels, and keep the features under 'X'")
         return _split_columns(path, _numeric(path, f"array {rest[0]!r}", arrays[rest[0]]), label, f"array {rest[0]!r}")
+    if not rest:
+        raise ValueError(f"{path}: the archive holds only the labels {y_key!r}; store the features beside them "
+                         "under the key 'X'")
     x_key = "X" if "X" in rest else (rest[0] if len(rest) == 1 else None)
     if x_key is None:
         raise ValueError(f"{path}: cannot tell which array holds the features among {', '.join(rest)}; name it 'X'")
@@ -300,8 +468,11 @@ def _load_npz(path, label) -> Dataset:
 
 
 def _load_svmlight(path, n_features, zero_based) -> Dataset:
-    if zero_based not in ("auto", True, False):
+    if not (zero_based == "auto" or zero_based is True or zero_based is False):
         raise ValueError(f"zero_based must be 'auto', True or False, got {zero_based!r}")
+    if n_features is not None and (isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer))
+                                   or n_features < 1):
+        raise ValueError(f"n_features must be an integer >= 1 or None, got {n_features!r}")
     text = _read_text(path)
     labels, rows = [], []
     max_index, min_index = -1, None
@@ -323,8 +494,9 @@ def _load_svmlight(path, n_features, zero_based) -> Dataset:
                 raise ValueError(f"{path}, line {no}: expected index:value, got {tok!r}")
             if key == "qid":
                 continue
-            if not key.isdigit():
-                raise ValueError(f"{path}, line {no}: feature index {key!r} is not a non-negative integer")
+            if not (key.isascii() and key.isdigit()):
+                raise ValueError(f"{path}, line {no}: feature index {key!r} is not a non-negative integer "
+                                 "(ASCII digits 0-9)")
             idx = int(key)
             v = _parse_float(val)
             if v is None:
@@ -351,6 +523,9 @@ def _load_svmlight(path, n_features, zero_based) -> Dataset:
             raise ValueError(f"{path}: n_features={n_features}, but the file has feature index {max_index} "
                              f"({width} features)")
         width = int(n_features)
+    _check_memory(path, len(rows) * width * 8,
+                  f"the dense {len(rows)} x {width} matrix of its features (largest feature index {max_index})",
+                  source_bytes=len(text.encode("utf-8")))
     X = np.zeros((len(rows), width))
     for r, entries in enumerate(rows):
         for idx, v in entries.items():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -248,4 +250,34 @@ def get(name: str, **params) -> Problem:
     if unknown:
         listed = ", ".join(f"{k}={v!r}" for k, v in valid.items()) or "none"
         raise TypeError(f"problem {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: {listed}")
-    return e.build(**params)
+    return e.build(**{k: _typed_parameter(name, k, v, valid[k]) for k, v in params.items()})
+
+
+def _typed_parameter(problem: str, key: str, value, default):
+    """``value`` checked against the type of the parameter's default: a bool for a bool, an integer for an int
+    (an integral float such as 1e2 is taken as 100), a finite number for a float, text for text. Anything else
+    is a TypeError (ValueError for a non-finite number) naming the parameter, before the builder sees it."""
+    def refuse(expected, error=TypeError):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise error(f"problem {problem!r}: parameter {key} must be {expected}, got {shown}")
+
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        if not isinstance(value, (bool, np.bool_)):
+            refuse("True or False")
+        return bool(value)
+    if isinstance(default, int):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        if is_number and math.isfinite(value) and float(value).is_integer():
+            return int(value)
+        refuse("an integer")
+    if isinstance(default, float):
+        if not is_number:
+            refuse("a number")
+        if not math.isfinite(value):
+            refuse("a finite number", ValueError)
+        return float(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        refuse("text such as " + repr(default))
+    return value

@@ -4,6 +4,13 @@ The user may pass plain callables (``jac=True``: ``fun`` returns ``(f, g)``), or
 ``jac``, ``hess``, ``hessp`` (and optionally ``fun_and_jac``) methods, such as ``ricci.symbolic.Objective``;
 explicit arguments override the object's methods. Values are memoized on the identity of the point, so
 asking twice at the same x costs one call.
+
+The solvers work on ``scale * f`` (and so on ``scale * g``, ``scale * H``) for a power of two ``scale``
+chosen at x0 (:func:`._arrays.power_of_two_scale`): 1 for every f and g within 2^+-300 in magnitude; for
+f of magnitude 1e150 the factor that brings it down to 2^300, for 1e-150 the one that brings it up to 1, so
+that the solver's own products (g'Hg) neither overflow nor underflow.
+The scaling is exact, and every value handed back to the user is unscaled (:meth:`Evaluator.user_value`,
+:meth:`Evaluator.user_array`).
 """
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._arrays import as_array, as_scalar
+from ._arrays import as_array, as_scalar, power_of_two_scale
 
 
 @dataclass
@@ -99,6 +106,33 @@ class Evaluator:
         self._fx = self._f = None
         self._gx = self._g = None
         self._hx = self._h = None
+        self.scale = 1.0
+
+    def set_scale(self, magnitude: float) -> None:
+        """Work on ``scale * f`` from now on, ``scale`` the power of two of :func:`power_of_two_scale`
+        (values already memoized are rescaled)."""
+        scale = power_of_two_scale(magnitude, degree=3)  # g'Hg is the highest product the methods form
+        ratio = scale / self.scale
+        if ratio == 1.0:
+            return
+        self.scale = scale
+        if self._f is not None:
+            self._f = self._f * ratio
+        if self._g is not None:
+            self._g = self._g * ratio
+        if self._h is not None:
+            self._h = self._h * ratio
+
+    def user_value(self, f: float) -> float:
+        """A (scaled) value of the solver as the user's f."""
+        return f if self.scale == 1.0 else f / self.scale
+
+    def user_array(self, a):
+        """A (scaled) gradient or Hessian of the solver as the user's."""
+        return a if self.scale == 1.0 or a is None else a * (1.0 / self.scale)
+
+    def _scaled(self, value):
+        return value if self.scale == 1.0 else value * self.scale
 
     def value(self, x) -> float:
         if x is self._fx:
@@ -109,7 +143,7 @@ class Evaluator:
             with self.guard.user():
                 raw = self._fun(x, *self.args)
             self.counts.nfev += 1
-            self._fx, self._f = x, as_scalar(raw, "fun")
+            self._fx, self._f = x, self._scaled(as_scalar(raw, "fun"))
         return self._f
 
     def gradient(self, x):
@@ -121,7 +155,7 @@ class Evaluator:
             with self.guard.user():
                 raw = self._jac(x, *self.args)
             self.counts.njev += 1
-            self._gx, self._g = x, as_array(self.xp, raw, self.like, (self.n,), "jac")
+            self._gx, self._g = x, self._scaled(as_array(self.xp, raw, self.like, (self.n,), "jac"))
         return self._g
 
     def value_and_gradient(self, x):
@@ -138,8 +172,8 @@ class Evaluator:
             raise TypeError("with jac=True, fun must return a pair (f, g)") from exc
         self.counts.nfev += 1
         self.counts.njev += 1
-        self._fx, self._f = x, as_scalar(f, "fun")
-        self._gx, self._g = x, as_array(self.xp, g, self.like, (self.n,), "jac")
+        self._fx, self._f = x, self._scaled(as_scalar(f, "fun"))
+        self._gx, self._g = x, self._scaled(as_array(self.xp, g, self.like, (self.n,), "jac"))
 
     def hessian(self, x):
         if x is self._hx:
@@ -147,7 +181,7 @@ class Evaluator:
         with self.guard.user():
             raw = self._hess(x, *self.args)
         self.counts.nhev += 1
-        self._hx, self._h = x, as_array(self.xp, raw, self.like, (self.n, self.n), "hess")
+        self._hx, self._h = x, self._scaled(as_array(self.xp, raw, self.like, (self.n, self.n), "hess"))
         return self._h
 
     def hessian_if_formed(self, x):
@@ -160,5 +194,5 @@ class Evaluator:
             with self.guard.user():
                 raw = self._hessp(x, p, *self.args)
             self.counts.nhev += 1
-            return as_array(self.xp, raw, self.like, (self.n,), "hessp")
-        return self.hessian(x) @ p
+            return self._scaled(as_array(self.xp, raw, self.like, (self.n,), "hessp"))
+        return self.hessian(x) @ p  # the memoized Hessian is scaled already

@@ -23,7 +23,7 @@ import numpy as np
 from array_api_compat import device
 from array_api_compat import numpy as host_xp
 
-from ._arrays import dot, norm
+from ._arrays import NonFiniteValue, SolverOverflow, all_finite, dot, norm
 from ._more_sorensen import SubproblemSolution, more_sorensen
 
 
@@ -39,7 +39,9 @@ def gltr(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
         w = hessp(q)
         alpha = dot(xp, q, w)
         if not math.isfinite(alpha):
-            raise ArithmeticError("non-finite Hessian-vector product")
+            if not all_finite(xp, w):
+                raise NonFiniteValue("A Hessian-vector product has NaN or inf entries.")
+            raise SolverOverflow("The Lanczos coefficient q'Bq overflowed.")
         alphas.append(alpha)
         Q = xp.stack(basis, axis=1)
         for _ in range(2):  # w <- (I - Q Q') w, twice for numerical orthogonality

@@ -26,9 +26,9 @@ class LbfgsDirection:
 
     def direction(self, x, g):
         xp = self.xp
-        if not self.pairs:
+        if not self.pairs:  # a first step of length 1 along -g, as L-BFGS-B (stp = 1/||d||), whatever |g|'s units
             gnorm = norm(xp, g)
-            return -g, min(1.0, 1.0 / gnorm) if gnorm > 0 else 1.0
+            return -g, 1.0 / gnorm if gnorm > 0 else 1.0
         q = g
         alphas = []
         for s, y, rho in reversed(self.pairs):

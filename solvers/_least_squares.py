@@ -22,6 +22,30 @@ Termination follows scipy.optimize.least_squares (and MINPACK for "lm"):
 ricci adds one test of its own (scipy.optimize.least_squares has no such option):
 * optimality_tol: the gradient of the cost has max_i |(J'r)_i| <= optimality_tol, the result's ``optimality``;
   the same test as ``minimize``'s gtol, so that one tolerance means one thing for every method.
+
+Where ricci departs from MINPACK (and so from scipy's "lm"), so that ``success`` means a test truly held:
+
+* MINPACK's ftol test compares the predicted reduction of the trial step with the cost; when the trust
+  radius cuts the step short (lambda > 0) a tiny radius makes that reduction tiny whatever the gradient (from
+  x0 = 1e-20 * e_3 the initial radius factor * ||D x0|| is 1e-18, and MINPACK reports "ftol satisfied" at x0
+  with optimality 2.7). Here such a step passes the ftol test only if the model's reduction at its own
+  minimizer, 1/2 g_s' B_s^+ g_s, is also at most ftol times the cost.
+* MINPACK applies its ftol and xtol tests after every trial step, accepted or not, so a Jacobian that does
+  not match the residuals (a wrong sign, say) shrinks the radius through rejected steps until "xtol is
+  satisfied", and the solve reports success at x0. Here a rejected step may end the solve by ftol or xtol
+  only if the model has nothing left to offer: its reduction at its own minimizer, 1/2 g_s' B_s^+ g_s, is at
+  most ftol times the cost or within the cost's rounding error (estimated from ||r|| and ||J|| ||x||, the
+  sizes of the terms r is computed from). Otherwise the radius keeps shrinking and the solve ends without
+  success (NO_PROGRESS, the message saying what the model promised) unless a step is accepted. A correct
+  Jacobian of a smooth r does not stop there: for small enough steps the first-order model is accurate and
+  a step is taken.
+* The initial radius is factor * max(||D x0||, ||r(x0)||) rather than factor * ||D x0||, which is tiny for
+  an x0 near (but not at) 0; the first iteration still cuts it to the first step, as in MINPACK.
+* A cost 1/2 ||r||^2 that underflows to 0 counts as r = 0 (the gtol test holds).
+
+Scaling: the driver works on ``scale * r`` and ``scale * J`` for a power of two ``scale`` chosen at x0 (1 unless
+r or J is of magnitude beyond 2^+-450; see ``_arrays.power_of_two_scale``), so that 1/2 ||r||^2 and J'J do not
+overflow for residuals of 1e200; the scaling is exact and the result is reported in the user's units.
 """
 from __future__ import annotations
 
@@ -31,18 +55,32 @@ import numbers
 from array_api_compat import device
 from scipy.optimize import OptimizeResult
 
-from ._arrays import all_finite, as_array, copy, dot, eps, max_abs, norm, prepare_x0
+from ._arrays import (
+    NonFiniteValue,
+    all_finite,
+    as_array,
+    copy,
+    dot,
+    eps,
+    max_abs,
+    norm,
+    overflow_detail,
+    power_of_two_scale,
+    prepare_x0,
+)
 from ._callback import wrap_callback
 from ._evaluator import FloatingPointGuard
 from ._line_search import Ray, backtracking
 from ._more_sorensen import more_sorensen
-from ._newton_step import NonFiniteHessian, newton_direction
+from ._newton_step import newton_direction
 from ._progress import Progress
 from ._result import LeastSquaresOutcome as LSO
+from ._result import with_detail
 
 
 class _Residuals:
-    """Counted calls to the residual function and its Jacobian."""
+    """Counted calls to the residual function and its Jacobian, both multiplied by ``scale`` (a power of two,
+    1 unless :meth:`set_scale` chose another at x0)."""
 
     def __init__(self, xp, x0, fun, jac, args, kwargs, guard):
         self.xp, self.like, self.n = xp, x0, x0.shape[0]
@@ -50,6 +88,20 @@ class _Residuals:
         self.nfev = self.njev = 0
         self.m = None
         self._rx = self._r = None
+        self.scale = 1.0
+
+    def set_scale(self, magnitude: float) -> float:
+        """Work on ``scale * r`` from now on (see the module docstring); returns the factor by which values
+        computed so far must be multiplied."""
+        scale = power_of_two_scale(magnitude, degree=2)  # r'r, J'r and J'J
+        ratio, self.scale = scale / self.scale, scale
+        if self._r is not None:
+            self._r = self._r * ratio
+        return ratio
+
+    def user(self, a):
+        """A (scaled) residual vector or Jacobian in the user's units."""
+        return a if self.scale == 1.0 else a * (1.0 / self.scale)
 
     def residuals(self, x):
         if x is self._rx:
@@ -57,19 +109,24 @@ class _Residuals:
         with self.guard.user():
             raw = self._fun(x, *self.args, **self.kwargs)
         self.nfev += 1
-        arr = raw if self.m is not None else self.xp.asarray(raw)
         if self.m is None:
+            arr = as_array(self.xp, raw, self.like, None, "fun")
             if arr.ndim != 1:
                 raise ValueError(f"fun must return a 1-D array of residuals; got shape {tuple(arr.shape)}")
+            if arr.shape[0] == 0:
+                raise ValueError("fun must return at least one residual; got an empty array")
             self.m = arr.shape[0]
-        self._rx, self._r = x, as_array(self.xp, arr, self.like, (self.m,), "fun")
+        else:
+            arr = as_array(self.xp, raw, self.like, (self.m,), "fun")
+        self._rx, self._r = x, arr if self.scale == 1.0 else arr * self.scale
         return self._r
 
     def jacobian(self, x):
         with self.guard.user():
             raw = self._jac(x, *self.args, **self.kwargs)
         self.njev += 1
-        return as_array(self.xp, raw, self.like, (self.m, self.n), "jac")
+        J = as_array(self.xp, raw, self.like, (self.m, self.n), "jac")
+        return J if self.scale == 1.0 else J * self.scale
 
     def cost(self, x) -> float:
         r = self.residuals(x)
@@ -107,10 +164,14 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
     scipy.optimize.least_squares: x, cost, fun, jac, grad, optimality (infinity norm of grad), active_mask,
     status, nfev, njev, message, success. ``callback`` follows scipy (``callback(intermediate_result)`` or
     ``callback(x)``; StopIteration stops with status -2). ``verbose``: 0 silent, 1 summary, 2 every iteration.
+    x0 must be float32 or float64 (float16 is refused: the linear algebra exists for those two only).
 
-    ftol, xtol and gtol have scipy's meanings (gtol is MINPACK's cosine test, not a gradient norm; None turns
-    a test off). ``optimality_tol`` is ricci's own (scipy has none): stop with status 5 once the gradient of
-    the cost, g = J'r, has ``max_i |g_i| <= optimality_tol`` -- the gtol of ``minimize``. Default None (off).
+    ftol, xtol and gtol have scipy's meanings (gtol is MINPACK's cosine test, not a gradient norm; None or 0
+    turns a test off; each must be a finite number >= 0, and one of them at least machine epsilon unless
+    optimality_tol is given). ``optimality_tol`` is ricci's own (scipy has none): stop with status 5 once the
+    gradient of the cost, g = J'r, has ``max_i |g_i| <= optimality_tol`` -- the gtol of ``minimize``. Default
+    None (off); otherwise a finite number > 0. ``success`` is True only when a convergence test held at a
+    point the iteration accepted (see the module docstring for where this departs from MINPACK).
     """
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(map(repr, sorted(unknown)))} for least_squares; "
@@ -127,27 +188,27 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
                         f"the (m, n) matrix; got {jac!r}")
     if method not in ("lm", "gauss-newton"):
         raise ValueError(f"method must be 'lm' or 'gauss-newton'; got {method!r}")
-    for name, value in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
-        if value is None:
-            value = 0.0
-        if not value >= 0:
-            raise ValueError(f"{name} must be >= 0 or None; got {value!r}")
-    ftol, xtol, gtol = (0.0 if t is None else float(t) for t in (ftol, xtol, gtol))
-    if optimality_tol is not None and not (isinstance(optimality_tol, numbers.Real) and optimality_tol > 0):
-        raise ValueError(f"optimality_tol must be a number > 0 or None; got {optimality_tol!r}")
+    ftol, xtol, gtol = (_tolerance(name, value) for name, value in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)))
+    if optimality_tol is not None:
+        if not _is_real(optimality_tol):
+            raise TypeError(f"optimality_tol must be a number > 0 or None; got {optimality_tol!r}")
+        if not (math.isfinite(optimality_tol) and optimality_tol > 0):
+            raise ValueError(f"optimality_tol must be a number > 0 or None, and finite; got {optimality_tol!r}")
     if max(ftol, xtol, gtol) < _EPS64 and optimality_tol is None:
         raise ValueError(f"at least one of ftol, xtol, gtol must be >= {_EPS64:.2e} (machine epsilon), "
                          "or optimality_tol given")
-    if verbose not in (0, 1, 2):
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
-    if not initial_radius_factor > 0:
-        raise ValueError(f"initial_radius_factor must be > 0; got {initial_radius_factor!r}")
+    if not (_is_real(initial_radius_factor) and math.isfinite(initial_radius_factor)
+            and initial_radius_factor > 0):
+        raise ValueError(f"initial_radius_factor must be a finite number > 0; got {initial_radius_factor!r}")
     xp, x0 = prepare_x0(x0)
     n = x0.shape[0]
     if max_nfev is None:
         max_nfev = 100 * n
-    elif not (int(max_nfev) == max_nfev and max_nfev >= 1):
+    elif not (_is_real(max_nfev) and math.isfinite(max_nfev) and float(max_nfev).is_integer() and max_nfev >= 1):
         raise ValueError(f"max_nfev must be a positive integer or None; got {max_nfev!r}")
+    max_nfev = int(max_nfev)
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     kwargs = dict(kwargs or {})
 
@@ -159,14 +220,19 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
         J0 = res.jacobian(x0)
         if not all_finite(xp, J0):
             raise ValueError("The Jacobian is not finite in the initial point x0.")
+        ratio = res.set_scale(max(max_abs(xp, r0), max_abs(xp, J0)))
+        r0, J0 = res.residuals(x0), J0 * ratio if ratio != 1.0 else J0
+        if not math.isfinite(0.5 * norm(xp, r0) ** 2):  # cannot happen after the scaling; kept as a guard
+            raise ValueError("The cost 1/2 ||r||^2 overflows at the initial point x0; rescale the residuals.")
         if isinstance(x_scale, str):
             if x_scale != "jac":
                 raise ValueError(f"x_scale must be 'jac', a positive number or array; got {x_scale!r}")
-            scale = None
+            column_scale = None
         else:
-            scale = as_array(xp, xp.asarray(x_scale, dtype=x0.dtype) * xp.ones_like(x0), x0, (n,), "x_scale")
-            if not bool(xp.all(scale > 0)):
-                raise ValueError("x_scale entries must be positive")
+            column_scale = as_array(xp, xp.asarray(x_scale, dtype=x0.dtype) * xp.ones_like(x0), x0, (n,),
+                                    "x_scale")
+            if not bool(xp.all(column_scale > 0)) or not all_finite(xp, column_scale):
+                raise ValueError("x_scale entries must be finite and positive")
         driver = _levenberg_marquardt if method == "lm" else _gauss_newton
         user_notify = wrap_callback(callback)
         iterations = {"nit": 0}
@@ -176,21 +242,35 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
             return user_notify(**info) if user_notify is not None else False
 
         progress = Progress(verbose == 2, f"least_squares {method}", "radius" if method == "lm" else "step")
-        x, r, J, outcome = driver(res, x0, r0, J0, ftol=ftol, xtol=xtol, gtol=gtol,
-                                  optimality_tol=-1.0 if optimality_tol is None else float(optimality_tol),
-                                  max_nfev=max_nfev,
-                                  scale=scale, factor=float(initial_radius_factor), progress=progress,
-                                  notify=notify)
-    cost = 0.5 * dot(xp, r, r)
-    grad = xp.linalg.matrix_transpose(J) @ r
+        x, r, J, outcome, detail = driver(
+            res, x0, r0, J0, ftol=ftol, xtol=xtol, gtol=gtol,
+            optimality_tol=-1.0 if optimality_tol is None else float(optimality_tol), max_nfev=max_nfev,
+            x_scale=column_scale, factor=float(initial_radius_factor), progress=progress, notify=notify)
+        r, J = res.user(r), res.user(J)
+        cost = 0.5 * dot(xp, r, r)
+        grad = xp.linalg.matrix_transpose(J) @ r
+    message = with_detail(outcome, detail)
     if verbose >= 1:
-        Progress(True, f"least_squares {method}", "").summary(
-            outcome.message, cost=cost, nfev=res.nfev, njev=res.njev)
+        Progress(True, f"least_squares {method}", "").summary(message, cost=cost, nfev=res.nfev, njev=res.njev)
     return OptimizeResult(x=x, cost=cost, fun=r, jac=J, grad=grad, optimality=max_abs(xp, grad),
                           active_mask=xp.zeros(n, dtype=xp.int32, device=device(x0)),
                           status=outcome.status, nfev=res.nfev, njev=res.njev, nit=iterations["nit"],
-                          message=outcome.message,
-                          success=outcome.success, outcome=outcome)
+                          message=message, success=outcome.success, outcome=outcome)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _tolerance(name: str, value) -> float:
+    """ftol, xtol or gtol as scipy takes them: None (the test off, as 0) or a finite number >= 0."""
+    if value is None:
+        return 0.0
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a number >= 0 or None; got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0 or None (None or 0 turns the test off); got {value!r}")
+    return float(value)
 
 
 def _tolerance_outcome(ftol_ok: bool, xtol_ok: bool):
@@ -204,60 +284,93 @@ def _tolerance_outcome(ftol_ok: bool, xtol_ok: bool):
     return None
 
 
-def _notify(notify, xp, x, r, J, cost, nit) -> bool:
+def _user_grad(res, g):
+    """grad = J'r in the user's units: the driver's r and J are both multiplied by res.scale."""
+    return g if res.scale == 1.0 else g * (1.0 / res.scale) * (1.0 / res.scale)
+
+
+def _user_cost(res, cost: float) -> float:
+    return cost if res.scale == 1.0 else cost / res.scale / res.scale
+
+
+def _notify(notify, res, x, r, J, cost, nit) -> bool:
     if notify is None:
         return False
-    grad = xp.linalg.matrix_transpose(J) @ r
-    return notify(x=copy(xp, x), cost=cost, fun=r, jac=J, grad=grad, optimality=max_abs(xp, grad), nit=nit)
+    xp = res.xp
+    grad = _user_grad(res, xp.linalg.matrix_transpose(J) @ r)
+    return notify(x=copy(xp, x), cost=_user_cost(res, cost), fun=res.user(r), jac=res.user(J), grad=grad,
+                  optimality=max_abs(xp, grad), nit=nit)
 
 
-def _gradient_test(xp, J, r, r_norm, *, nit, cost, last, progress, gtol, optimality_tol):
+def _gradient_test(res, J, r, r_norm, *, nit, cost, last, progress, gtol, optimality_tol):
     """The top of an iteration: grad = J'r, the report line, then the tests on the gradient: MINPACK's cosine
     (GTOL, also when r = 0) and ricci's max_i |grad_i| <= optimality_tol (OPTIMALITY; optimality_tol < 0: off).
-    Returns ``(grad, outcome)``, outcome None when neither test holds; ``last`` is the report's last column."""
+    Returns ``(grad, outcome, detail)``, outcome None when neither test holds; ``last`` is the report's last
+    column."""
+    xp = res.xp
     grad = xp.linalg.matrix_transpose(J) @ r
-    grad_norm = max_abs(xp, grad)
-    progress.iteration(nit, cost, grad_norm, last)
-    if r_norm == 0.0 or _max_cosine(xp, J, r, r_norm) <= gtol:
-        return grad, LSO.GTOL
+    scaled_norm = max_abs(xp, grad)
+    grad_norm = _user_cost(res, scaled_norm)  # the gradient scales as the cost (inf if only the user's overflows)
+    progress.iteration(nit, _user_cost(res, cost), grad_norm, last)
+    if not math.isfinite(scaled_norm):
+        return grad, LSO.OVERFLOW, "The gradient J'r of the cost overflowed."
+    at_start = "It held at the starting point, before any step." if nit == 0 else None
+    if r_norm == 0.0 or cost == 0.0 or _max_cosine(xp, J, r, r_norm) <= gtol:  # cost 0: r^2 underflowed
+        return grad, LSO.GTOL, at_start
     if grad_norm <= optimality_tol:
-        return grad, LSO.OPTIMALITY
-    return grad, None
+        if nit == 0:
+            at_start = (f"It held at the starting point, before any step: |J'r|_inf = {grad_norm:.3g} <= "
+                        f"optimality_tol = {optimality_tol:.3g} (an absolute test: for residuals scaled by a tiny "
+                        "factor, lower it or rescale them).")
+        return grad, LSO.OPTIMALITY, at_start
+    return grad, None, None
 
 
-def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, scale, factor, progress,
+def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, x_scale, factor, progress,
                          notify):
     """More (1978): trust region in the scaled norm ||D p|| with the More-Sorensen subproblem; the radius
-    updates and the convergence tests follow MINPACK's lmder."""
+    updates and the convergence tests follow MINPACK's lmder, except that a rejected step that raised the cost
+    cannot satisfy ftol or xtol (see the module docstring). Returns ``(x, r, J, outcome, detail)``."""
     xp = res.xp
     dtype_eps = eps(xp, x)
-    if scale is None:
+    if x_scale is None:
         col = xp.linalg.vector_norm(J, axis=0)
         D = xp.where(col > 0, col, xp.ones_like(col))
     else:
-        D = 1.0 / scale
+        D = 1.0 / x_scale
     r_norm = norm(xp, r)
     cost = 0.5 * r_norm * r_norm
     x_scaled_norm = norm(xp, D * x)
-    radius = factor * x_scaled_norm if x_scaled_norm > 0 else factor
+    radius = factor * max(x_scaled_norm, r_norm) if x_scaled_norm > 0 or r_norm > 0 else factor
     nit = 0
     first = True
     while True:
-        grad, converged = _gradient_test(xp, J, r, r_norm, nit=nit, cost=cost, last=radius, progress=progress,
-                                         gtol=gtol, optimality_tol=optimality_tol)
+        grad, converged, detail = _gradient_test(res, J, r, r_norm, nit=nit, cost=cost, last=radius,
+                                                 progress=progress, gtol=gtol, optimality_tol=optimality_tol)
         if converged is not None:
-            return x, r, J, converged
+            return x, r, J, converged, detail
         # scaled subproblem in q = D p:  B_s = D^-1 J'J D^-1, g_s = D^-1 J'r
         Js = J / D
         B = xp.linalg.matrix_transpose(Js) @ Js
         gs = grad / D
+        # the rounding error of the cost: r is computed from terms of the size of r and of J x, each with a
+        # relative error of a few eps, and cost = 1/2 ||r||^2 moves by about ||r|| times that
+        r_rounding = 10.0 * dtype_eps * (r_norm + norm(xp, J) * norm(xp, x))
+        cost_rounding = r_rounding * (r_norm + 0.5 * r_rounding)
+        rose = None  # (rise, model's promise) at the first rejected step below ftol/xtol the model disowns
+        full_reduction = None  # the model's reduction at its own minimizer, computed when first needed
         while True:  # MINPACK's inner loop: shrink the radius until a step is accepted
             if res.nfev >= max_nfev:
-                return x, r, J, LSO.MAX_NFEV
-            sol = more_sorensen(xp, B, gs, radius, k_easy=0.1)
+                return x, r, J, LSO.MAX_NFEV, None
+            try:
+                sol = more_sorensen(xp, B, gs, radius, k_easy=0.1)
+            except ArithmeticError as exc:
+                return x, r, J, LSO.OVERFLOW, overflow_detail(exc)
             q = sol.step
             p = q / D
             q_norm = norm(xp, q)
+            if not (math.isfinite(q_norm) and all_finite(xp, p)):
+                return x, r, J, LSO.OVERFLOW, "The Levenberg-Marquardt step overflowed."
             if first:  # on the first iteration the initial radius is adjusted to the first step
                 radius = min(radius, q_norm) if q_norm > 0 else radius
                 first = False
@@ -284,50 +397,93 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
             accepted = rho >= 1e-4
             rel_actual = abs(actual) / cost if finite else math.inf
             rel_predicted = predicted / cost
+            ftol_ok = rel_actual <= ftol and rel_predicted <= ftol and rho <= 2.0
+            if ftol_ok and sol.multiplier > 0:  # the radius cut the step short: judge the model's own minimizer
+                if full_reduction is None:
+                    full_reduction = _full_model_reduction(xp, B, gs)
+                ftol_ok = full_reduction <= ftol * cost
             if accepted:
                 J_new = res.jacobian(x_new)
                 if not all_finite(xp, J_new):
-                    return x, r, J, LSO.NON_FINITE
+                    return x, r, J, LSO.NON_FINITE, ("The Jacobian had NaN or inf entries at the next point, "
+                                                     "where the residuals were finite.")
                 x, r, J, cost, r_norm = x_new, r_new, J_new, cost_new, r_new_norm
                 nit += 1
-                if scale is None:
+                if x_scale is None:
                     D = xp.maximum(D, xp.linalg.vector_norm(J, axis=0))
                 x_scaled_norm = norm(xp, D * x)
-            ftol_ok = rel_actual <= ftol and rel_predicted <= ftol and rho <= 2.0
             xtol_ok = radius <= xtol * x_scaled_norm
+            if not accepted and (ftol_ok or xtol_ok):
+                # A rejected step counts only if the model itself has nothing left to offer: its reduction at
+                # its own minimizer is within ftol or the rounding of the cost. Otherwise (a Jacobian that does
+                # not match r, a radius shrunk to rounding level) the radius keeps shrinking.
+                if full_reduction is None:
+                    full_reduction = _full_model_reduction(xp, B, gs)
+                if full_reduction > max(ftol * cost, cost_rounding):
+                    ftol_ok = xtol_ok = False
+                    if rose is None:
+                        rose = (-actual if finite else math.inf, full_reduction)
             converged = _tolerance_outcome(ftol_ok, xtol_ok)
             if converged is not None:
-                return x, r, J, converged
+                return x, r, J, converged, None
             # MINPACK's "tolerance too small" tests: no further progress is possible in this precision
             if (rel_actual <= dtype_eps and rel_predicted <= dtype_eps and rho <= 2.0) or \
                     radius <= dtype_eps * x_scaled_norm:
-                return x, r, J, LSO.NO_PROGRESS
+                if rose is None and not accepted:
+                    if full_reduction is None:
+                        full_reduction = _full_model_reduction(xp, B, gs)
+                    if full_reduction > max(ftol * cost, cost_rounding):
+                        rose = (-actual if finite else math.inf, full_reduction)
+                return x, r, J, LSO.NO_PROGRESS, _rose_detail(res, rose)
             if accepted:
-                if _notify(notify, xp, x, r, J, cost, nit):
-                    return x, r, J, LSO.CALLBACK_STOP
+                if _notify(notify, res, x, r, J, cost, nit):
+                    return x, r, J, LSO.CALLBACK_STOP, None
                 break
 
 
-def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, scale, factor, progress, notify):
-    """Damped Gauss-Newton: safeguarded normal equations + Armijo backtracking on the cost."""
+def _full_model_reduction(xp, B, gs) -> float:
+    """m(0) - min_p m(p) = 1/2 gs' B^+ gs for the scaled Gauss-Newton model (B = Js'Js, gs = Js'r): the reduction
+    the model promises for its unconstrained minimizer, from one eigendecomposition of B."""
+    w, V = xp.linalg.eigh(B)
+    c = xp.linalg.matrix_transpose(V) @ gs
+    cutoff = B.shape[0] * eps(xp, B) * max(float(xp.max(w)), 0.0)
+    keep = w > cutoff
+    return 0.5 * float(xp.sum(xp.where(keep, c * c / xp.where(keep, w, xp.ones_like(w)), xp.zeros_like(w))))
+
+
+def _rose_detail(res, rose) -> str | None:
+    if rose is None:
+        return None
+    change, promised = (_user_cost(res, v) for v in rose)
+    how = f"rose by {change:.3g}" if change > 0 else f"changed by {-change:.3g}"
+    return (f"The Gauss-Newton model promises a decrease of the cost by {promised:.3g}, yet along its direction "
+            f"the cost {how} even for steps below ftol/xtol: the Jacobian may not match the residuals (check it "
+            "against finite differences), or r is not smooth at x.")
+
+
+def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, x_scale, factor, progress, notify):
+    """Damped Gauss-Newton: safeguarded normal equations + Armijo backtracking on the cost. Returns
+    ``(x, r, J, outcome, detail)``."""
     xp = res.xp
     r_norm = norm(xp, r)
     cost = 0.5 * r_norm * r_norm
     nit, step_norm = 0, None
     while True:
-        grad, converged = _gradient_test(xp, J, r, r_norm, nit=nit, cost=cost, last=step_norm, progress=progress,
-                                         gtol=gtol, optimality_tol=optimality_tol)
+        grad, converged, detail = _gradient_test(res, J, r, r_norm, nit=nit, cost=cost, last=step_norm,
+                                                 progress=progress, gtol=gtol, optimality_tol=optimality_tol)
         if converged is not None:
-            return x, r, J, converged
+            return x, r, J, converged, detail
         if res.nfev >= max_nfev:
-            return x, r, J, LSO.MAX_NFEV
-        Js = J if scale is None else J * scale
+            return x, r, J, LSO.MAX_NFEV, None
+        Js = J if x_scale is None else J * x_scale
         try:
             ps, _ = newton_direction(xp, xp.linalg.matrix_transpose(Js) @ Js,
-                                     grad if scale is None else grad * scale)
-        except NonFiniteHessian:
-            return x, r, J, LSO.NON_FINITE
-        p = ps if scale is None else ps * scale
+                                     grad if x_scale is None else grad * x_scale)
+        except NonFiniteValue:  # J is finite, so J'J holding inf means ricci's product overflowed
+            return x, r, J, LSO.OVERFLOW, "The Gauss-Newton matrix J'J overflowed."
+        except ArithmeticError as exc:
+            return x, r, J, LSO.OVERFLOW, overflow_detail(exc)
+        p = ps if x_scale is None else ps * x_scale
         slope = dot(xp, grad, p)
         Jp = J @ p
         predicted = -(slope + 0.5 * dot(xp, Jp, Jp))
@@ -338,13 +494,17 @@ def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, s
                           min_alpha=eps(xp, x) * (1.0 + max_abs(xp, x)) / max(p_norm, 1e-300))
         if not ls.accepted:
             if res.nfev >= max_nfev:
-                return x, r, J, LSO.MAX_NFEV
-            return x, r, J, LSO.NON_FINITE if ls.nonfinite else LSO.NO_PROGRESS
+                return x, r, J, LSO.MAX_NFEV, None
+            if ls.nonfinite:
+                return x, r, J, LSO.NON_FINITE, ("The residuals were NaN or inf at trial points along the last "
+                                                 "Gauss-Newton direction, and no finite trial decreased the cost.")
+            return x, r, J, LSO.NO_PROGRESS, None
         x_new = ray.point(ls.alpha)
         r_new = res.residuals(x_new)
         J_new = res.jacobian(x_new)
         if not all_finite(xp, J_new):
-            return x, r, J, LSO.NON_FINITE
+            return x, r, J, LSO.NON_FINITE, ("The Jacobian had NaN or inf entries at the next point, where the "
+                                             "residuals were finite.")
         actual = cost - ls.f
         step_norm = ls.alpha * p_norm
         x_norm = norm(xp, x)
@@ -356,6 +516,6 @@ def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, s
         nit += 1
         converged = _tolerance_outcome(ftol_ok, xtol_ok)
         if converged is not None:
-            return x, r, J, converged
-        if _notify(notify, xp, x, r, J, cost, nit):
-            return x, r, J, LSO.CALLBACK_STOP
+            return x, r, J, converged, None
+        if _notify(notify, res, x, r, J, cost, nit):
+            return x, r, J, LSO.CALLBACK_STOP, None

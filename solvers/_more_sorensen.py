@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from . import _linalg
-from ._arrays import all_finite, norm
+from ._arrays import SolverOverflow, all_finite, norm
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def _eigen_phase(xp, B, g, radius, *, factorizations, secular_tol, max_secular=2
     """Phase 2: exact solution in the eigenbasis of B (see the module docstring)."""
     w, V = xp.linalg.eigh(B)
     if not (all_finite(xp, w) and all_finite(xp, V)):
-        raise ArithmeticError("eigendecomposition of a non-finite matrix")
+        raise SolverOverflow("The eigendecomposition of the model Hessian produced NaN or inf.")
     c = xp.linalg.matrix_transpose(V) @ g
     w_min = float(w[0])
     scale = max(float(xp.max(xp.abs(w))), 1e-300)

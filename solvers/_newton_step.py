@@ -13,11 +13,7 @@ import math
 from dataclasses import dataclass
 
 from . import _linalg
-from ._arrays import all_finite
-
-
-class NonFiniteHessian(ArithmeticError):
-    """The Hessian contains NaN or inf, so no step can be computed from it."""
+from ._arrays import NonFiniteValue, SolverOverflow, all_finite
 
 
 @dataclass(frozen=True)
@@ -32,9 +28,15 @@ def shifted_cholesky(xp, H, *, beta: float = 1e-3, max_doublings: int = 200) -> 
     """Algorithm 3.3 of Nocedal & Wright (2006): the smallest tried ``tau`` with ``H + tau I`` positive
     definite, and its Cholesky factor."""
     n = H.shape[0]
-    scale = float(xp.linalg.vector_norm(H)) / math.sqrt(n)  # Frobenius norm / sqrt(n)
+    frobenius = float(xp.linalg.vector_norm(H))
+    if frobenius == 0.0 or not math.isfinite(frobenius):  # H = 0, non-finite, or squares beyond the range
+        largest = float(xp.max(xp.abs(H)))
+        if not math.isfinite(largest):
+            raise NonFiniteValue("The Hessian has NaN or inf entries.")
+        frobenius = largest * float(xp.linalg.vector_norm(H / largest)) if largest > 0 else 0.0
+    scale = frobenius / math.sqrt(n)  # Frobenius norm / sqrt(n)
     if not math.isfinite(scale):
-        raise NonFiniteHessian("the Hessian contains NaN or inf")
+        raise SolverOverflow("The Frobenius norm of the (finite) Hessian overflowed.")
     eye = _linalg.identity(xp, n, H)
     if scale == 0.0:  # H = 0: the identity is the natural model
         return ShiftedCholesky(eye, 1.0)
@@ -46,7 +48,7 @@ def shifted_cholesky(xp, H, *, beta: float = 1e-3, max_doublings: int = 200) -> 
         if L is not None:
             return ShiftedCholesky(L, tau)
         tau = max(2.0 * tau, beta_abs)
-    raise NonFiniteHessian("no shift made the Hessian positive definite")  # pragma: no cover
+    raise SolverOverflow("No shift made the Hessian positive definite.")  # pragma: no cover
 
 
 def newton_direction(xp, H, g, *, beta: float = 1e-3):
@@ -54,5 +56,5 @@ def newton_direction(xp, H, g, *, beta: float = 1e-3):
     chol = shifted_cholesky(xp, H, beta=beta)
     p = -_linalg.cho_solve(xp, chol.factor, g)
     if not all_finite(xp, p):
-        raise NonFiniteHessian("the Newton system gave a non-finite step")
+        raise SolverOverflow("The Newton step (H + tau I)^-1 g overflowed.")
     return p, chol.shift

@@ -6,6 +6,8 @@ range raise ValueError.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, fields
 
 
@@ -13,7 +15,8 @@ from dataclasses import dataclass, fields
 class CommonOptions:
     """Options every method understands.
 
-    gtol: stop when the gradient's infinity norm ``max_i |g_i|`` is at most gtol.
+    gtol: stop when the gradient's infinity norm ``max_i |g_i|`` is at most gtol (a finite number >= 0; 0
+        turns the test off, as in scipy, and the run ends by maxiter or when no progress is possible).
     maxiter: iteration limit (default 200 * n, as scipy's trust-region family).
     disp: print one line per iteration and a final summary to stdout.
     """
@@ -23,9 +26,10 @@ class CommonOptions:
     disp: bool = False
 
     def validate(self) -> None:
-        _require(self.gtol >= 0, "gtol", "a number >= 0", self.gtol)
+        _require(_is_real(self.gtol) and math.isfinite(self.gtol) and self.gtol >= 0, "gtol",
+                 "a finite number >= 0", self.gtol)
         if self.maxiter is not None:
-            _require(int(self.maxiter) == self.maxiter and self.maxiter >= 0, "maxiter",
+            _require(_is_integer(self.maxiter) and self.maxiter >= 0, "maxiter",
                      "a non-negative integer or None", self.maxiter)
 
 
@@ -47,9 +51,11 @@ class NewtonOptions(CommonOptions):
 
     def validate(self) -> None:
         super().validate()
-        _require(self.line_search in ("armijo", "wolfe"), "line_search", "'armijo' or 'wolfe'", self.line_search)
+        _require(self.line_search in ("armijo", "wolfe"), "line_search", "'armijo' or 'wolfe'", self.line_search,
+                 numeric=False)
         _validate_wolfe(self.c1, self.c2, self.max_line_search)
-        _require(self.shift_beta > 0, "shift_beta", "a number > 0", self.shift_beta)
+        _require(_is_real(self.shift_beta) and math.isfinite(self.shift_beta) and self.shift_beta > 0,
+                 "shift_beta", "a finite number > 0", self.shift_beta)
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class LbfgsOptions(CommonOptions):
 
     def validate(self) -> None:
         super().validate()
-        _require(int(self.maxcor) == self.maxcor and self.maxcor >= 1, "maxcor", "an integer >= 1", self.maxcor)
+        _require(_is_integer(self.maxcor) and self.maxcor >= 1, "maxcor", "an integer >= 1", self.maxcor)
         _validate_wolfe(self.c1, self.c2, self.max_line_search)
 
 
@@ -86,12 +92,15 @@ class TrustRegionOptions(CommonOptions):
 
     def validate(self) -> None:
         super().validate()
-        _require(self.initial_trust_radius > 0, "initial_trust_radius", "a number > 0", self.initial_trust_radius)
-        _require(self.max_trust_radius >= self.initial_trust_radius, "max_trust_radius",
-                 f"a number >= initial_trust_radius ({self.initial_trust_radius})", self.max_trust_radius)
-        _require(0 <= self.eta < 0.25, "eta", "a number in [0, 0.25)", self.eta)
+        _require(_is_real(self.initial_trust_radius) and math.isfinite(self.initial_trust_radius)
+                 and self.initial_trust_radius > 0, "initial_trust_radius", "a finite number > 0",
+                 self.initial_trust_radius)
+        _require(_is_real(self.max_trust_radius) and self.max_trust_radius >= self.initial_trust_radius,
+                 "max_trust_radius", f"a number >= initial_trust_radius ({self.initial_trust_radius})",
+                 self.max_trust_radius)
+        _require(_is_real(self.eta) and 0 <= self.eta < 0.25, "eta", "a number in [0, 0.25)", self.eta)
         if self.subproblem_maxiter is not None:
-            _require(int(self.subproblem_maxiter) == self.subproblem_maxiter and self.subproblem_maxiter >= 1,
+            _require(_is_integer(self.subproblem_maxiter) and self.subproblem_maxiter >= 1,
                      "subproblem_maxiter", "an integer >= 1 or None", self.subproblem_maxiter)
 
 
@@ -107,11 +116,14 @@ class TrustExactOptions(TrustRegionOptions):
 
     def validate(self) -> None:
         super().validate()
-        _require(0 < self.k_easy < 1, "k_easy", "a number in (0, 1)", self.k_easy)
+        _require(_is_real(self.k_easy) and 0 < self.k_easy < 1, "k_easy", "a number in (0, 1)", self.k_easy)
 
 
 def parse_options(cls, method: str, options, tol=None):
     """Build ``cls`` from a mapping or an instance; ``tol`` sets gtol unless gtol is given (scipy semantics)."""
+    if tol is not None and not (_is_real(tol) and math.isfinite(tol) and tol >= 0):
+        raise (ValueError if _is_real(tol) else TypeError)(f"tol must be a finite number >= 0 or None (it sets gtol, the bound on the gradient's "
+                         f"infinity norm); got {tol!r}")
     if isinstance(options, CommonOptions):
         if type(options) is not cls:
             raise TypeError(f"options for method {method!r} must be a {cls.__name__} or a mapping; "
@@ -136,12 +148,28 @@ def parse_options(cls, method: str, options, tol=None):
 
 
 def _validate_wolfe(c1, c2, max_line_search):
-    _require(0 < c1 < 0.5, "c1", "a number in (0, 0.5)", c1)
-    _require(c1 < c2 < 1, "c2", f"a number in (c1={c1}, 1)", c2)
-    _require(int(max_line_search) == max_line_search and max_line_search >= 1, "max_line_search",
+    _require(_is_real(c1) and 0 < c1 < 0.5, "c1", "a number in (0, 0.5)", c1)
+    _require(_is_real(c2) and c1 < c2 < 1, "c2", f"a number in (c1={c1}, 1)", c2)
+    _require(_is_integer(max_line_search) and max_line_search >= 1, "max_line_search",
              "an integer >= 1", max_line_search)
 
 
-def _require(ok, name, expected, got):
+def _is_real(value) -> bool:
+    """A real number (Python or NumPy), not a bool and not a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_integer(value) -> bool:
+    """An integer, or a float with an integral finite value (scipy accepts maxiter=100.0)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer()
+
+
+def _require(ok, name, expected, got, numeric=True):
+    """ValueError for a value out of range; TypeError for a numeric option given something not a number."""
     if not ok:
-        raise ValueError(f"option {name!r} must be {expected}; got {got!r}")
+        error = TypeError if numeric and not _is_real(got) else ValueError
+        raise error(f"option {name!r} must be {expected}; got {got!r}")

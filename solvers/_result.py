@@ -20,7 +20,8 @@ class _StatusMessage(Enum):
 
 class Outcome(_StatusMessage):
     """Why ``minimize`` stopped. ``status`` is the integer reported in the result, ``success`` is True only
-    for :attr:`CONVERGED`."""
+    for :attr:`CONVERGED`. The result's ``message`` is the member's message, followed by what this run found
+    where there is more to say (which value was not finite, or that the gradient test held at x0)."""
 
     CONVERGED = (0, "Optimization terminated successfully: the gradient's infinity norm is at most gtol.")
     MAX_ITERATIONS = (1, "Maximum number of iterations has been exceeded.")
@@ -35,8 +36,14 @@ class Outcome(_StatusMessage):
     )
     NON_FINITE = (
         4,
-        ("Stopped because the objective, gradient or Hessian became non-finite (NaN or inf); "
+        ("Stopped at a non-finite value (NaN or inf) returned by the objective, its gradient or its Hessian; "
          "the best point with finite values is returned."),
+    )
+    OVERFLOW = (
+        5,
+        ("Stopped because ricci's own arithmetic overflowed although the objective's values were finite "
+         "(f, x or the Hessian are scaled too far apart for floating point: rescale them); the best point is "
+         "returned."),
     )
     CALLBACK_STOP = (99, "`callback` raised StopIteration.")
 
@@ -48,13 +55,20 @@ class Outcome(_StatusMessage):
 class LeastSquaresOutcome(_StatusMessage):
     """Why ``least_squares`` stopped, numbered as scipy.optimize.least_squares numbers its ``status``
     (negative: failure, 0: evaluation budget, positive: a convergence test held), plus outcomes of our own:
-    -3 non-finite, -4 no progress, and 5 for ricci's ``optimality_tol`` test (scipy has no such option)."""
+    -3 non-finite, -4 no progress, -5 overflow in ricci's arithmetic, and 5 for ricci's ``optimality_tol``
+    test (scipy has no such option)."""
 
-    NO_PROGRESS = (-4, "No step reduced the cost although no convergence test held (line search failed).")
+    OVERFLOW = (
+        -5,
+        ("Stopped because ricci's own arithmetic overflowed although the residuals and the Jacobian were finite "
+         "(r, J or x are scaled too far apart for floating point: rescale them); the best point is returned."),
+    )
+    NO_PROGRESS = (-4, ("No step reduced the cost although no convergence test held: the trust radius or the line "
+                        "search step became negligible; the best point found is returned."))
     NON_FINITE = (
         -3,
-        ("Stopped because the residuals or the Jacobian became non-finite at an accepted point; "
-         "the last finite point is returned."),
+        ("Stopped at a non-finite value (NaN or inf) of the residuals or the Jacobian; "
+         "the best point with finite values is returned."),
     )
     CALLBACK_STOP = (-2, "Stopped because `callback` function raised `StopIteration`.")
     MAX_NFEV = (0, "The maximum number of function evaluations is exceeded.")
@@ -70,8 +84,15 @@ class LeastSquaresOutcome(_StatusMessage):
         return self.status > 0
 
 
-def minimize_result(outcome: Outcome, *, x, fun, jac, nit, counts, hess=None, extra=None) -> OptimizeResult:
-    """The scipy boundary: an :class:`OptimizeResult` with scipy's field names."""
+def with_detail(outcome: _StatusMessage, detail: str | None) -> str:
+    """The outcome's message, followed by ``detail`` (what this run found), if any."""
+    return outcome.message if not detail else f"{outcome.message} {detail}"
+
+
+def minimize_result(outcome: Outcome, *, x, fun, jac, nit, counts, hess=None, extra=None,
+                    detail: str | None = None) -> OptimizeResult:
+    """The scipy boundary: an :class:`OptimizeResult` with scipy's field names; ``detail`` is appended to the
+    outcome's message."""
     res = OptimizeResult(
         x=x,
         fun=fun,
@@ -82,7 +103,7 @@ def minimize_result(outcome: Outcome, *, x, fun, jac, nit, counts, hess=None, ex
         nhev=counts.nhev,
         status=outcome.status,
         success=outcome.success,
-        message=outcome.message,
+        message=with_detail(outcome, detail),
         outcome=outcome,
     )
     if hess is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from ._arrays import dot, norm
+from ._arrays import NonFiniteValue, SolverOverflow, all_finite, dot, norm
 from ._boundary import boundary_roots
 from ._more_sorensen import SubproblemSolution
 
@@ -29,7 +29,9 @@ def steihaug_cg(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
         Bd = hessp(d)
         dBd = dot(xp, d, Bd)
         if not math.isfinite(dBd):
-            raise ArithmeticError("non-finite Hessian-vector product")
+            if not all_finite(xp, Bd):
+                raise NonFiniteValue("A Hessian-vector product has NaN or inf entries.")
+            raise SolverOverflow("The curvature d'Bd of a conjugate-gradient direction overflowed.")
         if dBd <= 0:
             tau = _boundary_tau(xp, z, d, Bz, Bd, g, radius, choose="model")
             return SubproblemSolution(z + tau * d, 0.0, True, j + 1), Bz + tau * Bd

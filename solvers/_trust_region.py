@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from ._arrays import all_finite, dot, max_abs, norm
+from ._arrays import NonFiniteValue, all_finite, dot, max_abs, norm, overflow_detail
 from ._dogleg import dogleg_step
 from ._iteration import IterationSkeleton
 from ._lanczos import gltr
 from ._more_sorensen import more_sorensen
-from ._newton_step import NonFiniteHessian
 from ._result import Outcome
 from ._steihaug import steihaug_cg
 
@@ -42,7 +41,7 @@ class _Model:
     def hessian(self):
         H = self.evaluator.hessian(self.x)
         if not all_finite(self.xp, H):
-            raise NonFiniteHessian("the Hessian contains NaN or inf")
+            raise NonFiniteValue("The Hessian has NaN or inf entries.")
         return H
 
     def hessp(self, v):
@@ -122,17 +121,24 @@ def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callb
     f, g, outcome = skeleton.start(x)
     k = 0
     nonfinite_streak = 0
+    detail = None
     while outcome is None:
         outcome = skeleton.stop(k, f, g, radius)
         if outcome is not None:
             break
         if radius <= machine_eps * max(1.0, max_abs(xp, x)):
             outcome = Outcome.NON_FINITE if nonfinite_streak else Outcome.NO_PROGRESS
+            if nonfinite_streak:
+                detail = ("f or its gradient was NaN or inf at every trial point until the trust radius became "
+                          "negligible.")
             break
         try:
             step = subproblem.solve(_Model(evaluator, x, g), radius)
-        except ArithmeticError:  # NonFiniteHessian or a non-finite product
-            outcome = Outcome.NON_FINITE
+        except NonFiniteValue as exc:  # the user's Hessian or Hessian-vector product
+            outcome, detail = Outcome.NON_FINITE, str(exc)
+            break
+        except ArithmeticError as exc:  # the subproblem's own arithmetic (SolverOverflow, OverflowError)
+            outcome, detail = Outcome.OVERFLOW, overflow_detail(exc)
             break
         p = step.step
         p_norm = norm(xp, p)
@@ -168,4 +174,4 @@ def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callb
             radius = 0.25 * min(radius, p_norm) if p_norm > 0 and math.isfinite(p_norm) else 0.25 * radius
         if skeleton.callback_stops(x, f, g, k, trust_radius=radius, step_accepted=accepted):
             outcome = Outcome.CALLBACK_STOP
-    return skeleton.result(outcome, x, f, g, k, uses_hessian=subproblem.uses_hessian)
+    return skeleton.result(outcome, x, f, g, k, uses_hessian=subproblem.uses_hessian, detail=detail)

@@ -154,7 +154,8 @@ def _isdtype(xp, dtype, kind):
         if hasattr(xp, "isdtype"):
             hit = bool(xp.isdtype(dtype, kind))
         else:
-            hit = bool(np.issubdtype(dtype, {"real floating": np.floating, "complex floating": np.complexfloating}[kind]))
+            hit = bool(np.issubdtype(dtype, {"real floating": np.floating, "complex floating": np.complexfloating,
+                                             "numeric": np.number, "bool": np.bool_}[kind]))
         if key is not None:
             _DTYPE_KINDS[key] = hit
     return hit
@@ -194,16 +195,20 @@ def _kinds(arrays):
     return sorted({f"{type(a).__module__.split('.')[0]}.{type(a).__name__}" for a in arrays})
 
 
-def convert(xp, value, dtype, device, label, *, finite=False):
+def convert(xp, value, dtype, device, label, *, finite=False, expected=None):
     """``value`` as an array of namespace ``xp`` with ``dtype`` (numbers and lists are put on ``device``).
 
-    Complex values and ``bool`` scalars are a TypeError, and with ``finite`` NaN or infinite entries a
-    ValueError, each naming ``label``.
+    ``None``, strings, values that are not numbers (a list holding ``None``), complex values and ``bool``
+    scalars are a TypeError, and with ``finite`` NaN or infinite entries a ValueError, each naming ``label``
+    and, for the TypeError, what was ``expected`` (by default a real number or array).
     """
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{label}: expected a number or an array, got bool")
     if not finite and is_array(value) and value.dtype == dtype:
         return value  # already right (``dtype`` is a real floating type): the common case, kept cheap
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{label}: expected {expected or 'a number or an array'}, got bool")
+    expected = expected or "a real number or array"
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{label}: expected {expected}, got {_described(value)}")
     try:
         if is_array(value):
             array = value
@@ -212,15 +217,27 @@ def convert(xp, value, dtype, device, label, *, finite=False):
         else:
             array = xp.asarray(value, device=device)
         complex_ = _isdtype(xp, array.dtype, "complex floating")
+        if not complex_ and not (_isdtype(xp, array.dtype, "numeric") or _isdtype(xp, array.dtype, "bool")):
+            raise TypeError(f"entries of dtype {array.dtype}")
         if not complex_ and array.dtype != dtype:
             array = xp.astype(array, dtype) if hasattr(xp, "astype") else array.astype(dtype)
     except (TypeError, ValueError, AttributeError) as exc:
-        raise TypeError(f"{label}: expected a real number or array, got {type(value).__name__} ({exc})") from None
+        raise TypeError(f"{label}: expected {expected}, got {_described(value)} ({exc})") from None
     if complex_:
         raise TypeError(f"{label}: complex arrays are not supported (got dtype {array.dtype})")
     if finite and not bool(xp.all(xp.isfinite(array))):
         raise ValueError(f"{label} contains NaN or infinite values")
     return array
+
+
+def _described(value):
+    """A value as named in a message: ``None``, ``str 'abc'``, ``list``."""
+    if value is None:
+        return "None"
+    if isinstance(value, (str, bytes)):
+        text = repr(value)
+        return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    return type(value).__name__
 
 
 # -- the kernel's arguments ----------------------------------------------------------------------------------
@@ -244,6 +261,8 @@ class Binding:
         self.constants = tuple(constants)
         self.mismatch = mismatch
         self.dimensions = {key for kind, key in self.parameters if kind == "dimension"}
+        self.expected = {n: "a number" if s == () else f"an array of shape {shape_text(s)}"
+                         for n, s in self.variables.items()}  # for the message when a value is no array
         self.cache = {}
         self._converted = {}
 
@@ -262,7 +281,7 @@ class Binding:
             raise ValueError(f"{self.who}: {'; '.join(parts)}; expected the variables "
                              + ", ".join(f"{n} {shape_text(s)}" for n, s in self.variables.items()))
         xp, dtype, device = infer_namespace(arrays.values(), self.who)
-        values = {n: convert(xp, arrays[n], dtype, device, n) for n in self.variables}
+        values = {n: convert(xp, arrays[n], dtype, device, n, expected=self.expected[n]) for n in self.variables}
         key = tuple(tuple(a.shape) for a in values.values()) + tuple(sorted(given.items()))
         sizes = self.cache.get(key)
         if sizes is None:

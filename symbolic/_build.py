@@ -7,6 +7,7 @@ two different integers is refused (see ``_dims``).
 
 from __future__ import annotations
 
+import math
 import numbers
 import string
 
@@ -15,7 +16,9 @@ import sympy
 
 from . import _functions as F
 from ._dims import DimensionError, Ties, as_dim, as_shape, shape_str
+from ._names import identifier
 from ._nodes import (
+    Contract,
     Expr,
     Var,
     add,
@@ -39,9 +42,8 @@ from ._nodes import (
 
 
 def _check_name(name) -> str:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"a variable name must be an identifier such as 'x' or 'W1', got {name!r}")
-    return name
+    """A variable's name as Python reads it (NFKC: ``ｘ`` is ``x``), or a ValueError (see ``_names``)."""
+    return identifier(name, "a variable name")
 
 
 def Scalar(name: str) -> Var:
@@ -67,7 +69,12 @@ def Tensor(name: str, *shape) -> Var:
 
 
 def const(value, name: str | None = None) -> Expr:
-    """A constant: a Python number (a scalar) or an array (copied; moved to the inputs' device when run)."""
+    """A constant: a Python number (a scalar) or an array (copied; moved to the inputs' device when run).
+
+    ``name`` (an identifier) is the label an array constant prints as; by default one made from its content.
+    """
+    if name is not None:
+        name = identifier(name, "const: the name")
     if isinstance(value, Expr):
         return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -227,9 +234,9 @@ def pow_(a, p) -> Expr:
     if not isinstance(p, numbers.Real) or isinstance(p, bool):
         raise TypeError(f"a ** p: expected a constant real exponent, got {type(p).__name__}")
     a = as_expr(a, "**")
-    if isinstance(p, float) and p.is_integer():
-        p = int(p)
-    return power(a, sympy.nsimplify(p) if isinstance(p, float) else p)
+    if not isinstance(p, numbers.Rational) and not math.isfinite(p):  # ints, Fractions: finite (may exceed a float)
+        raise ValueError(f"a ** p: the exponent must be a finite number, got {p}")
+    return power(a, F.exact_number(p))  # the exponent's exact value (never nsimplify's rounding)
 
 
 def neg(a: Expr) -> Expr:
@@ -341,25 +348,51 @@ def reshape(e, shape) -> Expr:
     return _reshape(e, new_shape)
 
 
-def matrix_power(A, k) -> Expr:
-    """A^k = A*A*...*A (k factors) for an integer k; A^0 = I and A^-k = inv(A)^k.
+#: The largest |k| of a matrix power A^k. A^k is a product of |k| factors (the simplifier flattens products,
+#: so the repeated squares below end up as one k-operand product whose canonical form costs O(k^2 log k)):
+#: building A^64 takes 0.02 s, but the gradient has k product-rule terms of k-1 factors (O(k^3 log k):
+#: tr(A^64) ~3 s, A^128 ~20 s, A^1000 hours) and a Hessian k^2 terms (O(k^4 log k): sum(A^32*x) ~14 s,
+#: sum(A^64*x) ~3 min). 64 keeps parsing instant and first derivatives within seconds.
+MAX_MATRIX_POWER = 64
 
-    The exponent must be a Python int: a symbolic k has no finite product to build (its derivative
-    d tr(A^k)/dA = k*(A^(k-1))' exists in closed form, but A^k itself is not an expression of fixed
-    structure), so ricci asks for the number.
+
+def matrix_power(A, k) -> Expr:
+    """A^k = A*A*...*A (k factors) for an integer k with |k| <= MAX_MATRIX_POWER; A^0 = I and A^-k = inv(A)^k.
+
+    Built by repeated squaring (A^13 = A^8 A^4 A: O(log k) products, the squares shared). The exponent must
+    be a Python int: a symbolic k has no finite product to build (its derivative d tr(A^k)/dA =
+    k*(A^(k-1))' exists in closed form, but A^k itself is not an expression of fixed structure), so ricci
+    asks for the number.
     """
     A = as_expr(A, "matrix_power")
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"matrix_power: the exponent must be an int, got {type(k).__name__} {k!r}")
     _require_square(A, "matrix_power")
     k = int(k)
+    check_matrix_power(k, "matrix_power")
     if k == 0:
         return eye(A.shape[0])
-    base = inv(A) if k < 0 else A
-    result = base
-    for _ in range(abs(k) - 1):
-        result = matmul(result, base)
+    square = inv(A) if k < 0 else A  # A, A^2, A^4, ... (or the powers of inv(A)); inv(inv(B)) is B
+    check_matrix_power(k, "matrix_power", len(square.operands) if isinstance(square, Contract) else 1)
+    result = None
+    k = abs(k)
+    while k:
+        if k & 1:
+            result = square if result is None else matmul(result, square)
+        k >>= 1
+        if k:
+            square = matmul(square, square)
     return result
+
+
+def check_matrix_power(k: int, what: str, factors: int = 1) -> None:
+    """Refuse a power A^k of more than MAX_MATRIX_POWER factors in all (``factors`` in A, a product itself
+    perhaps: (A*B)^40 has 80), with the reason; ``what`` names the caller."""
+    if abs(k) * factors > MAX_MATRIX_POWER:
+        of = f" of a product of {factors} factors" if factors > 1 else ""
+        raise ValueError(f"{what}: the power {k}{of} is too large; ricci builds A^k as a product of |k| factors "
+                         f"and allows at most {MAX_MATRIX_POWER} (its derivatives cost O(k^3)); for a high power "
+                         "use a factorisation (e.g. A = V*diag(l)*inv(V), A^k = V*diag(l.^k)*inv(V))")
 
 
 def einsum(spec: str, *operands) -> Expr:
@@ -486,13 +519,22 @@ def elementwise(name: str, body) -> ElementwiseOp:
     """Define an element-wise function from a sympy expression in ``x``: ``elementwise("swish", "x*sigmoid(x)")``.
 
     ``body`` is a string (using exp, log, log1p, expm1, sqrt, sin, cos, tan, arcsin, arccos, arctan, sinh,
-    cosh, tanh, sigmoid, softplus, abs, sign, relu, step) or a sympy expression in ``rs.x``. Its
+    cosh, tanh, sigmoid, softplus, abs, sign, relu, step) or a sympy expression in ``rs.x_symbol``. Its
     derivatives of every order come from sympy; the compiled code uses stable forms of sigmoid/softplus.
+    A string is read by the formula parser (``_functions.parse_function``), never evaluated as Python.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"elementwise: the name must be an identifier, got {name!r}")
-    expr = F.parse_function(body) if isinstance(body, str) else sympy.sympify(body)
-    return ElementwiseOp(F.register(name, expr))
+    if isinstance(body, str):
+        expr = F.parse_function(body)
+    elif isinstance(body, sympy.Expr):
+        expr = body
+    elif isinstance(body, numbers.Real):
+        expr = F.exact_number(body)  # a constant function
+    else:
+        raise TypeError(f"elementwise: expected the body as a string such as 'x*sigmoid(x)' or a sympy "
+                        f"expression in rs.x_symbol, got {type(body).__name__}")
+    return ElementwiseOp(F.user_function(name, expr))
 
 
 exp = ElementwiseOp(F.function_of(F.BUILTIN["exp"]))

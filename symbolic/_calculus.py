@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
-
 from ._build import as_expr
 from ._dims import DimensionError, shape_str
-from ._differentiate import derivative_once
+from ._differentiate import check_order, derivative_once
 from ._nodes import Add, Expr, Var, add, contract, topological
 
 
@@ -50,6 +48,7 @@ def derivative_table(f: Expr, wrt, order: int) -> list:
     """[(output name, expression, lower output name, variable name, order)] for f and its derivatives:
     ``("value", f, None, None, 0)``, then for each variable x and k = 1..order the k-th derivative, named
     ``d_x``, ``d2_x``, ..., with the (k-1)-th (``value`` for k = 1) that it differentiates."""
+    order = check_order(order, "derivatives")
     rows = [("value", f, None, None, 0)]
     for v in wrt:
         prev, prev_name = f, "value"
@@ -73,8 +72,7 @@ def derivative(F, x, order: int = 1):
     by ``x[i]``, then by ``x[j]``.
     """
     F = as_expr(F, "derivative")
-    if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 0:
-        raise ValueError(f"derivative: order must be a non-negative int, got {order!r}")
+    order = check_order(order, "derivative")
     if _is_several(x):
         xs = [resolve_variable(F, v, "derivative") for v in x]
         if not xs:

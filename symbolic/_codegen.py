@@ -15,7 +15,9 @@ from __future__ import annotations
 import builtins
 import keyword
 import numbers
+import re
 import time
+import unicodedata
 from functools import cached_property
 
 from . import _functions as F
@@ -23,11 +25,57 @@ from ._binding import Binding
 from ._dims import DimensionError, Ties, dim_symbol, merge_all, plain_shape, plain_ties, shape_str
 from ._emit import EmitContext, emit
 from ._lower import DIAGONAL_HELPER
+from ._names import comment, identifier
 from ._nodes import Add, Contract, Expr, Fill, Var, topological
 
 
-def _safe(name: str) -> str:
-    return name if name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_") else f"v_{name}"
+# The names the kernel makes for itself: its first parameters, dimension sizes, constants, temporaries
+# (``t3``, and ``t3_0``, ``t3_max`` inside one node's code), and helper functions (``_sigmoid``, which the
+# kernel reads as globals). A variable's name of one of these forms would overwrite or shadow an internal
+# value, so such a variable is renamed (``xp`` -> ``v_xp``); every other variable keeps its name.
+_INTERNAL = re.compile(r"(?:xp|dtype|device|dim_\w*|const_\d+|t\d+(?:_\w*)?|_\w*)\Z")
+
+
+def _kept(name: str) -> bool:
+    """Whether a variable keeps its name in the kernel: an identifier in Python's (NFKC) normal form that
+    is not a keyword and not of a form the kernel uses for its own names."""
+    return (name.isidentifier() and not keyword.iskeyword(name) and unicodedata.normalize("NFKC", name) == name
+            and not _INTERNAL.match(name))
+
+
+def _parameter_names(variables) -> dict:
+    """Variable -> its name in the kernel: the variable's own name where :func:`_kept` allows, otherwise
+    ``v_<name>`` (``v<k>`` where that is no identifier either), made distinct from every other name."""
+    names = {v: v.name for v in variables if _kept(v.name)}
+    taken = set(names.values())
+    for k, v in enumerate(variables):
+        if v not in names:
+            base = f"v_{v.name}" if _kept(f"v_{v.name}") else f"v{k}"
+            name, j = base, 1
+            while name in taken:
+                name, j = f"{base}_{j}", j + 1
+            names[v] = name
+            taken.add(name)
+    return names
+
+
+def _dimension_code(d, param: dict) -> str:
+    """Python code for the size of dimension ``d`` (an int, or a sympy expression in dimension symbols, see
+    ``_dims.as_dim``), each symbol read from its parameter ``param[name]``. Built from the expression's
+    structure, never from its text."""
+    if isinstance(d, int) or d.is_Integer:
+        return str(int(d))
+    if d.is_Symbol:
+        return param[d.name]
+    if d.is_Add:
+        return "(" + " + ".join(_dimension_code(a, param) for a in d.args) + ")"
+    if d.is_Mul:
+        return " * ".join(_dimension_code(a, param) for a in d.args)
+    if d.is_Pow and d.exp.is_Integer and d.exp > 0:
+        base = _dimension_code(d.base, param)
+        return " * ".join([base if d.base.is_Symbol or d.base.is_Integer else f"({base})"] * int(d.exp))
+    raise ValueError(f"compile: dimension {d} is not built from dimension names and integers by +, * and "
+                     "positive integer powers")
 
 
 class CompiledFunction:
@@ -55,20 +103,13 @@ class CompiledFunction:
     # ---------------------------------------------------------------------------------------------------
     def _generate(self) -> str:
         nodes = _schedule(self.outputs)
-        names: dict = {}
-        for v in self.variables:
-            names[v] = _safe(v.name)
-        symbols = sorted({str(s) for n in nodes for d in n.shape if not isinstance(d, int) for s in d.free_symbols})
+        names: dict = _parameter_names(self.variables)
+        symbols = sorted({s.name for n in nodes for d in n.shape if not isinstance(d, int) for s in d.free_symbols})
         self.dim_names = symbols
-        dim_param = {s: f"dim_{s}" for s in symbols}
+        dim_param = {s: "dim_" + identifier(s, "compile: a dimension name") for s in symbols}
 
         def dim_code(d) -> str:
-            if isinstance(d, int):
-                return str(d)
-            code = str(d)
-            for s in sorted(symbols, key=len, reverse=True):
-                code = _replace_symbol(code, s, dim_param[s])
-            return code
+            return _dimension_code(d, dim_param)
 
         def shape_code(shape) -> str:
             parts = [dim_code(d) for d in shape]
@@ -88,13 +129,10 @@ class CompiledFunction:
                 t = node.terms[0]
                 if uses.get(t) == 1 and t not in self.outputs:
                     ctx.scales[t] = node
-        taken = set(names.values())
         counter = 0
         for node in nodes:
             if node not in names and node not in ctx.scales:
-                while f"t{counter}" in taken:
-                    counter += 1
-                names[node] = f"t{counter}"
+                names[node] = f"t{counter}"  # no variable has a name of this form (see _INTERNAL)
                 counter += 1
         for product, scaled in ctx.scales.items():
             names[product] = names[scaled]
@@ -118,6 +156,9 @@ class CompiledFunction:
         for h in sorted(ctx.helpers, key=str):
             header.append(DIAGONAL_HELPER if h == "_diagonal" else F.HELPERS[h][1])
         sig = f"def {self.name}({', '.join(params)}):"
+        renamed = [f"{names[v]} is {comment(v.name)}" for v in self.variables if names[v] != v.name]
+        if renamed:
+            body.insert(0, "# variables renamed here: " + ", ".join(renamed))
         return "\n".join(header + [sig] + ["    " + line for line in body]) + "\n"
 
     # ---------------------------------------------------------------------------------------------------
@@ -174,13 +215,6 @@ def _schedule(outputs) -> list:
 
 
 
-
-def _replace_symbol(code: str, name: str, replacement: str) -> str:
-    import re
-
-    return re.sub(rf"\b{re.escape(name)}\b", replacement, code)
-
-
 def _collect_variables(outputs, extra=()) -> list:
     found, names = [], {}
     for node in list(extra) + topological(outputs):
@@ -214,17 +248,18 @@ def compile(exprs, *, name: str = "kernel", sizes: dict | None = None, variables
     for k, e in enumerate(items):
         if not isinstance(e, Expr):
             raise TypeError(f"compile: item {k} is a {type(e).__name__}, expected an expression")
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"compile: name must be an identifier (not a Python keyword), got {name!r}")
+    name = identifier(name, "compile: name", keywords=False)
+    if name.startswith("_"):
+        raise ValueError(f"compile: name must not start with '_' (reserved for the kernel's helpers), got {name!r}")
     if sizes is not None:
         if not isinstance(sizes, dict):
             raise TypeError(f"compile: sizes must be a dict such as {{'m': 10000}}, got {type(sizes).__name__}")
+        checked = {}
         for k, v in sizes.items():
-            if not isinstance(k, str) or not k.isidentifier():
-                raise ValueError(f"compile: sizes keys must be dimension names such as 'm', got {k!r}")
             if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v <= 0:
                 raise ValueError(f"compile: sizes[{k!r}] must be a positive int, got {v!r}")
-            dim_symbol(k)
+            checked[dim_symbol(k, "compile: sizes").name] = v
+        sizes = checked
     extra = []
     for v in variables:
         if not isinstance(v, Var):

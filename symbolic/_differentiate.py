@@ -8,6 +8,7 @@ order k has shape P + S + ... + S (k times), the layout of JAX and NumPy.
 
 from __future__ import annotations
 
+import numbers
 from functools import singledispatch
 
 import sympy
@@ -17,6 +18,23 @@ from ._nodes import (
     Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var,
     add, contract, delta, elementwise, fill, inverse, power, reshape, scale,
 )
+
+
+#: The highest derivative order ricci builds. The k-th derivative is k differentiations, each of which can
+#: multiply the number of terms (log det X: order 8 takes seconds, order 9 minutes; a product of k factors
+#: has k!/(k-j)! terms at order j), and has shape P + S*k; 16 is far beyond any use in optimisation and
+#: refuses an order such as 10**20 at once rather than never finishing.
+MAX_ORDER = 16
+
+
+def check_order(order, what: str) -> int:
+    """``order`` as an int in 0..MAX_ORDER, or a ValueError naming ``what`` (the caller) and the bound."""
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 0:
+        raise ValueError(f"{what}: order must be a non-negative int, got {order!r}")
+    if order > MAX_ORDER:
+        raise ValueError(f"{what}: order {order} is too high; ricci builds derivatives up to order {MAX_ORDER} "
+                         "(each order differentiates the previous one, and their size can grow factorially)")
+    return int(order)
 
 
 def _fresh(n: int, start: int) -> tuple:

@@ -15,17 +15,24 @@ from typing import Iterable, Union
 
 import sympy
 
+from ._names import identifier
+
 Dim = Union[int, sympy.Expr]
 Shape = tuple  # tuple[Dim, ...]
 
 _SYMBOLS: dict[str, sympy.Symbol] = {}
 
 
-def dim_symbol(name: str) -> sympy.Symbol:
-    """The one symbol that stands for the dimension called ``name``."""
+def dim_symbol(name: str, what: str = "dimension") -> sympy.Symbol:
+    """The one symbol that stands for the dimension called ``name`` (an identifier, taken in the NFKC form
+    Python reads it in: the name is written into generated code as ``dim_<name>``)."""
     sym = _SYMBOLS.get(name)
     if sym is None:
-        sym = _SYMBOLS[name] = sympy.Symbol(name, integer=True, positive=True)
+        normal = identifier(name, f"{what}: a dimension name")
+        sym = _SYMBOLS.get(normal)
+        if sym is None:
+            sym = _SYMBOLS[normal] = sympy.Symbol(normal, integer=True, positive=True)
+        _SYMBOLS[name] = sym
     return sym
 
 
@@ -38,14 +45,28 @@ def as_dim(d, what: str = "dimension") -> Dim:
             raise ValueError(f"{what}: expected a non-negative size, got {d}")
         return int(d)
     if isinstance(d, str):
-        if not d.isidentifier():
-            raise ValueError(f"{what}: a dimension name must be an identifier such as 'n', got {d!r}")
-        return dim_symbol(d)
+        return dim_symbol(d, what)
     if isinstance(d, sympy.Expr):
         if d.is_Integer:
-            return int(d)
-        return d
+            return as_dim(int(d), what)
+        _check_dim_expr(d, what)
+        # each symbol becomes the one dimension of its name: a user's Symbol("n") (other assumptions, or a
+        # Dummy) is the dimension n, and its name is checked like any other
+        return d.xreplace({s: dim_symbol(s.name, what) for s in d.free_symbols})
     raise TypeError(f"{what}: expected a positive int or a dimension name, got {type(d).__name__} {d!r}")
+
+
+def _check_dim_expr(d: sympy.Expr, what: str) -> None:
+    """A symbolic dimension is built from dimension names and integers by +, * and positive integer powers
+    (what generated code can compute from the sizes); anything else (a function, a fraction) is refused."""
+    if d.is_Integer or isinstance(d, sympy.Symbol):
+        return
+    if d.is_Add or d.is_Mul or (d.is_Pow and d.exp.is_Integer and d.exp > 0):
+        for arg in (d.args if not d.is_Pow else (d.base,)):
+            _check_dim_expr(arg, what)
+        return
+    raise ValueError(f"{what}: a symbolic dimension must be built from dimension names and integers by +, * "
+                     f"and positive integer powers, got {d!r}")
 
 
 def as_shape(shape, what: str = "shape") -> Shape:

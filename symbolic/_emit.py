@@ -8,6 +8,7 @@ A node type without a rule is a bug in ricci and raises.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import singledispatch
@@ -16,6 +17,7 @@ from . import _functions as F
 from ._bounds import nonnegative
 from ._dims import dim_hint
 from ._lower import Lowering
+from ._names import comment
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
 
 DEFAULT_SIZE_HINT = 1000
@@ -38,10 +40,20 @@ class EmitContext:
 
 
 def number_code(c) -> str:
-    """A coefficient as a Python literal: ints as they are, everything else as a float."""
-    if isinstance(c, int):
+    """A coefficient as Python code: ints as they are (up to 2**53, beyond which they are floats, as the
+    arithmetic will make them), everything else as a float literal; infinity and NaN, which have no
+    literal, as the array API's constants ``xp.inf`` and ``xp.nan`` (builtins could be shadowed)."""
+    if isinstance(c, int) and abs(c) <= 2**53:
         return str(c)
-    return repr(float(c))
+    try:
+        f = float(c)
+    except OverflowError:  # an int beyond the float range
+        f = math.inf if c > 0 else -math.inf
+    if math.isnan(f):
+        return "xp.nan"
+    if math.isinf(f):
+        return "xp.inf" if f > 0 else "-xp.inf"
+    return repr(f)
 
 
 @singledispatch
@@ -67,7 +79,7 @@ def emit_const(node: Const, target: str, ctx: EmitContext) -> list[str]:
     """A constant array, passed in once converted to the inputs' library, dtype and device."""
     k = len(ctx.constants)
     ctx.constants.append(node.array)
-    return [f"{target} = {ctx.constant_name(k)}  # {node.label}, shape {node.array.shape}"]
+    return [f"{target} = {ctx.constant_name(k)}  # {comment(node.label)}, shape {node.array.shape}"]
 
 
 @emit.register

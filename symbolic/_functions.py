@@ -9,6 +9,9 @@ Dirac delta) and a printer that turns an expression into array-API code with num
 
 from __future__ import annotations
 
+import ast
+import math
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -72,13 +75,14 @@ class absolute(sympy.Function):
         return sign(self.args[0])
 
 
-#: The names a user may use inside ``rs.elementwise(name, "...")`` and the functions they denote.
+#: The functions a user may call inside ``rs.elementwise(name, "...")`` and the sympy functions they denote
+#: (the constants pi and E are in ``_CONSTANTS``).
 SYMPY_NAMES = {
     "exp": sympy.exp, "log": sympy.log, "log1p": log1p, "expm1": expm1, "sqrt": sympy.sqrt,
     "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "arcsin": sympy.asin, "arccos": sympy.acos,
     "arctan": sympy.atan, "asin": sympy.asin, "acos": sympy.acos, "atan": sympy.atan,
     "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh, "sigmoid": sigmoid, "softplus": softplus,
-    "abs": absolute, "sign": sign, "relu": relu, "step": step, "pi": sympy.pi, "E": sympy.E,
+    "abs": absolute, "sign": sign, "relu": relu, "step": step,
 }
 
 # Array-API spelling of each sympy function (all in the standard's main namespace).
@@ -212,7 +216,7 @@ def _canonical(expr):
 
 def function_of(expr) -> ElementwiseFunction:
     """The interned element-wise function for the sympy expression ``expr`` in ``x``."""
-    expr = _canonical(sympy.sympify(expr))
+    expr = _canonical(sympy.sympify(expr, strict=True))
     fn = _FUNCTIONS.get(expr)
     if fn is None:
         extra = expr.free_symbols - {X}
@@ -227,8 +231,9 @@ def function_of(expr) -> ElementwiseFunction:
 
 
 def register(name: str, expr) -> ElementwiseFunction:
-    """Give the function ``expr`` (in ``x``) the display name ``name``."""
-    expr = _canonical(sympy.sympify(expr))
+    """Give the function ``expr`` (in ``x``) the display name ``name`` everywhere: for the built-in functions
+    (tanh, sigmoid, ...), registered once when this module loads."""
+    expr = _canonical(sympy.sympify(expr, strict=True))
     existing = _FUNCTIONS.get(expr)
     if existing is not None and existing.name is None:
         _FUNCTIONS.pop(expr)
@@ -236,15 +241,180 @@ def register(name: str, expr) -> ElementwiseFunction:
     return function_of(expr)
 
 
+_USER: dict = {}  # (expr, name) -> a user's named function
+
+
+def user_function(name: str, expr) -> ElementwiseFunction:
+    """A user's function ``name`` for ``expr``: its own object, so that naming it leaves every other use of
+    the same formula as it was (``rs.elementwise("sq", "x^2")`` does not make ``u.^2`` print as ``sq(u)``)."""
+    fn = function_of(expr)  # validates the formula, and shares its derivatives' table entry
+    key = (fn.expr, name)
+    named = _USER.get(key)
+    if named is None:
+        named = _USER[key] = ElementwiseFunction(fn.expr, name)
+    return named
+
+
+#: The constants a function body may name.
+_CONSTANTS = {"pi": sympy.pi, "E": sympy.E}
+#: How deeply a function body may nest (parentheses, calls, operators); deeper is refused, not a RecursionError.
+MAX_FORMULA_DEPTH = 100
+#: An integer power of an integer constant is computed exactly up to this many bits, in floating point beyond.
+_EXACT_POWER_BITS = 4096
+
+
 def parse_function(text: str) -> sympy.Expr:
-    """Parse a user's function body such as ``"x*sigmoid(x)"`` into a sympy expression in ``x``."""
+    """Parse a user's function body such as ``"x*sigmoid(x)"`` into a sympy expression in ``x``.
+
+    The body is read by a parser of the formula language only, never evaluated: numbers, ``x``, the
+    constants ``pi`` and ``E``, ``+ - * / ** ^``, parentheses and calls of one argument to the functions of
+    :data:`SYMPY_NAMES`. Python's ``ast`` module tokenizes and parses (``mode="eval"``), and the sympy
+    expression is built from the tree here, node by node, from a whitelist of node types; anything else
+    (attributes, subscripts, keywords, other names, lambdas, strings, ...) is a ValueError naming it.
+    """
     if not isinstance(text, str):
         raise TypeError(f"expected the function body as a string in x, got {type(text).__name__}")
+    # '^' is the power, binding as tightly as '**' (in Python it is a loose exclusive or: x^2 + 1 = x^(2+1))
+    source = text.strip().replace("^", "**")
     try:
-        expr = sympy.sympify(text, locals={**SYMPY_NAMES, "x": X})
-    except (sympy.SympifyError, SyntaxError, TypeError) as exc:
-        raise ValueError(f"cannot parse element-wise function {text!r}: {exc}") from None
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"cannot parse element-wise function {_clip(text)}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, 5000-digit literals, deep nesting
+        raise ValueError(f"cannot parse element-wise function {_clip(text)}: {exc}") from None
+    try:
+        expr = _Formula(text, source).build(tree.body, 0)
+    except (ArithmeticError, RecursionError) as exc:  # e.g. a 4000-digit integer that no float holds
+        raise ValueError(f"cannot parse element-wise function {_clip(text)}: {exc}") from None
+    undefined = [str(u) for u in (sympy.zoo, sympy.oo, sympy.nan, sympy.I) if expr.has(u)]
+    if undefined:
+        raise ValueError(f"element-wise function {_clip(text)} is {expr}, which is not a finite real function "
+                         f"(it has {', '.join(undefined)})")
     return expr
+
+
+def _clip(text: str, width: int = 80) -> str:
+    return repr(text) if len(text) <= width else repr(text[:width]) + f" (and {len(text) - width} more characters)"
+
+
+class _Formula:
+    """The sympy expression of a parsed function body (see :func:`parse_function`)."""
+
+    BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.BitXor: "^"}
+
+    def __init__(self, text: str, source: str):
+        self.text, self.source = text, source
+
+    def fail(self, node, what: str):
+        part = ast.get_source_segment(self.source, node) or type(node).__name__
+        raise ValueError(f"cannot parse element-wise function {_clip(self.text)}: {what} (in {_clip(part, 40)}); "
+                         "a body is written with numbers, x, pi, E, + - * / ** ^, parentheses and the functions "
+                         f"{', '.join(sorted(SYMPY_NAMES))}")
+
+    def build(self, node, depth: int) -> sympy.Expr:
+        if depth > MAX_FORMULA_DEPTH:
+            self.fail(node, f"it nests more than {MAX_FORMULA_DEPTH} deep")
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(node, f"a {type(value).__name__} constant is not a number")
+            if isinstance(value, float) and not math.isfinite(value):
+                self.fail(node, "the number is not finite")
+            return exact_number(value)
+        if isinstance(node, ast.Name):
+            if node.id == "x":
+                return X
+            if node.id in _CONSTANTS:
+                return _CONSTANTS[node.id]
+            if node.id in SYMPY_NAMES:
+                self.fail(node, f"{node.id} is a function: write {node.id}(x)")
+            self.fail(node, f"unknown name {node.id!r}: a body may use only the variable x (and the constants pi, E)")
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operand = self.build(node.operand, depth + 1)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.BinOp) and type(node.op) in self.BINARY:
+            a, b = self.build(node.left, depth + 1), self.build(node.right, depth + 1)
+            op = self.BINARY[type(node.op)]
+            if op == "+":
+                return a + b
+            if op == "-":
+                return a - b
+            if op == "*":
+                return a * b
+            if op == "/":
+                if b.is_zero:
+                    self.fail(node, "division by zero")
+                return a / b
+            return self.power(node, a, b)
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else None
+            if name is None:
+                self.fail(node, "only the functions listed below may be called, by name")
+            if name not in SYMPY_NAMES:
+                self.fail(node, f"unknown function {name!r} (ricci has no array-API translation for it)")
+            if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
+                self.fail(node, f"{name} takes one argument")
+            return SYMPY_NAMES[name](self.build(node.args[0], depth + 1))
+        self.fail(node, f"{_describe(node)} is not part of the formula language")
+
+    def power(self, node, base, exponent) -> sympy.Expr:
+        """base ** exponent; for two numbers, exactly only where the result is a modest number (sympy would
+        otherwise compute 9**9**9 digit by digit), in float64 beyond."""
+        if base.is_Number and exponent.is_Number:
+            if base.is_zero and exponent.is_negative:
+                self.fail(node, "division by zero")
+            if base.is_Integer and exponent.is_Integer and abs(int(exponent)) * max(int(base).bit_length(), 1) \
+                    <= _EXACT_POWER_BITS:
+                return base**exponent
+            try:
+                value = float(base) ** float(exponent)
+            except (OverflowError, ZeroDivisionError):  # a float overflows, or a huge int is no float
+                value = math.inf
+            if isinstance(value, complex) or not math.isfinite(value):
+                self.fail(node, "the power of these constants is not a finite real number")
+            return exact_number(value)
+        return base**exponent
+
+
+_PYTHON_SYNTAX = {
+    ast.Mod: "the operator %", ast.FloorDiv: "the operator //", ast.MatMult: "the operator @",
+    ast.BitOr: "the operator |", ast.BitAnd: "the operator &", ast.LShift: "the operator <<",
+    ast.RShift: "the operator >>", ast.Not: "the operator not", ast.Invert: "the operator ~",
+    ast.Attribute: "an attribute", ast.Subscript: "indexing", ast.Lambda: "a lambda", ast.IfExp: "a conditional",
+    ast.Compare: "a comparison", ast.BoolOp: "and/or",
+}
+
+
+def _describe(node) -> str:
+    key = type(node.op) if isinstance(node, (ast.BinOp, ast.UnaryOp)) else type(node)
+    return _PYTHON_SYNTAX.get(key, f"Python's {type(node).__name__} syntax")
+
+
+def exact_number(value) -> sympy.Expr:
+    """A Python number (int, Fraction or float) as the sympy number of exactly its value.
+
+    Integers and fractions are exact rationals; a float that is exactly a small fraction (0.5, 0.25; the
+    rule ``_nodes.normalize_number`` uses for coefficients) becomes that rational, any other float a
+    53-bit sympy Float holding the same double: never ``nsimplify``, which rounds 6.626e-34 to 0 and
+    0.333333333333333 to 1/3.
+    """
+    if isinstance(value, sympy.Basic):
+        return value
+    if isinstance(value, bool):
+        return sympy.Integer(int(value))
+    if isinstance(value, numbers.Integral):
+        return sympy.Integer(int(value))
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    value = float(value)
+    if not math.isfinite(value):
+        return {math.inf: sympy.oo, -math.inf: -sympy.oo}.get(value, sympy.nan)
+    if value.is_integer() and abs(value) < 2**53:
+        return sympy.Integer(int(value))
+    fraction = Fraction(value)
+    if fraction.denominator <= 1024 and abs(fraction.numerator) < 2**20:
+        return sympy.Rational(fraction.numerator, fraction.denominator)
+    return sympy.Float(value, precision=53)
 
 
 _A = sympy.Wild("a")
@@ -266,8 +436,10 @@ def recognize(expr):
 
 
 def as_number(e):
-    """A sympy number as a Python int, Fraction (rationals, exactly) or float."""
-    e = sympy.sympify(e)
+    """A sympy number as a Python int, Fraction (rationals, exactly) or float (nan for an undefined value)."""
+    e = sympy.sympify(e, strict=True)
+    if e is sympy.zoo or e is sympy.nan:
+        return math.nan
     if e.is_Integer:
         return int(e)
     if e.is_Rational:
@@ -276,8 +448,8 @@ def as_number(e):
 
 
 def power(p) -> ElementwiseFunction:
-    p = sympy.nsimplify(p) if isinstance(p, float) and float(p).is_integer() else sympy.sympify(p)
-    return function_of(X**p)
+    """x ** p for a constant number p, kept exactly (see :func:`exact_number`)."""
+    return function_of(X**exact_number(p))
 
 
 BUILTIN = {

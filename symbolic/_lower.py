@@ -220,14 +220,53 @@ class Lowering:
         return self._finish()  # the last intermediate becomes the target; the others die here
 
     def plan(self, idxs: list, output: list) -> list:
-        letter = {}
-        for idx in idxs + [output]:
-            for ix in idx:
-                letter.setdefault(ix, LETTERS[len(letter)])
+        """The pairwise contraction order: NumPy's ``einsum_path``, or :func:`greedy_path` where the product
+        has more distinct indices than ``einsum_path`` has letters (52)."""
+        distinct = list(dict.fromkeys(ix for idx in idxs + [output] for ix in idx))
+        if len(distinct) > len(LETTERS):
+            return greedy_path(idxs, output, self.hint)
+        letter = dict(zip(distinct, LETTERS))
         spec = ",".join("".join(letter[ix] for ix in idx) for idx in idxs) + "->" + "".join(letter[ix] for ix in output)
         fakes = [np.broadcast_to(np.zeros(()), tuple(self.hint(ix) for ix in idx)) for idx in idxs]
         path, _ = np.einsum_path(spec, *fakes, optimize="optimal" if len(idxs) <= 5 else "greedy")
         return [tuple(step) for step in path[1:]]
+
+
+def greedy_path(idxs: list, output: list, hint) -> list:
+    """A pairwise contraction order in ``einsum_path``'s form (each step: the positions of the two operands
+    taken from the current list; their product is appended at its end), chosen greedily: at each step the
+    pair whose product is smallest relative to the two operands (size(product) - size(a) - size(b), the
+    rule of opt_einsum's and NumPy's "greedy"), among pairs that share an index while any do. No limit on
+    the number of indices; O(n^3) pair evaluations for n operands, for the long chains (``x'*A^60*x``)
+    that need it.
+    """
+    terms = [tuple(dict.fromkeys(idx)) for idx in idxs]
+    count: dict = {}  # index -> how many terms (and the output) carry it
+    for idx in terms + [tuple(output)]:
+        for ix in idx:
+            count[ix] = count.get(ix, 0) + 1
+    sizes = {ix: hint(ix) for ix in count}  # asked once each: a hint may be a sympy substitution
+    hint = sizes.__getitem__
+    path = []
+    while len(terms) > 1:
+        best = None
+        for i in range(len(terms)):
+            for j in range(i + 1, len(terms)):
+                a, b = terms[i], terms[j]
+                shares = any(ix in b for ix in a)
+                kept = tuple(ix for ix in dict.fromkeys(a + b) if count[ix] > (ix in a) + (ix in b))
+                cost = _size(kept, hint) - _size(a, hint) - _size(b, hint)
+                key = (not shares, cost, _size(kept, hint), i, j)
+                if best is None or key < best[0]:
+                    best = (key, i, j, kept)
+        _, i, j, kept = best
+        for ix in terms[i] + terms[j]:
+            count[ix] -= 1
+        for ix in kept:
+            count[ix] += 1
+        terms = [t for k, t in enumerate(terms) if k not in (i, j)] + [kept]
+        path.append((i, j))
+    return path
 
 
 def _size(idx, hint) -> int:

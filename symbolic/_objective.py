@@ -5,7 +5,9 @@
 variables are packed in the order given, each flattened row-major, and ``hess`` is the matching square
 matrix (block (i, j) is the Hessian block of variables i and j reshaped to (size_i, size_j)). Values computed
 together at one x are cached, so a solver asking fun, jac and hess at one point pays for the shared work
-(X @ w, sigmoid(...)) once per compiled kernel. ``LeastSquares(r, wrt, data)`` does the same for a residual:
+(X @ w, sigmoid(...)) once per compiled kernel. The cache is kept per thread (``threading.local``), so
+threads sharing one Objective and evaluating it at different points never see each other's values.
+``LeastSquares(r, wrt, data)`` does the same for a residual:
 ``fun(x)``/``residual(x)`` is the flattened residual, ``jac(x)``/``jacobian(x)`` its (size_r, size_x) Jacobian.
 
 Data arrays may be NumPy or CuPy (any array-API library); x follows them.
@@ -14,6 +16,7 @@ Data arrays may be NumPy or CuPy (any array-API library); x follows them.
 from __future__ import annotations
 
 import math
+import threading
 
 from ._binding import bind_shapes, check_size, convert, dimension_names, dimension_value, infer_namespace
 from ._build import as_expr
@@ -23,6 +26,13 @@ from ._differentiate import derivative_once
 from ._dims import DimensionError, dim_value, plain_shape, plain_ties, shape_str
 from ._nodes import Expr, Var
 from ._simplify import add, contract
+
+
+class _PointCache(threading.local):
+    """The last point evaluated by this thread and the values computed there (one instance per thread)."""
+
+    x = None
+    values: dict = {}  # noqa: RUF012 - replaced, never mutated, before the first store of a thread
 
 
 class _Bound:
@@ -68,8 +78,7 @@ class _Bound:
         self.counts = [math.prod(s) for s in self.shapes]
         self.offsets = [sum(self.counts[:k]) for k in range(len(self.counts))]
         self.size = sum(self.counts)
-        self._cache_x = None
-        self._cache: dict = {}
+        self._point = _PointCache()
 
     def _bind_sizes(self, needed, sizes, what) -> dict:
         """Dimension name -> size, from ``sizes`` and the data's shapes (see :func:`._binding.bind_shapes`);
@@ -134,22 +143,28 @@ class _Bound:
         return {**self.data, **self.unpack(x)}
 
     # -- caching -----------------------------------------------------------------------------------------
+    # Values at the last point, per thread: each thread reads and replaces only its own _PointCache, so a check
+    # followed by a store cannot interleave with another thread's store (threading.local, no lock on the path).
     def _cached(self, x, key):
-        if self._cache_x is None or x is not self._cache_x and not self._same_point(x):
+        point = self._point
+        cached_x = point.x
+        if cached_x is None or x is not cached_x and not self._same_point(cached_x, x):
             return None
-        return self._cache.get(key)
+        return point.values.get(key)
 
-    def _same_point(self, x) -> bool:
-        c = self._cache_x
-        if c.shape != x.shape:
+    def _same_point(self, cached_x, x) -> bool:
+        if getattr(x, "shape", None) != cached_x.shape:  # also a list or a tuple: not the cached array
             return False
-        return bool(self.xp.all(c == x))
+        return bool(self.xp.all(cached_x == x))
 
     def _store(self, x, **values):
-        if self._cache_x is None or (x is not self._cache_x and not self._same_point(x)):
-            self._cache = {}
-            self._cache_x = self.xp.asarray(x, copy=True)
-        self._cache.update(values)
+        point = self._point
+        cached_x = point.x
+        if cached_x is None or (x is not cached_x and not self._same_point(cached_x, x)):
+            point.values = dict(values)
+            point.x = self.xp.asarray(x, copy=True)
+        else:
+            point.values.update(values)
 
     def with_data(self, data=None, *, like=None):
         """The same expression and variables bound to other data (say the same arrays moved to a GPU);

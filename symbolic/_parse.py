@@ -14,33 +14,92 @@ Vectors are columns: ``x'*y`` is the inner product, ``x*y'`` the outer product, 
 Shapes come from keyword declarations (``A=("n", "n")``, ``x="n"``, ``c=()``, integers allowed) or else
 from the name, as on matrixcalculus.org: a-g scalars, h-z vectors, A-Z matrices. Unknown dimensions are
 inferred through the expression by unification (in ``A*x - y`` the rows of A are the length of y), and
-``vector(c)``, ``matrix(c)``, ``eye`` take their sizes from where they stand.
+``vector(c)``, ``matrix(c)``, ``eye`` take their sizes from where they stand. Numbers are decimal literals
+and ``inf``, ``nan`` (unless declared as variables).
 
-Parsing is two passes: a Pratt-style parser builds a small syntax tree with source positions, then a typing
-pass unifies dimensions (reporting a conflict with both sizes and the sub-expressions they came from) and
-builds the ricci expression.
+Parsing is two passes: a recursive-descent parser builds a small syntax tree with source positions, then a
+typing pass unifies dimensions (reporting a conflict with both sizes and the sub-expressions they came from)
+and builds the ricci expression. Every error is a :class:`ParseError` with a caret under the offending part
+(a ``TypeError`` only for a text that is not a string or a shape of the wrong type): nesting deeper than
+:data:`MAX_NESTING`, a matrix power beyond ``MAX_MATRIX_POWER``, a number beyond float64 and a division by
+a constant 0 are refused there. Where a name with a default shape takes part in an error, the error says
+which declaration would fix it (:attr:`ParseError.defaults`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from . import _build as B
-from ._dims import as_dim, dim_symbol
+from ._dims import DimensionError, as_dim, dim_symbol
 from ._nodes import Expr
+
+#: How deeply parentheses, function calls and exponents may nest. The parser and the typing pass recurse
+#: once per level (about a dozen Python frames); chains such as ``a + b + ...``, ``- - x`` and repeated
+#: transposes are read iteratively and have no limit.
+MAX_NESTING = 64
+#: Names the language reads as numbers unless a keyword declares them as variables.
+NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}
+_MAX_DIGITS = 4300  # Python's limit on converting a decimal string to an int (sys.get_int_max_str_digits)
+_KINDS_BY_RANK = {0: "scalar", 1: "vector", 2: "matrix"}
+
+
+@dataclass(frozen=True)
+class DefaultShape:
+    """A name whose shape came from its first letter, taking part in an error; ``fix``, when not None, is a
+    declared shape (dimension names and ints) with which the whole expression parses."""
+
+    name: str
+    kind: str  # "scalar", "column vector" or "matrix"
+    rule: str  # e.g. "names starting with h-z are vectors"
+    fix: tuple | None = None
+
+    def keyword(self) -> str:
+        """``fix`` as a keyword argument of rs.parse: ``lam=()``, ``b="n"``, ``X=("m", "n")``."""
+        dims = [repr(d) if isinstance(d, str) else str(d) for d in self.fix]
+        value = "()" if not dims else dims[0] if len(dims) == 1 else f"({', '.join(dims)})"
+        return f"{self.name}={value}"
+
+    def explain(self, declaration: str | None = None) -> str:
+        """One sentence: the default, its rule, and (with ``fix``) the ``declaration`` that fixes the error,
+        written as the caller's interface declares shapes (by default, the keyword of rs.parse)."""
+        said = f"{self.name} is a {self.kind} by default ({self.rule})"
+        if self.fix is None:
+            return said
+        declaration = declaration or f"rs.parse(..., {self.keyword()})"
+        return f"{said}; as a {_KINDS_BY_RANK[len(self.fix)]} it fits: declare it with {declaration}"
+
+
+def default_shape(name: str) -> DefaultShape:
+    """The shape the language gives an undeclared ``name``: a-g scalars, h-z vectors, others matrices."""
+    first = name[0]
+    if "a" <= first <= "g":
+        return DefaultShape(name, SCALAR, "names starting with a-g are scalars, h-z vectors, A-Z matrices")
+    if "h" <= first <= "z":
+        return DefaultShape(name, COL, "names starting with h-z are vectors, a-g scalars, A-Z matrices")
+    return DefaultShape(name, MAT, "names starting with A-Z or _ are matrices, a-g scalars, h-z vectors")
 
 
 class ParseError(ValueError):
     """A syntax error, an unknown name, or a dimension conflict in the matrix language.
 
-    ``str(error)`` shows the input with a caret under ``position``; ``message`` is the one-line reason.
+    ``str(error)`` shows the input with a caret under ``position``, then a note for each name with a default
+    shape that takes part (``defaults``, :class:`DefaultShape`); ``message`` is the one-line reason.
     """
 
-    def __init__(self, message: str, text: str | None = None, position: int = 0):
-        self.message, self.text, self.position = message, text, position
-        super().__init__(f"{message}\n  {text}\n  {' ' * position}^" if text is not None else message)
+    def __init__(self, message: str, text: str | None = None, position: int = 0, defaults: tuple = ()):
+        self.message, self.text, self.position, self.defaults = message, text, position, tuple(defaults)
+        lines = [f"{message}\n  {text}\n  {' ' * position}^" if text is not None else message]
+        lines += [f"note: {d.explain()}" for d in self.defaults]
+        super().__init__("\n".join(lines))
+        self.node = None  # the syntax-tree node it concerns (for the notes on default shapes)
+
+
+class _DimensionParseError(ParseError, DimensionError):
+    """A size conflict met while building the expression: a ParseError (with its caret) and a DimensionError."""
 
 
 # -- lexing ------------------------------------------------------------------------------------------------
@@ -78,6 +137,10 @@ def _caret(text: str, pos: int, message: str):
     return message, text, pos
 
 
+def _clip(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else text[:width] + "..."
+
+
 # -- syntax tree -------------------------------------------------------------------------------------------
 
 
@@ -90,11 +153,15 @@ class Node:
     args: list = field(default_factory=list)
 
 
+LEFT_ASSOCIATIVE = ("+", "-", "*", "/", ".*", "./")
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
         self.toks = _tokens(text)
         self.k = 0
+        self.depth = 0
 
     def peek(self) -> Token:
         return self.toks[self.k]
@@ -110,6 +177,17 @@ class _Parser:
             found = "the end of the input" if tok.kind == "end" else repr(tok.text)
             raise ParseError(*_caret(self.text, tok.pos, f"expected {what}, found {found}"))
         return self.take()
+
+    def nested(self, tok: Token, parse):
+        """``parse()`` one level deeper (inside parentheses, a call or an exponent), at most MAX_NESTING."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ParseError(*_caret(self.text, tok.pos, f"the expression nests parentheses, function calls and "
+                                                         f"exponents more than {MAX_NESTING} deep"))
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     def parse(self) -> Node:
         if self.peek().kind == "end":
@@ -136,54 +214,71 @@ class _Parser:
         return self.left_associative(("*", "/", ".*", "./"), self.unary)
 
     def unary(self) -> Node:
-        tok = self.peek()
-        if tok.text in ("-", "+"):
-            self.take()
-            operand = self.unary()
-            return Node("unary", tok.pos, operand.end, tok.text, [operand])
-        return self.power()
+        """Signs are collected in a loop (``- - x`` is one node, with the sign of their product)."""
+        signs = []
+        while self.peek().text in ("-", "+"):
+            signs.append(self.take())
+        operand = self.power()
+        if not signs:
+            return operand
+        negative = sum(tok.text == "-" for tok in signs) % 2
+        return Node("unary", signs[0].pos, operand.end, "-" if negative else "+", [operand])
 
     def power(self) -> Node:
         base = self.postfix()
         if self.peek().text in ("^", ".^"):
             op = self.take()
-            exponent = self.unary()
+            exponent = self.nested(op, self.unary)
             return Node("binary", base.pos, exponent.end, op.text, [base, exponent])
         return base
 
     def postfix(self) -> Node:
+        """atom "'"*: one transpose node whose value is the number of primes modulo 2 (A'' is A)."""
         node = self.atom()
+        primes, end = 0, node.end
         while self.peek().text == "'":
-            tok = self.take()
-            node = Node("transpose", node.pos, tok.pos + 1, None, [node])
-        return node
+            end = self.take().pos + 1
+            primes += 1
+        return Node("transpose", node.pos, end, primes % 2, [node]) if primes else node
 
     def atom(self) -> Node:
         tok = self.peek()
         if tok.kind == "number":
             self.take()
-            text = tok.text
-            value = int(text) if re.fullmatch(r"\d+", text) else float(text)
-            return Node("number", tok.pos, tok.pos + len(text), value)
+            return Node("number", tok.pos, tok.pos + len(tok.text), self.number(tok))
         if tok.kind == "name":
             self.take()
             if self.peek().text == "(":
                 self.take()
-                args = [self.expr()]
+                args = [self.nested(tok, self.expr)]
                 while self.peek().text == ",":
                     self.take()
-                    args.append(self.expr())
+                    args.append(self.nested(tok, self.expr))
                 close = self.expect(")", f"')' to close {tok.text}(")
                 return Node("call", tok.pos, close.pos + 1, tok.text, args)
             return Node("name", tok.pos, tok.pos + len(tok.text), tok.text)
         if tok.text == "(":
             self.take()
-            inner = self.expr()
+            inner = self.nested(tok, self.expr)
             close = self.expect(")", "')'")
             inner.pos, inner.end = tok.pos, close.pos + 1
             return inner
         found = "the end of the input" if tok.kind == "end" else repr(tok.text)
         raise ParseError(*_caret(self.text, tok.pos, f"expected a number, a name or '(', found {found}"))
+
+    def number(self, tok: Token):
+        """An int for digits alone (exactly), else a float, which must be finite (1e400 is refused)."""
+        text = tok.text
+        if re.fullmatch(r"\d+", text):
+            if len(text.lstrip("0")) > _MAX_DIGITS:
+                raise ParseError(*_caret(self.text, tok.pos, f"the integer {_clip(text)} has {len(text)} digits; "
+                                                             f"at most {_MAX_DIGITS} are read"))
+            return int(text)
+        value = float(text)
+        if math.isinf(value):
+            raise ParseError(*_caret(self.text, tok.pos, f"the number {_clip(text)} is beyond the float64 range "
+                                                         "(about 1.8e308); write inf for infinity"))
+        return value
 
 
 # -- typing: kinds and dimension unification ------------------------------------------------------------------
@@ -195,6 +290,11 @@ ELEMENTWISE = ("sin", "cos", "tan", "arcsin", "arccos", "arctan", "exp", "log", 
 REDUCTIONS = ("sum", "tr", "det", "logdet", "norm1", "norm2", "logsumexp")
 STRUCTURAL = ("inv", "diag", "vector", "matrix", "kron", "reshape")
 FUNCTIONS = ELEMENTWISE + REDUCTIONS + STRUCTURAL
+
+
+def _located(error: ParseError, node: Node) -> ParseError:
+    error.node = node
+    return error
 
 
 class _Dims:
@@ -231,10 +331,10 @@ class _Dims:
             def src(r):
                 o = self.origin[r]
                 return f"{self.text[o[0]:o[1]]!r}" if o else "a declaration"
-            raise ParseError(*_caret(
+            raise _located(ParseError(*_caret(
                 self.text, where.pos,
                 f"dimension conflict in {what}: {va} (from {src(ra)}) does not match {vb} (from {src(rb)})",
-            ))
+            )), where)
         self.parent[rb] = ra
         if va is None:
             self.value[ra] = vb
@@ -260,23 +360,83 @@ def parse(text: str, **shapes) -> Expr:
     """Parse the matrix language into an expression (see the module docstring for the language).
 
     ``shapes`` declares variables: ``A=("n", "n")``, ``x="n"`` or ``x=("n",)``, ``c=()``, with integers
-    or dimension names; undeclared names get the default shape of their first letter.
+    or dimension names; undeclared names get the default shape of their first letter. Raises
+    :class:`ParseError` (a ValueError) for any text that is not an expression of the language, and a
+    TypeError for a ``text`` that is not a string or a shape that is not a tuple of dimensions.
     """
     if not isinstance(text, str):
         raise TypeError(f"parse: expected the expression as a string, got {type(text).__name__}")
-    tree = _Parser(text).parse()
-    return _Typer(text, shapes).finish(tree)
+    typer = _Typer(text, shapes)
+    try:
+        return typer.finish(_Parser(text).parse())
+    except RecursionError:  # a backstop: MAX_NESTING keeps the recursion well within Python's limit
+        raise ParseError(*_caret(text, 0, "the expression is nested too deeply")) from None
+    except ParseError as exc:
+        if exc.node is None or exc.defaults:
+            raise
+        defaults = _default_shapes_in(exc.node, typer, shapes)
+        if not defaults:
+            raise
+        error = type(exc)(exc.message, exc.text, exc.position, defaults)
+        error.node = exc.node
+        raise error from None
+
+
+def _typed_with(text: str, shapes: dict, free: dict, within: Node) -> "_Typer | None":
+    """The typing pass (its variables' shapes) where, with these shapes (``free``: name -> rank of a shape
+    with undeclared dimensions), the sub-expression spanning ``within`` types without error; else None."""
+    typer = _Typer(text, shapes, free)
+    try:
+        typer.visit(_Parser(text).parse()).build(typer.resolver())
+    except ParseError as exc:
+        # typing goes from left to right, each operator after its operands: an error further right, or in an
+        # operation containing ``within``, comes after ``within`` typed
+        n = exc.node
+        after = n is not None and (n.pos >= within.end or (
+            n.pos <= within.pos and n.end >= within.end and (n.pos, n.end) != (within.pos, within.end)))
+        return typer if after else None
+    except RecursionError:
+        return None
+    return typer
+
+
+def _default_shapes_in(node: Node, typer: "_Typer", shapes: dict) -> list:
+    """The :class:`DefaultShape` of each name of the sub-expression ``node`` that got its shape from its first
+    letter and with another shape (its ``fix``) lets that sub-expression type: the default shape is then a
+    cause of the error. At most four names are tried, each as a scalar, a vector and a matrix."""
+    names: list = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.kind == "name" and n.value in typer.defaulted and n.value not in names:
+            names.append(n.value)
+        stack.extend(reversed(n.args))
+    found = []
+    for name in names[:4]:
+        default = default_shape(name)
+        for rank in (0, 1, 2):
+            if rank == len(typer.vars[name]):
+                continue
+            trial = _typed_with(typer.text, shapes, {name: rank}, node)
+            if trial is not None:
+                found.append(DefaultShape(name, default.kind, default.rule, trial.shape_of(name)))
+                break
+    return found
 
 
 class _Typer:
     POOL = ["n", "m", "k", "p", "q", "r", "s", "t", "u", "v"]
 
-    def __init__(self, text, shapes):
+    def __init__(self, text, shapes, free=None):
         self.text = text
         self.dims = _Dims(text)
         self.declared = {}
+        self.free = dict(free or {})  # name -> rank, of undeclared dimensions (to try another shape)
         self.vars: dict = {}
+        self.defaulted: set = set()  # names whose shape came from their first letter
         for name, shape in shapes.items():
+            if name in self.free:
+                continue
             if isinstance(shape, (str, int)):
                 shape = (shape,)
             try:
@@ -284,9 +444,12 @@ class _Typer:
             except TypeError:
                 raise TypeError(f"parse: shape of {name!r} must be a tuple of dimensions, got {shape!r}") from None
             if len(shape) > 2:
-                raise ValueError(f"parse: {name!r} has {len(shape)} axes; the matrix language has scalars, vectors "
+                raise ParseError(f"parse: {name!r} has {len(shape)} axes; the matrix language has scalars, vectors "
                                  "and matrices (build tensors in Python with rs.Tensor)")
-            self.declared[name] = tuple(as_dim(d, f"shape of {name}") for d in shape)
+            try:
+                self.declared[name] = tuple(as_dim(d, f"parse: shape of {name}") for d in shape)
+            except ValueError as exc:
+                raise ParseError(str(exc)) from None
         self.named: dict = {}  # declared dimension -> variable
 
     def dim_for(self, d, origin) -> int:
@@ -298,6 +461,16 @@ class _Typer:
     # -- the typing pass ----------------------------------------------------------------------------------
     def finish(self, tree: Node) -> Expr:
         typed = self.visit(tree)
+        return typed.build(self.resolver())
+
+    def shape_of(self, name: str) -> tuple:
+        """The shape of the variable ``name`` as a declaration writes it (ints and dimension names)."""
+        resolve = self.resolver()
+        return tuple(d if isinstance(d, int) else str(d) for d in map(resolve, self.vars[name]))
+
+    def resolver(self):
+        """The function from a dimension variable to its size: an int, a declared name, a product, or a name
+        from POOL for each class still unknown."""
         used = {str(d) for shape in self.declared.values() for d in shape}
         pool = [p for p in self.POOL if p not in used]
         names: dict = {}
@@ -317,16 +490,62 @@ class _Typer:
                 names[r] = pool[len(names)] if len(names) < len(pool) else f"d{len(names)}"
             return dim_symbol(names[r])
 
-        return typed.build(resolve)
+        return resolve
 
-    def err(self, node: Node, message: str):
-        raise ParseError(*_caret(self.text, node.pos, message))
+    def err(self, node: Node, message: str, shape: bool = False):
+        """Raise a ParseError at ``node``; ``shape``: the error is about shapes, so a name's default shape may
+        be its cause (see :func:`_default_shapes_in`)."""
+        error = ParseError(*_caret(self.text, node.pos, message))
+        raise _located(error, node) if shape else error
 
     def src(self, node: Node) -> str:
         return self.text[node.pos:node.end]
 
     def visit(self, node: Node) -> Typed:
-        return getattr(self, "v_" + node.kind)(node)
+        if node.kind == "binary" and node.value in LEFT_ASSOCIATIVE:
+            return self.v_chain(node)
+        t = getattr(self, "v_" + node.kind)(node)
+        build = t.build
+        return Typed(t.kind, t.dims, lambda r: self.located(node, build, r))
+
+    def located(self, node: Node, build, r) -> Expr:
+        """``build(r)``, an error from the constructors becoming a ParseError with a caret under ``node``."""
+        try:
+            return build(r)
+        except ParseError:
+            raise
+        except ZeroDivisionError:
+            error = ParseError(*_caret(self.text, node.pos, f"division by zero in {_clip(self.src(node), 60)!r} "
+                                                            "(its divisor is the constant 0)"))
+        except DimensionError as exc:
+            error = _located(_DimensionParseError(*_caret(self.text, node.pos, str(exc))), node)
+        except (ValueError, ArithmeticError) as exc:
+            error = ParseError(*_caret(self.text, node.pos, str(exc)))
+        raise error from None
+
+    def v_chain(self, node: Node) -> Typed:
+        """A left-associative chain a op b op c ... (its tree leans left, as deep as the chain is long), typed
+        and built in a loop rather than by recursion."""
+        spine = []
+        while node.kind == "binary" and node.value in LEFT_ASSOCIATIVE:
+            spine.append(node)
+            node = node.args[0]
+        first = self.visit(node)
+        steps = []
+        kind, dims = first.kind, first.dims
+        for op_node in reversed(spine):
+            left = Typed(kind, dims, None)
+            right = self.visit(op_node.args[1])
+            kind, dims, combine = self.binary(op_node, left, right)
+            steps.append((op_node, combine, right))
+
+        def build(r):
+            e = first.build(r)
+            for op_node, combine, right in steps:
+                e = self.located(op_node, lambda r, e=e, right=right, combine=combine: combine(e, right.build(r)), r)
+            return e
+
+        return Typed(kind, dims, build)
 
     def v_number(self, node):
         value = node.value
@@ -339,14 +558,19 @@ class _Typer:
             return Typed(MAT, (d, d), lambda r: B.eye(r(d)))
         if name in FUNCTIONS:
             self.err(node, f"{name} is a function: write {name}(...)")
+        if name in NUMBER_NAMES and name not in self.declared and name not in self.free:
+            value = NUMBER_NAMES[name]
+            return Typed(SCALAR, (), lambda r: B.const(value))
         if name not in self.vars:
             if name in self.declared:
                 shape = self.declared[name]
                 dvars = tuple(self.dim_for(d, (node.pos, node.end)) for d in shape)
+            elif name in self.free:
+                dvars = tuple(self.dims.new() for _ in range(self.free[name]))
             else:
-                first = name[0]
-                count = 0 if first.islower() and first <= "g" else (1 if first.islower() else 2)
-                dvars = tuple(self.dims.new() for _ in range(count))
+                rank = {SCALAR: 0, COL: 1, MAT: 2}[default_shape(name).kind]
+                dvars = tuple(self.dims.new() for _ in range(rank))
+                self.defaulted.add(name)
             self.vars[name] = dvars
         dvars = self.vars[name]
         kind = {0: SCALAR, 1: COL, 2: MAT}[len(dvars)]
@@ -365,7 +589,7 @@ class _Typer:
 
     def v_transpose(self, node):
         t = self.visit(node.args[0])
-        if t.kind == SCALAR:
+        if node.value == 0 or t.kind == SCALAR:  # an even number of primes, or a scalar
             return t
         if t.kind == COL:
             return Typed(ROW, t.dims, t.build)
@@ -376,14 +600,20 @@ class _Typer:
     def same_shape(self, node, a: Typed, b: Typed, what) -> None:
         if a.kind != b.kind:
             self.err(node, f"{what}: a {a.kind} ({self.src(node.args[0])}) and a {b.kind} ({self.src(node.args[1])}) "
-                           "cannot be combined entry-wise")
+                           "cannot be combined entry-wise", shape=True)
         for x, y in zip(a.dims, b.dims):
             self.dims.unify(x, y, node, what)
 
     def v_binary(self, node):
+        """'^' and '.^' (the left-associative operators are chains, :meth:`v_chain`)."""
+        a, b = self.visit(node.args[0]), self.visit(node.args[1])
+        kind, dims, combine = self.binary(node, a, b)
+        return Typed(kind, dims, lambda r: combine(a.build(r), b.build(r)))
+
+    def binary(self, node, a: Typed, b: Typed):
+        """The kind and dimensions of ``a op b`` and the function of the two built operands that builds it."""
         op = node.value
         left_node, right_node = node.args
-        a, b = self.visit(left_node), self.visit(right_node)
         if op in ("+", "-"):
             sign = 1 if op == "+" else -1
             if a.kind == SCALAR or b.kind == SCALAR:
@@ -391,42 +621,44 @@ class _Typer:
             else:
                 self.same_shape(node, a, b, f"'{op}'")
                 kind, dims = a.kind, a.dims
-            return Typed(kind, dims, lambda r: B.plus(a.build(r), b.build(r), sign))
+            return kind, dims, lambda ea, eb: B.plus(ea, eb, sign)
         if op in (".*", "./"):
             if a.kind != SCALAR and b.kind != SCALAR:
                 self.same_shape(node, a, b, f"'{op}'")
             kind, dims = (b.kind, b.dims) if a.kind == SCALAR else (a.kind, a.dims)
-            fn = B.times if op == ".*" else B.divide
-            return Typed(kind, dims, lambda r: fn(a.build(r), b.build(r)))
+            return kind, dims, B.times if op == ".*" else B.divide
         if op == ".^":
-            if b.kind != SCALAR or right_node.kind not in ("number", "unary"):
-                self._constant_exponent(right_node)
-            p = self._constant_exponent(right_node)
-            return Typed(a.kind, a.dims, lambda r: B.pow_(a.build(r), p))
+            p = self._finite_exponent(right_node)
+            return a.kind, a.dims, lambda ea, eb: B.pow_(ea, p)
         if op == "^":
             if a.kind == MAT and right_node.kind != "number" and not self._is_constant(right_node):
                 self.err(right_node, f"a matrix power needs a constant integer exponent, got {self.src(right_node)!r}: "
                                      "A^k with a symbolic k is not a product of a known number of factors, so it has "
                                      "no expression in ricci (though d tr(A^k)/dA = k*(A^(k-1))' is known in closed "
                                      "form); write the number, e.g. A^3")
-            p = self._constant_exponent(right_node)
+            p = self._finite_exponent(right_node)
             if a.kind == SCALAR:
-                return Typed(SCALAR, (), lambda r: B.pow_(a.build(r), p))
+                return SCALAR, (), lambda ea, eb: B.pow_(ea, p)
             if a.kind != MAT:
-                self.err(node, f"'^' needs a scalar or a square matrix, got a {a.kind}; use '.^' for entry-wise powers")
+                self.err(node, f"'^' needs a scalar or a square matrix, got a {a.kind}; use '.^' for entry-wise powers",
+                         shape=True)
             self.dims.unify(a.dims[0], a.dims[1], node, "'^' (a matrix power needs a square matrix)")
             if p != int(p):
                 self.err(right_node, f"a matrix power needs an integer exponent, got {p}")
-            return Typed(MAT, a.dims, lambda r: B.matrix_power(a.build(r), int(p)))
+            try:
+                B.check_matrix_power(int(p), "'^'")
+            except ValueError as exc:
+                self.err(right_node, str(exc))
+            return MAT, a.dims, lambda ea, eb: B.matrix_power(ea, int(p))
         if op == "/":
             if b.kind != SCALAR:
                 self.err(node, f"'/' divides by a scalar; {self.src(right_node)} is a {b.kind} "
-                               "(use './' entry-wise or inv(...))")
-            return Typed(a.kind, a.dims, lambda r: B.divide(a.build(r), b.build(r)))
+                               "(use './' entry-wise or inv(...))", shape=True)
+            return a.kind, a.dims, B.divide
         # '*': scaling or the matrix product
         if a.kind == SCALAR or b.kind == SCALAR:
             kind, dims = (b.kind, b.dims) if a.kind == SCALAR else (a.kind, a.dims)
-            return Typed(kind, dims, lambda r: B.times(a.build(r), b.build(r)))
+            return kind, dims, B.times
         table = {
             (ROW, COL): (SCALAR, lambda: ((), a.dims[0], b.dims[0])),
             (COL, ROW): (MAT, lambda: ((a.dims[0], b.dims[0]), None, None)),
@@ -438,14 +670,14 @@ class _Typer:
             hint = " (transpose one of them: x'*y is the inner product, x*y' the outer product)" \
                 if a.kind in (COL, ROW) and b.kind in (COL, ROW) else ""
             self.err(node, f"'*': cannot multiply a {a.kind} ({self.src(left_node)}) by a {b.kind} "
-                           f"({self.src(right_node)}){hint}")
+                           f"({self.src(right_node)}){hint}", shape=True)
         kind, shape = table[(a.kind, b.kind)]
         dims, inner_a, inner_b = shape()
         if inner_a is not None:
             self.dims.unify(inner_a, inner_b, node, f"'*' between {self.src(left_node)} and {self.src(right_node)}")
         if (a.kind, b.kind) == (COL, ROW):
-            return Typed(kind, dims, lambda r: B.outer(a.build(r), b.build(r)))
-        return Typed(kind, dims, lambda r: B.matmul(a.build(r), b.build(r)))
+            return kind, dims, B.outer
+        return kind, dims, B.matmul
 
     def _is_constant(self, node) -> bool:
         try:
@@ -454,23 +686,37 @@ class _Typer:
             return False
         return True
 
-    def _constant_exponent(self, node):
-        return self._constant(node, "an exponent must be a constant number")
+    def _finite_exponent(self, node):
+        p = self._constant(node, "an exponent must be a constant number")
+        if isinstance(p, float) and not math.isfinite(p):
+            self.err(node, f"an exponent must be a finite number, got {p}")
+        return p
 
     def _constant(self, node, message):
-        """A constant number written as n, -n or n/m (exactly, as a fraction)."""
+        """A constant number written as n, -n, inf, nan or n/m (exactly, as a fraction)."""
         if node.kind == "number":
             return node.value
+        if node.kind == "name" and node.value in NUMBER_NAMES and node.value not in self.declared \
+                and node.value not in self.free:
+            return NUMBER_NAMES[node.value]
         if node.kind == "unary":
             inner = self._constant(node.args[0], message)
             return -inner if node.value == "-" else inner
         if node.kind == "binary" and node.value == "/":
-            a, b = (self._constant(arg, message) for arg in node.args)
-            if b == 0:
-                self.err(node, "division by zero in a constant")
-            if isinstance(a, float) or isinstance(b, float):
-                return a / b
-            return Fraction(a) / Fraction(b)
+            chain = []  # a / b / c ... leans left: walk it in a loop
+            while node.kind == "binary" and node.value == "/":
+                chain.append(node)
+                node = node.args[0]
+            value = self._constant(node, message)
+            for div in reversed(chain):
+                b = self._constant(div.args[1], message)
+                if b == 0:
+                    self.err(div, "division by zero in a constant")
+                if isinstance(value, float) or isinstance(b, float):
+                    value = value / b
+                else:
+                    value = Fraction(value) / Fraction(b)
+            return value
         self.err(node, message)
 
     def v_call(self, node):
@@ -498,13 +744,13 @@ class _Typer:
             return Typed(SCALAR, (), lambda r: B.sum(t.build(r)))
         if name == "logsumexp":
             if t.kind not in (COL, ROW):
-                self.err(node, f"logsumexp needs a vector, got a {t.kind} ({self.src(node.args[0])})")
+                self.err(node, f"logsumexp needs a vector, got a {t.kind} ({self.src(node.args[0])})", shape=True)
             return Typed(SCALAR, (), lambda r: B.logsumexp(t.build(r)))
         if name in ("norm1", "norm2"):
             return Typed(SCALAR, (), lambda r: getattr(B, name)(t.build(r)))
         if name in ("tr", "det", "logdet", "inv"):
             if t.kind != MAT:
-                self.err(node, f"{name} needs a square matrix, got a {t.kind} ({self.src(node.args[0])})")
+                self.err(node, f"{name} needs a square matrix, got a {t.kind} ({self.src(node.args[0])})", shape=True)
             self.dims.unify(t.dims[0], t.dims[1], node, f"{name} (it needs a square matrix)")
             fn = {"tr": B.trace, "det": B.det, "logdet": B.logdet, "inv": B.inv}[name]
             return Typed(MAT if name == "inv" else SCALAR, t.dims if name == "inv" else (), lambda r: fn(t.build(r)))
@@ -514,7 +760,7 @@ class _Typer:
         if t.kind == MAT:
             self.dims.unify(t.dims[0], t.dims[1], node, "diag (it needs a square matrix)")
             return Typed(COL, (t.dims[0],), lambda r: B.diag(t.build(r)))
-        self.err(node, "diag needs a vector or a square matrix, got a scalar")
+        self.err(node, "diag needs a vector or a square matrix, got a scalar", shape=True)
 
     def _kron(self, node):
         """kron(a, b) of two vectors (length m*p) or two matrices ((m*p) x (n*q))."""
@@ -522,7 +768,7 @@ class _Typer:
         a, b = (self.visit(arg) for arg in node.args)
         if a.kind != b.kind or a.kind == SCALAR:
             self.err(node, f"kron needs two vectors or two matrices, got a {a.kind} ({self.src(node.args[0])}) "
-                           f"and a {b.kind} ({self.src(node.args[1])})")
+                           f"and a {b.kind} ({self.src(node.args[1])})", shape=True)
         dims = tuple(self.dims.new(_Product(x, y), (node.pos, node.end)) for x, y in zip(a.dims, b.dims))
         return Typed(a.kind, dims, lambda r: B.kron(a.build(r), b.build(r)))
 
@@ -554,8 +800,16 @@ class _Typer:
                 self.err(node, f"expected a dimension (an integer or a name such as n), found {node.value!r}")
             return node.value
         if node.kind == "binary" and node.value == "*":
-            a, b = (self._dimension(arg) for arg in node.args)
-            return (dim_symbol(a) if isinstance(a, str) else a) * (dim_symbol(b) if isinstance(b, str) else b)
+            chain = []  # m * n * ... leans left: walk it in a loop
+            while node.kind == "binary" and node.value == "*":
+                chain.append(node)
+                node = node.args[0]
+            size = self._dimension(node)
+            size = dim_symbol(size) if isinstance(size, str) else size
+            for times in reversed(chain):
+                d = self._dimension(times.args[1])
+                size = size * (dim_symbol(d) if isinstance(d, str) else d)
+            return size
         self.err(node, f"expected a dimension (an integer, a name such as n, or a product m*n), "
                        f"found {self.src(node)!r}")
 

@@ -126,6 +126,17 @@ def _fmt_number(c) -> str:
     return str(c)
 
 
+def _sympy_number(num, grouped: bool = False) -> str:
+    """A sympy number as the language writes it: 3, 0.25, 1e-34, and a rational exactly as p/q, in
+    parentheses where it stands inside a product or a power (``grouped``)."""
+    if num.is_Integer:
+        return str(int(num))
+    if num.is_Rational:
+        text = f"{int(num.p)}/{int(num.q)}"
+        return f"({text})" if grouped else text
+    return _fmt_number(float(num))
+
+
 def _dim_text(d) -> str:
     """A dimension as the language writes it: 3, n, m*p."""
     return str(d)
@@ -239,7 +250,7 @@ class Printer:
         if expr == X:
             return arg[0]
         if expr.is_Number:
-            return _fmt_number(int(expr) if expr.is_Integer else float(expr))
+            return _sympy_number(expr)
         if expr.is_Add:
             parts = []
             for k, t in enumerate(sympy.Add.make_args(expr)):
@@ -261,7 +272,7 @@ class Printer:
             if coeff == -1:
                 return "-" + body
             if coeff != 1:
-                return f"{_fmt_number(int(coeff) if coeff.is_Integer else float(coeff))}*{body}"
+                return f"{_sympy_number(coeff, grouped=True)}*{body}"
             return body
         if expr.is_Pow:
             base, ex = expr.base, expr.exp
@@ -269,7 +280,7 @@ class Printer:
             b = b if (base == X and arg[1] >= ATOM) or base.is_Function else f"({b})"
             if ex == sympy.Rational(1, 2):
                 return s.func("sqrt", self.sympy_to(base, arg))
-            e = _fmt_number(int(ex) if ex.is_Integer else float(ex))
+            e = _sympy_number(ex, grouped=not s.latex)
             if s.latex:
                 return f"{b}^{{{e}}}"
             return f"{b}{s.power}{e if not e.startswith('-') else '(' + e + ')'}"
@@ -277,7 +288,7 @@ class Printer:
             name = {"Abs": "abs", "asin": "arcsin", "acos": "arccos", "atan": "arctan", "absolute": "abs"}.get(
                 expr.func.__name__, expr.func.__name__
             )
-            return s.func(name, self.sympy_to(expr.args[0], (arg[0], ATOM)) if expr.args[0] != X else arg[0])
+            return s.func(name, self.sympy_to(expr.args[0], arg))  # the call's parentheses group its argument
         return str(expr).replace("x", arg[0])
 
     # -- products in matrix notation --------------------------------------------------------------------------

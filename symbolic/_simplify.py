@@ -18,7 +18,7 @@ from fractions import Fraction
 import sympy
 
 from ._dims import shape_str
-from ._functions import X, as_number, function_of, recognize
+from ._functions import X, as_number, exact_number, function_of, recognize
 from ._nodes import (
     Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var,
     add, contract, delta, det, elementwise, fill, install_normalizer, logdet, power, reshape, scale,
@@ -49,7 +49,8 @@ def contract_scale_out(node: Contract):
     factor = 1
     ops = list(node.operands)
     changed = False
-    products = sum(1 for op in ops if not isinstance(op, Fill)) >= 2  # a real product, not a scaled sum
+    # a real product (a row sum with ones too), not a sum scaled by a number
+    products = sum(1 for op in ops if not (isinstance(op, Fill) and op.ndim == 0)) >= 2
     for k, op in enumerate(ops):
         if isinstance(op, Add) and len(op.terms) == 1:
             factor *= op.coeffs[0]
@@ -109,19 +110,34 @@ def contract_distribute_large_sums(node: Contract):
     return None
 
 
+#: The most operands a product gets by flattening. Bringing a product of n operands to its canonical form
+#: costs O(n^2 log n) (colour refinement, ``_nodes._refined_colors``), so a product that would grow beyond
+#: this stays nested, a product of products of at most this many: A^64*A^64*... (16 times) builds in a
+#: second instead of a minute. Products that large are rare (the matrix powers of the language stop at 64
+#: factors); beyond it, equal products built in different groupings may be different nodes.
+MAX_PRODUCT_OPERANDS = 128
+
+
 def contract_flatten(node: Contract):
-    """prod(..., (sum_c prod_k B_k)[I], ...) = sum_c prod(..., prod_k B_k, ...): nested products become one.
+    """prod(..., (sum_c prod_k B_k)[I], ...) = sum_c prod(..., prod_k B_k, ...): nested products become one
+    (the smaller inner products first, as long as the result has at most MAX_PRODUCT_OPERANDS operands).
 
     Index names of the inner product are mapped onto the outer indices at its output positions, its summed
     indices get fresh names. Terminates: the number of Contract nodes in the operand list decreases.
     """
-    if not any(isinstance(op, Contract) for op in node.operands):
+    inner = sorted((len(op.operands), k) for k, op in enumerate(node.operands) if isinstance(op, Contract))
+    size, chosen = len(node.operands), set()
+    for n, k in inner:
+        if size + n - 1 <= MAX_PRODUCT_OPERANDS:
+            size += n - 1
+            chosen.add(k)
+    if not chosen:
         return None
     fresh = 1 + max((ix for idx in node.indices for ix in idx), default=-1)
     fresh = max(fresh, 1 + max(node.output, default=-1))
     ops, idxs = [], []
-    for op, idx in zip(node.operands, node.indices):
-        if not isinstance(op, Contract):
+    for k, (op, idx) in enumerate(zip(node.operands, node.indices)):
+        if k not in chosen:
             ops.append(op)
             idxs.append(idx)
             continue
@@ -281,18 +297,34 @@ def contract_trivial(node: Contract):
 
 
 def add_flatten(node: Add):
-    """a*(b*x + c*y) + ... = (a*b)*x + (a*c)*y + ...: nested sums become one. Terminates: nesting depth drops."""
-    if not any(isinstance(t, Add) for t in node.terms):
+    """a*(b*x + c*y) + ... = (a*b)*x + (a*c)*y + ...: nested sums become one, where the products a*b, a*c
+    are exact (always for ints and fractions; for floats where no rounding happens, so that the normal form
+    does not depend on the order the sum was built in: 1e-80*(1e40*y + 1) stays as it is, rather than
+    becoming 1e-40*y + 1e-80 and then, inside a product, 1e-80*(9.999999999999999e+39*y + 1)). A scaled
+    single term, a*(b*x), is always (a*b)*x. Terminates: nesting depth drops."""
+    flatten = [isinstance(t, Add) and (len(t.terms) == 1 or all(_exact_product(c, ci) for ci in t.coeffs))
+               for t, c in zip(node.terms, node.coeffs)]
+    if not any(flatten):
         return None
     terms, coeffs = [], []
-    for t, c in zip(node.terms, node.coeffs):
-        if isinstance(t, Add):
+    for t, c, inner in zip(node.terms, node.coeffs, flatten):
+        if inner:
             terms.extend(t.terms)
             coeffs.extend(c * ci for ci in t.coeffs)
         else:
             terms.append(t)
             coeffs.append(c)
     return add(terms, coeffs)
+
+
+def _exact_product(a, b) -> bool:
+    """a*b is the exact product of the numbers a and b (ints and fractions always; floats when the product
+    rounds to nothing; an infinite or nan factor counts as exact)."""
+    if not (isinstance(a, float) or isinstance(b, float)):
+        return True
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(a * b)):
+        return True
+    return Fraction(a * b) == Fraction(a) * Fraction(b)
 
 
 def add_collect(node: Add):
@@ -369,6 +401,26 @@ def elementwise_split_constants(node: Elementwise):
     return None
 
 
+def elementwise_linear_argument(node: Elementwise):
+    """g(a*x + k)(u) = g(a*u + k) for one named function g and numbers a != 0, k (not both a = 1, k = 0), so
+    that exp(x/2) applied to u and exp applied to u/2 are one node (the printer writes both as exp((1/2)*u)).
+
+    Terminates: the function's expression becomes g(x), which this rule leaves alone.
+    """
+    e = node.fn.expr
+    if not (e.is_Function and len(e.args) == 1) or e.args[0] == X:
+        return None
+    arg = e.args[0]
+    a = arg.coeff(X)
+    k = sympy.expand(arg - a * X)
+    if not (a.is_Number and k.is_Number and a != 0) or sympy.expand(arg - (a * X + k)) != 0:
+        return None
+    inner = scale(node.arg, as_number(a))
+    if k != 0:
+        inner = add([inner, fill(as_number(k), node.shape)], [1, 1])
+    return elementwise(function_of(e.func(X)), inner)
+
+
 def elementwise_of_power(node: Elementwise):
     """(u**q)**p = u**(p q) for an integer p. Terminates: removes one Elementwise node."""
     e = node.fn.expr
@@ -397,10 +449,11 @@ def elementwise_fuse(node: Elementwise):
             return None
         inner, a = others[0]
         c0 = fills[0][1] * fills[0][0].value if fills else 0
-    if not isinstance(inner, Elementwise):
+    if not isinstance(inner, Elementwise) or any(isinstance(v, float) and not math.isfinite(v) for v in (a, c0)):
         return None
     g = inner.fn.expr
-    composed = node.fn.expr.subs(X, sympy.nsimplify(a) * g + sympy.nsimplify(c0))
+    # the constants keep their exact values (nsimplify would round 6.626e-34 to 0 and 0.333333333333333 to 1/3)
+    composed = node.fn.expr.subs(X, exact_number(a) * g + exact_number(c0))
     fused = recognize(composed)
     naive = sympy.count_ops(node.fn.expr) + sympy.count_ops(g) + (a != 1) + (c0 != 0)
     if fused == composed and sympy.count_ops(fused) >= naive:
@@ -468,6 +521,7 @@ RULES = {
         elementwise_constant,
         elementwise_identity,
         elementwise_split_constants,
+        elementwise_linear_argument,
         elementwise_of_power,
         elementwise_fuse,
     ),

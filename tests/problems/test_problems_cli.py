@@ -1,5 +1,6 @@
 """The ``ricci`` command through subprocess (``python -m ricci.problems``), and its error paths in process."""
 import json
+import re
 import subprocess
 import sys
 
@@ -125,7 +126,15 @@ def test_error_exits_2_with_one_line():
     (["solve", "rosenbrock", "--data", "x.csv"], "takes no data file"),
     (["solve", "rosenbrock", "--param", "n=3"], "no parameter 'n'"),
     (["solve", "rosenbrock", "--param", "n"], "NAME=VALUE"),
-    (["solve", "rosenbrock", "--tol", "-1"], "--tol must be > 0"),
+    (["solve", "rosenbrock", "--tol", "-1"], "--tol must be a finite number > 0"),
+    # cases that once failed: --tol inf reported "converged" at x0; lam=nan printed "Unknown format code 'g'
+    # for object of type 'str'"; 5,000 minus signs made ast.literal_eval recurse
+    (["solve", "rosenbrock", "--tol", "inf"], "--tol must be a finite number > 0, got inf"),
+    (["solve", "rosenbrock", "--tol", "nan"], "--tol must be a finite number > 0, got nan"),
+    (["solve", "logistic-regression", "--param", "lam=nan"], "parameter lam must be a finite number, got nan"),
+    (["solve", "logistic-regression", "--param", "lam=abc"], "parameter lam must be a number, got 'abc'"),
+    (["solve", "extended-rosenbrock", "--param", "n=" + "-" * 5000], "parameter n must be an integer"),
+    (["solve", "extended-rosenbrock", "--param", "n=1.5"], "parameter n must be an integer, got 1.5"),
     (["solve", "logistic-regression", "--data", "/nonexistent/d.csv"], "no such data file"),
     (["solve", "rosenbrock", "--backend", "cupy"], "no data arrays|CuPy"),
     (["solve", "rosenbrock", "--bogus"], "unrecognized arguments: --bogus"),
@@ -167,3 +176,62 @@ def test_in_process_solve_and_registration(tmp_path, capsys):
     parser = _cli.build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     assert {"solve", "problems", "bench"} <= set(sub.choices)
+
+
+# --- cases that once failed (issue "Reliability and security", items 9, 12, 13) ---------------------------
+def _one_line_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ricci: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("name, content, match", [
+    ("e.npy", b"", r"e\.npy: the file is not a NumPy \.npy array"),  # was EOFError with a traceback
+    ("b.npz", b"PK\x03\x04garbage", r"b\.npz: not a NumPy \.npz archive"),  # was BadZipFile with a traceback
+    ("h.svm", b"1 99999999999:1\n0 1:2\n", r"1\.46 TiB"),  # was MemoryError with a traceback
+])
+def test_broken_data_files_exit_2(tmp_path, capsys, name, content, match):
+    (tmp_path / name).write_bytes(content)
+    err = _one_line_exit_2(["solve", "logistic-regression", "--data", str(tmp_path / name)], capsys)
+    assert re.search(match, err), err
+    err = _one_line_exit_2(["solve", "--expr", "sum(X*w)", "--data", f"X={tmp_path / name}", "--wrt", "w"], capsys)
+    assert re.search(match, err), err
+
+
+@needs_parser
+def test_expr_starting_with_minus_is_the_expression(tmp_path, capsys):
+    """``--expr "-sum(...)"`` was taken for an unknown option unless written ``--expr=-sum(...)``."""
+    np.save(tmp_path / "A.npy", np.eye(3))
+    argv = ["--data", f"A={tmp_path / 'A.npy'}", "--wrt", "x", "--method", "newton", "--progress", "never"]
+    for expr in (["--expr", "-sum(A*x) + x'*x"], ["--expr=-sum(A*x) + x'*x"]):
+        assert _cli.main(["solve", *expr, *argv]) == 0
+        out = capsys.readouterr().out
+        assert "converged" in out and "-7.50000000000000e-01" in out  # f = -sum(x) + x'x at x = 1/2
+
+
+def test_parse_value_does_not_evaluate_or_recurse():
+    assert _cli._parse_value("-" * 5000) == "-" * 5000
+    assert _cli._parse_value("(" * 5000 + ")" * 5000) == "(" * 5000 + ")" * 5000
+    assert _cli._parse_value("8,4") == (8, 4) and _cli._parse_value("(8,)") == (8,)
+    assert _cli._parse_value("[1e-3, 2]") == (1e-3, 2) and _cli._parse_value("-3") == -3
+    assert _cli._parse_value("tanh") == "tanh" and _cli._parse_value("True") is True
+    assert _cli._parse_value("__import__('os')") == "__import__('os')"
+    assert _cli._parse_value("\u0663") == "\u0663"  # a non-ASCII digit is text, not 3
+
+
+def test_success_at_x0_is_said_in_the_table(capsys):
+    runs = [_compare_run(True, 0, "m1"), _compare_run(True, 3, "m2"), _compare_run(False, 1, "m3")]
+    from ricci.problems import _compare
+
+    text = _compare.table(runs)
+    assert "converged at x0 (no step taken)" in text.splitlines()[2] and text.splitlines()[3].endswith("converged")
+
+
+def _compare_run(success, iterations, method):
+    from ricci.problems import _compare
+
+    return _compare.Run(method=method, result={}, wall=0.0, fun=1.0, grad_norm=0.0, iterations=iterations, nfev=1,
+                        njev=1, nhev=0, success=success, message="stopped")

@@ -133,3 +133,114 @@ def test_loaded_data_feeds_a_problem(tmp_path):
     np.testing.assert_array_equal(X2, X)
     p = problems.logistic_regression(X2, y2, lam=0.1)
     assert p.solve("newton").success
+
+
+# --- cases that once failed (issue "Reliability and security", items 8, 12, 13) ---------------------------
+def _npy_with_header(path, header: str):
+    """A .npy file of format 1.0 with the given header dictionary text and no data."""
+    text = header + " " * (-(len(header) + 11) % 64) + "\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode("latin1"))
+    return path
+
+
+def _zip(path, members: dict):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize("name, make, match", [
+    # empty .npy/.npz: EOFError "No data left in file"
+    ("e.npy", lambda p: p.write_bytes(b""), r"e\.npy: the file is not a NumPy \.npy array"),
+    ("e.npz", lambda p: p.write_bytes(b""), r"e\.npz: not a NumPy \.npz archive"),
+    # a broken zip: zipfile.BadZipFile
+    ("b.npz", lambda p: p.write_bytes(b"PK\x03\x04garbage"), r"b\.npz: not a NumPy \.npz archive"),
+    # an .npz member that is not an array: AttributeError "'bytes' object has no attribute 'dtype'"
+    ("m.npz", lambda p: _zip(p, {"X.npy": b"hello"}), r"m\.npz: member 'X\.npy' is not a NumPy \.npy array"),
+    # a header declaring a huge shape: MemoryError "Unable to allocate 71.1 PiB"
+    ("h.npy", lambda p: _npy_with_header(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000, "
+                                           "100000), }"), r"h\.npy: .*71\.1 PiB.*truncated or corrupt"),
+    # a truncated file
+    ("t.npy", lambda p: p.write_bytes(_npy_bytes(np.ones((4, 3)))[:-5]), r"t\.npy: .*truncated"),
+    # pickled objects are never read
+    ("o.npy", lambda p: np.save(p, np.array([{}, 1], dtype=object), allow_pickle=True), r"pickled"),
+    # an .npz holding only the labels said "among ; name it 'X'"
+    ("y.npz", lambda p: np.savez(p, y=np.ones(3)), r"only the labels 'y'; store the features .* 'X'"),
+])
+def test_malformed_numpy_files_are_one_line_value_errors(tmp_path, name, make, match):
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(ValueError, match=match) as info:
+        problems.load(path)
+    assert "\n" not in str(info.value)
+
+
+def _npy_bytes(arr):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+def test_fortran_order_and_big_endian_npy_read_as_numpy_does(tmp_path):
+    arr = np.arange(12.0).reshape(3, 4)
+    np.save(tmp_path / "f.npy", np.asfortranarray(arr))
+    np.save(tmp_path / "b.npy", arr.astype(">f8"))
+    np.testing.assert_array_equal(problems.load(tmp_path / "f.npy", label=None).X, arr)
+    np.testing.assert_array_equal(problems.load(tmp_path / "b.npy", label=None).X, arr)
+    np.savez_compressed(tmp_path / "c.npz", X=arr, y=np.array([0, 1, 0]))
+    X, y = problems.load(tmp_path / "c.npz")
+    np.testing.assert_array_equal(X, arr) and np.testing.assert_array_equal(y, [0, 1, 0])
+
+
+@pytest.mark.parametrize("make", [lambda p: np.save(p / "c.npy", np.ones((3, 2)) + 1j),
+                                  lambda p: np.savez(p / "c.npz", X=np.ones((3, 2)) + 1j, y=np.ones(3))])
+def test_complex_data_is_a_type_error(tmp_path, make):
+    """Once cast to real with a ComplexWarning, dropping the imaginary part."""
+    make(tmp_path)
+    with pytest.raises(TypeError, match=r"complex numbers \(dtype complex128\); ricci needs real data"):
+        problems.load(next(tmp_path.iterdir()))
+
+
+def test_csv_field_over_the_csv_limit_names_the_line(tmp_path):
+    """Once csv.Error "field larger than field limit (131072)"."""
+    path = _write(tmp_path, "big.csv", "a,b\n1,2\n" + "1" * 200_000 + ",2\n")
+    with pytest.raises(ValueError, match=r"big\.csv, line 3: a field longer than 131072 characters"):
+        problems.load(path)
+
+
+def test_svmlight_huge_index_is_refused_before_allocating(tmp_path):
+    """Once MemoryError "Unable to allocate 1.46 TiB" from a two-line file."""
+    path = _write(tmp_path, "huge.svm", "1 99999999999:1\n0 1:2\n")
+    with pytest.raises(ValueError, match=r"huge\.svm: the dense 2 x 99999999999 matrix .* 1\.46 TiB"):
+        problems.load(path)
+
+
+@pytest.mark.parametrize("index", ["\u00b2", "\u0663", "1\u00b2"])
+def test_svmlight_non_ascii_digit_index(tmp_path, index):
+    """'²'.isdigit() is True but int('²') raises a bare "invalid literal for int()"; Arabic-Indic '٣' was
+    silently read as 3."""
+    with pytest.raises(ValueError, match=r"line 1: feature index .*ASCII digits"):
+        problems.load(_write(tmp_path, "d.svm", f"1 {index}:1\n"))
+
+
+def test_svmlight_n_features_is_checked(tmp_path):
+    path = _write(tmp_path, "d.svm", "1 1:1\n0 2:1\n")
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="n_features must be an integer >= 1"):
+            problems.load(path, n_features=bad)
+
+
+def test_directory_is_not_a_data_file(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        problems.load(tmp_path)
+
+
+def test_svmlight_sparse_file_expanding_far_beyond_its_size_is_refused(tmp_path):
+    """A feature index of 10^8 in a two-line file would load as a 1.5 GiB dense matrix of two nonzeros."""
+    with pytest.raises(ValueError, match=r"the dense 2 x 100000000 matrix .* times the size of the file"):
+        problems.load(_write(tmp_path, "s.svm", "1 100000000:1\n0 1:2\n"))

@@ -65,10 +65,17 @@ TOLERANCES = [{"ftol": 1e-2, "xtol": 1e-15, "gtol": 1e-15}, {"ftol": 1e-15, "xto
 @pytest.mark.parametrize("tolerances", TOLERANCES, ids=["ftol", "xtol", "gtol"])
 @pytest.mark.parametrize("name", ["freudenstein_roth", "wood", "beale", "brown_badly_scaled", "box_3d"])
 def test_tolerance_semantics_match_minpack(name, tolerances, classic_problems):
-    """Each tolerance alone ends the solve with the same status as MINPACK, at about the same cost."""
+    """Each tolerance alone ends the solve with the same status as MINPACK, at about the same cost -- except
+    where MINPACK's ftol test held only because the trust radius cut the step short (Brown badly scaled: "ftol
+    satisfied" after 2 evaluations at cost 5e11, optimality 1e6; Freudenstein-Roth at optimality 1.35): there
+    ricci's ftol test also asks the model's own minimizer, goes on, and ends successfully at a point at least
+    as good."""
     p = classic_problems[name]
     res = least_squares(p.residual, np.asarray(p.x0), jac=p.residual_jac, method="lm", **tolerances)
     ref = so.least_squares(p.residual, np.asarray(p.x0), jac=p.residual_jac, method="lm", **tolerances)
+    if name in ("brown_badly_scaled", "freudenstein_roth") and "ftol" in tolerances and tolerances["ftol"] > 1e-8:
+        assert res.success and res.cost <= ref.cost and res.optimality < 1e-3 * ref.optimality
+        return
     assert res.status == ref.status and abs(res.nfev - ref.nfev) <= 2
     assert math.isclose(res.cost, ref.cost, rel_tol=1e-3, abs_tol=1e-12)
 
@@ -102,8 +109,9 @@ def test_optimality_tol_stops_at_the_gradient_norm(classic_problems, method, tol
 
 
 def test_optimality_tol_is_checked(rosenbrock):
-    for bad in (0.0, -1.0, "1e-8"):
-        with pytest.raises(ValueError, match="optimality_tol must be a number > 0 or None"):
+    for bad in (0.0, -1.0, math.inf, math.nan, "1e-8"):
+        error = TypeError if isinstance(bad, str) else ValueError
+        with pytest.raises(error, match="optimality_tol must be a number > 0 or None"):
             least_squares(rosenbrock.residual, np.asarray(rosenbrock.x0), jac=rosenbrock.residual_jac,
                           optimality_tol=bad)
     res = least_squares(rosenbrock.residual, np.asarray(rosenbrock.x0), jac=rosenbrock.residual_jac, ftol=None,
@@ -209,5 +217,6 @@ def test_float32_stays_float32(make_array, classic_problems, to_numpy):
 
 
 def test_outcome_enum():
-    assert {o.status for o in LeastSquaresOutcome} == {-4, -3, -2, 0, 1, 2, 3, 4, 5}  # 5: ricci's optimality_tol
+    # 5: ricci's optimality_tol; -5: ricci's own arithmetic overflowed
+    assert {o.status for o in LeastSquaresOutcome} == {-5, -4, -3, -2, 0, 1, 2, 3, 4, 5}
     assert all(o.success == (o.status > 0) for o in LeastSquaresOutcome)

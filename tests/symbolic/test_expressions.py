@@ -161,3 +161,51 @@ def test_repr_shows_the_tree():
     A = rs.Matrix("A", "n", "n")
     r = repr(A @ x)
     assert r.startswith("Contract[") and "Var(A, nxn)" in r and "Var(x, n)" in r
+
+
+# --- cases that once failed ------------------------------------------------------------------------------------
+
+
+def test_a_function_body_is_parsed_never_evaluated(tmp_path):
+    marker = tmp_path / "pwned"
+    with pytest.raises(ValueError, match="only the functions listed below may be called"):
+        rs.elementwise("f", f"__import__('os').system('touch {marker}') + x")  # before: ran the command
+    assert not marker.exists()
+    for body, message in [("x.real", "an attribute"), ("x[0]", "indexing"), ("lambda: x", "a lambda"),
+                          ("exp(x, 2)", "exp takes one argument"), ("1e400*x", "not finite"),
+                          ("1/0", "division by zero"),
+                          ("9**9**9**9", "not a finite real number"), ("exp(" * 200 + "x" + ")" * 200, "cannot parse")]:
+        with pytest.raises(ValueError, match=message):
+            rs.elementwise("f", body)
+
+
+def test_a_function_body_means_what_it_says():
+    xv = np.array([-2.0, -0.5, 0.25, 1.0, 3.0])
+    x = rs.Vector("x", 5)
+    cases = {"x^2 + 1": xv**2 + 1, "2*x^-1 + pi": 2 / xv + np.pi, "-x**2": -(xv**2), "sinh(x)/E": np.sinh(xv) / np.e,
+             "asin(x/4) - arctan(x)": np.arcsin(xv / 4) - np.arctan(xv), "6.626e-34*x": 6.626e-34 * xv}
+    for k, (body, want) in enumerate(cases.items()):
+        np.testing.assert_allclose(evaluate(rs.elementwise(f"g{k}", body)(x), x=xv), want, rtol=1e-14, err_msg=body)
+    assert rs.elementwise("tiny", "6.626e-34*x").function.expr.args[0] == 6.626e-34  # not rounded to 0
+
+
+def test_a_function_body_that_is_not_a_string_is_a_sympy_expression_or_a_number():
+    x = rs.Vector("x", 3)
+    cube = rs.elementwise("cube3", rs.x_symbol**3)
+    np.testing.assert_allclose(evaluate(cube(x), x=np.arange(3.0)), np.arange(3.0) ** 3)
+    assert rs.elementwise("seven", 7)(x) is rs.full((3,), 7)
+
+    class Sly:
+        def __str__(self):
+            return "__import__('os').getcwd() or x"
+
+    with pytest.raises(TypeError, match="expected the body"):
+        rs.elementwise("sly", Sly())
+
+
+def test_naming_a_user_function_leaves_other_uses_of_its_formula_alone():
+    """Once failed: rs.elementwise("fuzzed", "x^2") made every u.^2 print and parse as fuzzed(u)."""
+    u = rs.Vector("u", "n")
+    sq = rs.elementwise("sq_user", "x^2")
+    assert str(u**2) == "u.^2" and rs.parse("u.^2", u="n") is u**2
+    assert sq(u) is not u**2 and sq.function.name == "sq_user"

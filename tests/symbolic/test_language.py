@@ -91,7 +91,7 @@ def test_language_operators(rng):
 def test_parse_errors_point_at_the_input(text, message):
     with pytest.raises(rs.ParseError, match=message) as info:
         rs.parse(text)
-    assert "^" in str(info.value).splitlines()[-1]
+    assert str(info.value).splitlines()[2].strip() == "^"  # the message, the text, the caret (then any notes)
 
 
 def test_dimension_conflicts_name_both_sizes_and_sources():
@@ -323,3 +323,103 @@ def test_reshape_and_matrix_power_in_python(rng):
 def test_a_symbolic_matrix_exponent_is_refused_with_the_reason():
     with pytest.raises(rs.ParseError, match="A\\^k with a symbolic k is not a product of a known number of factors"):
         rs.parse("tr(X^k)")
+
+
+# --- cases that once failed ------------------------------------------------------------------------------------
+
+
+def test_matrix_powers_are_built_by_repeated_squaring_and_bounded():
+    import time
+
+    Xs = rs.Matrix("X", "n", "n")
+    product = Xs
+    for k in range(2, 14):
+        product = product @ Xs
+        assert rs.matrix_power(Xs, k) is product  # the same node as the product of k factors
+    assert rs.matrix_power(Xs, -3) is rs.matrix_power(rs.inv(Xs), 3)
+    start = time.perf_counter()
+    assert len(rs.parse("X^64", X=("n", "n")).operands) == 64  # before: A^200 took 5.5 s, A^1000 over a minute
+    assert time.perf_counter() - start < 1.0
+    for text in ("X^65", "X^-65", "X^1e20", "(X*X)^40", "(X^8)^9"):  # before: A^1e20 never finished
+        with pytest.raises(rs.ParseError, match="too large; ricci builds A\\^k as a product"):
+            rs.parse(text, X=("n", "n"))
+    with pytest.raises(ValueError, match="allows at most 64"):
+        rs.matrix_power(Xs, 2**20)
+
+
+def test_derivative_orders_are_bounded():
+    from ricci.symbolic._differentiate import MAX_ORDER
+
+    t = rs.Scalar("t")
+    assert rs.derivative(t**20, t, MAX_ORDER) is not None
+    for order in (MAX_ORDER + 1, 10**23):  # before: rs.derivative(f, x, 10**23) never finished
+        with pytest.raises(ValueError, match=f"up to order {MAX_ORDER}"):
+            rs.derivative(t**2, t, order)
+        with pytest.raises(ValueError, match=f"up to order {MAX_ORDER}"):
+            rs.export(t**2, wrt=[t], order=order)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("0/0", "division by zero in '0/0'"),  # before: ZeroDivisionError
+    ("x/0", "division by zero in 'x/0'"),
+    ("x/(c - c)", "division by zero"),
+    ("A^1e400", "beyond the float64 range"),  # before: OverflowError
+    ("1e400*x", "beyond the float64 range"),
+    ("1" + "0" * 5000, "has 5001 digits"),  # before: ValueError from int()
+    ("c^inf", "exponent must be a finite number"),
+    ("(" * 170 + "x" + ")" * 170, "nests parentheses, function calls and exponents more than 64"),  # RecursionError
+    ("exp(" * 100 + "x" + ")" * 100, "more than 64 deep"),
+    ("reshape(x, 3)", "cannot reshape \\(4,\\) \\(4 entries\\) to \\(3,\\)"),  # before: a ValueError without a caret
+])
+def test_every_parse_error_is_a_parse_error_with_a_caret(text, message):
+    with pytest.raises(rs.ParseError, match=message) as info:
+        rs.parse(text, x=4, c=())
+    assert str(info.value).splitlines()[2].strip() == "^"
+
+
+def test_a_size_conflict_found_while_building_is_a_parse_error_and_a_dimension_error():
+    with pytest.raises(rs.ParseError, match="do not match") as info:
+        rs.parse("kron(x, y) + z", x=2, y=3, z=5)
+    assert isinstance(info.value, rs.DimensionError) and "^" in str(info.value)
+    with pytest.raises(rs.ParseError, match="axes"):
+        rs.parse("x", x=(2, 2, 2))
+
+
+def test_chains_and_signs_have_no_nesting_limit():
+    assert rs.parse(" + ".join(["c"] * 2000), c=()) is 2000 * c
+    assert rs.parse("-" * 2001 + "c", c=()) is -c
+    assert rs.parse("A" + "'" * 2001, A=("n", "n")) is A.T
+
+
+def test_an_error_caused_by_a_default_shape_names_it_and_the_declaration_that_fixes_it():
+    with pytest.raises(rs.ParseError) as info:
+        rs.parse("x/lam + 1")
+    text = str(info.value)
+    assert "note: lam is a column vector by default (names starting with h-z are vectors" in text
+    assert "as a scalar it fits: declare it with rs.parse(..., lam=())" in text
+    (default,) = info.value.defaults
+    assert (default.name, default.fix) == ("lam", ())
+    with pytest.raises(rs.ParseError, match=r"as a matrix it fits: declare it with rs.parse\(..., x=\('n', 'n'\)\)"):
+        rs.parse("tr(x)")
+    with pytest.raises(rs.ParseError) as info:  # a declared shape is no default: no note
+        rs.parse("x/lam", lam="n")
+    assert not info.value.defaults and "note:" not in str(info.value)
+
+
+def test_the_command_line_names_a_default_shape_and_the_flag_that_declares_another(capsys):
+    from ricci.problems._cli import main
+
+    text = "sum(log(1+exp(-y.*(X*w)))) + 0.5*lam*w'*w"
+    with pytest.raises(SystemExit):
+        main(["diff", text, "--wrt", "w", "--hessian"])  # before: only "this one has shape (k)"
+    err = capsys.readouterr().err
+    assert "lam is a vector by its first letter (names starting with a-g are scalars, h-z vectors" in err
+    assert "declare it with --shape lam=" in err
+    assert main(["diff", text, "--wrt", "w", "--hessian", "--shape", "lam="]) == 0
+    assert "lam*eye" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["diff", "x/lam"])
+    assert "lam is a column vector by default" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["diff", "x'*x", "--order", "99999999999999999999999"])  # before: never finished
+    assert "up to order 16" in capsys.readouterr().err

@@ -160,3 +160,39 @@ def test_fills_are_absorbed():
     e = x + 1.0
     assert isinstance(e, Add) and any(isinstance(t, Fill) for t in e.terms)
     assert rs.sum(rs.ones(4)) is rs.const(4)
+
+
+# --- cases that once failed ------------------------------------------------------------------------------------
+
+
+def test_fused_functions_keep_small_constants(rng):
+    xv = rng.normal(size=4)
+    v = rs.Vector("v", 4)
+    e = rs.sum(rs.sqrt(6.626e-34 * rs.exp(v)))  # before: 0 (nsimplify rounded 6.626e-34 to 0)
+    assert rs.compile(e)(v=xv) == pytest.approx(np.sum(np.sqrt(6.626e-34 * np.exp(xv))), rel=1e-14)
+    e = rs.log(6.626e-34 * rs.exp(v))  # before: "no array-API translation for zoo" (log(0))
+    np.testing.assert_allclose(rs.compile(e)(v=xv), np.log(6.626e-34) + xv, rtol=1e-12)
+    e = rs.abs(v) ** 0.333333333333333  # before: the exponent became 1/3
+    np.testing.assert_allclose(rs.compile(e)(v=xv), np.abs(xv) ** 0.333333333333333, rtol=1e-15)
+    assert rs.abs(v) ** 0.5 is rs.sqrt(rs.abs(v))  # an exact binary fraction stays a rational exponent
+
+
+def test_float_sums_are_not_rescaled_with_rounding():
+    y = rs.Vector("y", n)
+    u = 1e40 * y + rs.ones(n)
+    e = 1e-40 * (1e-40 * rs.outer(u, y))
+    assert e.coeffs == (1e-40 * 1e-40,) and e.terms[0].operands[0] is u  # before: 9.999999999999999e+39*y + 1
+    assert str(0.3 * (x + 0.1 * a)) == "0.3*(x + 0.1*a)"  # 0.3*0.1 would round: the sum stays scaled
+
+
+def test_a_function_of_a_linear_argument_applies_the_function_to_it():
+    assert rs.sqrt(rs.exp(x)) is rs.exp(0.5 * x)  # exp(x/2) of x is exp of x/2
+    assert str(rs.sqrt(rs.exp(x))) == "exp((1/2)*x)"
+
+
+def test_long_products_stay_nested_beyond_the_flattening_limit():
+    from ricci.symbolic._simplify import MAX_PRODUCT_OPERANDS
+
+    assert len(rs.matrix_power(A, 64).operands) == 64
+    e = rs.matrix_power(A, 64) @ rs.matrix_power(A, 64) @ rs.matrix_power(A, 64)
+    assert all(len(node.operands) <= MAX_PRODUCT_OPERANDS for node in topological([e]) if isinstance(node, Contract))

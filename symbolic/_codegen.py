@@ -4,10 +4,13 @@ The expressions' DAG is scheduled once (children before parents), so a subexpres
 gradient and its Hessian (``X @ w``) is computed once. Every node becomes one or a few lines of readable
 code (the emission rule of its node type, ``_emit``) in a kernel
 ``def kernel(xp, dtype, device, <dims>, <variables>, <constants>)`` (``CompiledFunction.parameters`` lists
-them); temporaries are deleted after their last use. The kernel uses only the standard namespace ``xp``
-(from array-api-compat), so the same compiled function runs on NumPy, CuPy and array-api-strict arrays. The
-wrapper (``_binding``) validates and converts the inputs, binds the symbolic dimensions from their shapes,
-and checks every dimension tie.
+them); temporaries are deleted after their last use. Names cannot clash: every name a user gives is an
+identifier in Python's (NFKC) normal form, checked where it enters (``_names``); a constant's label reaches
+the code only in a comment; the kernel's own names (``xp``, ``dim_n``, ``const_0``, ``t3``, ``t3_0``,
+``_sigmoid``) are of forms that a variable keeps only renamed (``v_xp``, see ``_parameter_names``).
+The kernel uses only the standard namespace ``xp`` (from array-api-compat), so the same compiled function
+runs on NumPy, CuPy and array-api-strict arrays. The wrapper (``_binding``) validates and converts the
+inputs, binds the symbolic dimensions from their shapes, and checks every dimension tie.
 """
 
 from __future__ import annotations

@@ -64,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(_expr_values_joined(sys.argv[1:] if argv is None else list(argv)))
+        if argv and argv[0] == "bench":  # every argument is the benchmark's, "--" included (argparse drops it)
+            args = argparse.Namespace(func=parser_bench_func(parser), arguments=argv[1:])
+        else:
+            args = parser.parse_args(_expr_values_joined(argv))
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
@@ -85,6 +89,12 @@ def main(argv=None) -> int:
         print("ricci: interrupted", file=sys.stderr)
         return 130
     return 2
+
+
+def parser_bench_func(parser):
+    """The function ``ricci bench`` registered on ``parser``."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["bench"].get_default("func")
 
 
 def _expr_values_joined(argv: list) -> list:

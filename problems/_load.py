@@ -373,7 +373,10 @@ def _read_npy_stream(path, fp, size: int, what: str) -> np.ndarray:
         if not chunk:
             raise _FileError(f"{path}: {what} ends after {got} of its {nbytes} bytes of data: the file is truncated")
         got += chunk
-    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+    try:
+        return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+    except ValueError as exc:  # e.g. an empty array declaring 2^62 x 2^62 entries: "array is too big"
+        raise _FileError(f"{path}: {what} declares the shape {shape}, which NumPy cannot make ({_one_line(exc)})") from None
 
 
 def read_npy(path, what: str = "the file") -> np.ndarray:
@@ -396,7 +399,7 @@ def read_npz(path) -> dict:
             if info.is_dir():
                 continue
             member = info.filename
-            key = member[:-4] if member.endswith(".npy") else member
+            key = member.removesuffix(".npy")
             what = f"member {member!r}"
             try:
                 with archive.open(info) as fp:
@@ -412,6 +415,8 @@ def read_npz(path) -> dict:
 def _split_columns(path, arr, label, what) -> Dataset:
     if arr.ndim != 2:
         raise ValueError(f"{path}: {what} must be a 2-D array (rows = samples), got shape {arr.shape}")
+    if arr.size == 0:  # before anything is made per column: an empty array may declare 2^62 columns
+        raise ValueError(f"{path}: {what} is empty (shape {arr.shape}): no data rows")
     if label is None:
         return Dataset(arr, None, tuple(f"column {j}" for j in range(arr.shape[1])), None, (), path)
     if isinstance(label, str):
@@ -456,6 +461,8 @@ def _load_npz(path, label) -> Dataset:
     y = _numeric(path, f"array {y_key!r}", arrays[y_key])
     if X.ndim != 2:
         raise ValueError(f"{path}: array {x_key!r} must be 2-D (rows = samples), got shape {X.shape}")
+    if X.size == 0:
+        raise ValueError(f"{path}: array {x_key!r} is empty (shape {X.shape}): no data rows")
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ValueError(f"{path}: array {y_key!r} must be a vector of {X.shape[0]} labels (one per row of "
                          f"{x_key!r}), got shape {y.shape}")

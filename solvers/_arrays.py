@@ -162,8 +162,8 @@ def power_of_two_scale(magnitude: float, degree: int) -> float:
     exponent = math.frexp(magnitude)[1]  # magnitude in [2^(exponent-1), 2^exponent)
     if exponent > limit:
         return math.ldexp(1.0, limit - exponent)
-    if exponent - 1 < -limit:
-        return math.ldexp(1.0, -exponent)
+    if exponent - 1 < -limit:  # up to [1/2, 1), by at most 2^1000 (so that 1 / s stays a normal float)
+        return math.ldexp(1.0, min(-exponent, 1000))
     return 1.0
 
 

@@ -32,7 +32,8 @@ Where ricci departs from MINPACK (and so from scipy's "lm"), so that ``success``
   minimizer, 1/2 g_s' B_s^+ g_s, is also at most ftol times the cost.
 * MINPACK applies its ftol and xtol tests after every trial step, accepted or not, so a Jacobian that does
   not match the residuals (a wrong sign, say) shrinks the radius through rejected steps until "xtol is
-  satisfied", and the solve reports success at x0. Here a rejected step may end the solve by ftol or xtol
+  satisfied", and the solve reports success at x0. Here a rejected step (or one accepted on a decrease within
+  rounding) may end the solve by ftol or xtol
   only if the model has nothing left to offer: its reduction at its own minimizer, 1/2 g_s' B_s^+ g_s, is at
   most ftol times the cost or within the cost's rounding error (estimated from ||r|| and ||J|| ||x||, the
   sizes of the terms r is computed from). Otherwise the radius keeps shrinking and the solve ends without
@@ -413,10 +414,11 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
                     D = xp.maximum(D, xp.linalg.vector_norm(J, axis=0))
                 x_scaled_norm = norm(xp, D * x)
             xtol_ok = radius <= xtol * x_scaled_norm
-            if not accepted and (ftol_ok or xtol_ok):
-                # A rejected step counts only if the model itself has nothing left to offer: its reduction at
-                # its own minimizer is within ftol or the rounding of the cost. Otherwise (a Jacobian that does
-                # not match r, a radius shrunk to rounding level) the radius keeps shrinking.
+            if (ftol_ok or xtol_ok) and not (accepted and actual > cost_rounding):
+                # A rejected step (or one accepted on a decrease within rounding) counts only if the model itself
+                # has nothing left to offer: its reduction at its own minimizer is within ftol or the rounding of
+                # the cost. Otherwise (a Jacobian that does not match r, a radius shrunk to rounding level) the
+                # radius keeps shrinking.
                 if full_reduction is None:
                     full_reduction = _full_model_reduction(xp, B, gs)
                 if full_reduction > max(ftol * cost, cost_rounding):

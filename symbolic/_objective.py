@@ -18,7 +18,14 @@ from __future__ import annotations
 import math
 import threading
 
-from ._binding import bind_shapes, check_size, convert, dimension_names, dimension_value, infer_namespace
+from ._binding import (
+    bind_shapes,
+    check_size,
+    convert,
+    dimension_names,
+    dimension_value,
+    infer_namespace,
+)
 from ._build import as_expr
 from ._calculus import hvp_blocks, resolve_variable, variables
 from ._codegen import compile as compile_exprs

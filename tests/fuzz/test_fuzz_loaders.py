@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from ricci import problems
 
 FUZZ = settings.get_profile("ricci-fuzz")

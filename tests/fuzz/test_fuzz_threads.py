@@ -7,10 +7,9 @@ import threading
 
 import numpy as np
 import pytest
+import ricci.symbolic as rs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import ricci.symbolic as rs
 from ricci.solvers import minimize
 
 FUZZ = settings.get_profile("ricci-fuzz")
@@ -25,8 +24,8 @@ R = X @ w - rs.Vector("y", "m")
 def problem():
     rng = np.random.default_rng(7)
     Xa = rng.standard_normal((30, 4))
-    obj = rs.Objective(F, w, dict(X=Xa))
-    ls = rs.LeastSquares(R, w, dict(X=Xa, y=rng.standard_normal(30)))
+    obj = rs.Objective(F, w, {"X": Xa})
+    ls = rs.LeastSquares(R, w, {"X": Xa, "y": rng.standard_normal(30)})
 
     def exact(x):  # NumPy reference of f, its gradient and the residual
         z = Xa @ x
@@ -92,7 +91,7 @@ def test_two_threads_at_different_points_get_their_own_values(problem, fast_swit
     assert not wrong, f"{len(wrong)} of 4000 values belonged to the other thread's point"
 
 
-@settings(FUZZ, max_examples=8)
+@settings(FUZZ, max_examples=max(FUZZ.max_examples // 8, 4))
 @given(threads=st.integers(2, 6), points_per_thread=st.integers(1, 3), seed=st.integers(0, 2**32 - 1),
        shared=st.booleans())
 def test_many_threads_any_points(problem, threads, points_per_thread, seed, shared):

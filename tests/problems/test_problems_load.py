@@ -244,3 +244,11 @@ def test_svmlight_sparse_file_expanding_far_beyond_its_size_is_refused(tmp_path)
     """A feature index of 10^8 in a two-line file would load as a 1.5 GiB dense matrix of two nonzeros."""
     with pytest.raises(ValueError, match=r"the dense 2 x 100000000 matrix .* times the size of the file"):
         problems.load(_write(tmp_path, "s.svm", "1 100000000:1\n0 1:2\n"))
+
+
+@pytest.mark.parametrize("shape", ["(0, 4611686018427387904)", "(0, 2305843009213693951)", "(0, 3)"])
+def test_empty_array_declaring_many_columns(tmp_path, shape):
+    """An empty .npy of shape (0, 2^62) once made a Python list of 2^62 column indices (memory without end)."""
+    path = _npy_with_header(tmp_path / "e.npy", f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}")
+    with pytest.raises(ValueError, match=r"e\.npy: (the array is empty|the file declares the shape)"):
+        problems.load(path)

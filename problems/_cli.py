@@ -178,7 +178,7 @@ def register_solve(sub):
     p.add_argument("--plot", metavar="FILE.png", help="write convergence plots (needs matplotlib)")
     p.add_argument("--json", metavar="FILE", help="write the runs and their traces as JSON")
     p.add_argument("--progress", default="auto", choices=("auto", "always", "never"),
-                   help="live progress on stderr (auto: for solves longer than a second)")
+                   help="live progress on stderr (auto: on a terminal, for solves longer than a second)")
     p.set_defaults(func=cmd_solve)
 
 

@@ -51,6 +51,10 @@ def _shapes(items) -> dict:
         if not eq or not name.strip().isidentifier():
             raise ValueError(f"--shape expects NAME=DIMS such as A=n,n or c= ; got {item!r}")
         parts = [d.strip() for d in dims.split(",") if d.strip()]
+        for d in parts:  # '²' and '٣' are digits to str.isdigit but not sizes one should guess at
+            if not (d.isascii() and (d.isdigit() or d.isidentifier())):
+                raise ValueError(f"--shape {item!r}: each dimension is a size in ASCII digits or a name such as n; "
+                                 f"got {d!r}")
         shapes[name.strip()] = tuple(int(d) if d.isdigit() else d for d in parts)
     return shapes
 

@@ -62,8 +62,9 @@ def _inf_norm(xp, g) -> float:
 class LiveProgress:
     """Prints one line (iteration, f, ||grad||_inf, elapsed) to a stream while a solve runs.
 
-    ``mode``: "auto" prints only once a solve has run for ``after`` seconds, then at most every ``every``
-    seconds; "always" prints every iteration; "never" prints nothing.
+    ``mode``: "auto" prints to a terminal only (a log or a pipe gets no progress lines), once a solve has run
+    for ``after`` seconds, then at most every ``every`` seconds; "always" prints every iteration to any
+    stream; "never" prints nothing.
     """
 
     def __init__(self, mode: str = "auto", stream=None, after: float = 1.0, every: float = 0.5):
@@ -78,11 +79,20 @@ class LiveProgress:
     def update(self, method, k, f, g, elapsed):
         if self.mode == "never":
             return
-        if self.mode == "auto" and (elapsed < self.after or elapsed - self._last < self.every):
+        if self.mode == "auto" and (elapsed < self.after or elapsed - self._last < self.every
+                                    or not _is_terminal(self.stream)):
             return
         self._last = elapsed
         print(f"  {method:<13} iter {k:6d}   f = {f:.10e}   |grad|_inf = {g:.3e}   {elapsed:7.2f} s",
               file=self.stream, flush=True)
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):  # a closed or detached stream
+        return False
 
 
 def run_method(problem: Problem, method: str, *, tol=None, maxiter=None, progress: LiveProgress | None = None) -> Run:

@@ -523,8 +523,7 @@ def elementwise(name: str, body) -> ElementwiseOp:
     derivatives of every order come from sympy; the compiled code uses stable forms of sigmoid/softplus.
     A string is read by the formula parser (``_functions.parse_function``), never evaluated as Python.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"elementwise: the name must be an identifier, got {name!r}")
+    name = identifier(name, "elementwise: the name", keywords=False)  # NFKC: 'ｓｑ' and 'sq' are one name
     if isinstance(body, str):
         expr = F.parse_function(body)
     elif isinstance(body, sympy.Expr):

@@ -1,4 +1,5 @@
 """The ``ricci`` command through subprocess (``python -m ricci.problems``), and its error paths in process."""
+import io
 import json
 import re
 import subprocess
@@ -235,3 +236,38 @@ def _compare_run(success, iterations, method):
 
     return _compare.Run(method=method, result={}, wall=0.0, fun=1.0, grad_norm=0.0, iterations=iterations, nfev=1,
                         njev=1, nhev=0, success=success, message="stopped")
+
+
+class _Stream(io.StringIO):
+    def __init__(self, terminal):
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self):
+        return self.terminal
+
+
+@pytest.mark.parametrize(("mode", "terminal", "elapsed", "prints"), [
+    ("auto", True, 2.0, True), ("auto", True, 0.5, False),  # a terminal: only solves longer than a second
+    ("auto", False, 2.0, False),  # a pipe or a log gets no progress lines (once a flaky CI test: ricci | tee)
+    ("always", False, 0.0, True), ("never", True, 5.0, False),
+])
+def test_live_progress_modes(mode, terminal, elapsed, prints):
+    from ricci.problems import _compare
+
+    stream = _Stream(terminal)
+    progress = _compare.LiveProgress(mode, stream=stream)
+    progress.start()
+    progress.update("newton", 3, 1.5, 1e-3, elapsed)
+    assert bool(stream.getvalue()) is prints
+    if prints:
+        assert "newton" in stream.getvalue() and "iter" in stream.getvalue()
+
+
+@pytest.mark.parametrize("dims", ["²", "٣", "3.5", "n+1"])
+def test_diff_shape_dimensions_must_be_ascii_sizes_or_names(dims, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _cli.main(["diff", "x'*x", "--shape", f"x={dims}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "each dimension is a size in ASCII digits or a name" in err and repr(dims) in err

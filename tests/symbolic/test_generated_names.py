@@ -227,3 +227,15 @@ def test_exported_module_with_hostile_labels_and_internal_names(rng):
     np.testing.assert_allclose(out["d2_xp"], Tv + Tv.T)
     with pytest.raises(ValueError, match="export: name"):
         rs.export(f, name="ｆｏｒ")
+
+
+def test_elementwise_names_are_read_as_python_reads_them():
+    """A function's name is NFKC-normalised like every other name: 'ｓｑ' (fullwidth) is 'sq'; keywords and
+    non-identifiers are refused with the name in the message."""
+    wide, plain = rs.elementwise("ｓｑ", "x^2"), rs.elementwise("sq", "x^2")
+    assert wide.function is plain.function
+    x = rs.Vector("x", 3)
+    assert rs.sum(wide(x)) is rs.sum(plain(x))
+    for bad in ("lambda", "ｆｏｒ", "two words", "", "x\n", 3):
+        with pytest.raises(ValueError, match="elementwise: the name"):
+            rs.elementwise(bad, "x")

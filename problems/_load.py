@@ -396,9 +396,11 @@ def read_npz(path) -> dict:
     arrays = {}
     with archive:
         for info in archive.infolist():
-            if info.is_dir():
-                continue
             member = info.filename
+            if not member:  # ZipInfo.is_dir() would raise IndexError on it
+                raise ValueError(f"{path}: the archive has a member with an empty name; not a NumPy .npz archive")
+            if member.endswith("/"):  # a directory entry
+                continue
             key = member.removesuffix(".npy")
             what = f"member {member!r}"
             try:

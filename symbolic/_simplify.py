@@ -455,6 +455,10 @@ def elementwise_fuse(node: Elementwise):
     # the constants keep their exact values (nsimplify would round 6.626e-34 to 0 and 0.333333333333333 to 1/3)
     composed = node.fn.expr.subs(X, exact_number(a) * g + exact_number(c0))
     fused = recognize(composed)
+    if fused == node.fn.expr.subs(X, g) and (a != 1 or c0 != 0):
+        # the affine part vanished by a symmetry (cos(-u) = cos(u), abs(-u) = abs(u)): f(g(u)) without it is
+        # the canonical form, the one its printed text parses back to
+        return elementwise(node.fn, inner)
     naive = sympy.count_ops(node.fn.expr) + sympy.count_ops(g) + (a != 1) + (c0 != 0)
     if fused == composed and sympy.count_ops(fused) >= naive:
         return None

@@ -219,8 +219,13 @@ def test_numbers_in_code(a, b, c):
         fn = rs.compile(made, variables=[x])
         got = fn(x=xv)
     assert "inf" not in fn.source.replace("xp.inf", "")
-    if math.isfinite(expected):
+    # a product of a coefficient and an entry of x beyond the float range (2^1023 * 2) may overflow in one order
+    # of summation and not in another (BLAS's dot fuses multiply and add): no value to compare then
+    edge = any(abs(as_float(k)) > np.finfo(float).max / 16 for k in (a, c) if math.isfinite(as_float(k)))
+    if math.isfinite(expected) and not edge:
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-300)
+    elif math.isfinite(expected):  # finite or overflowed to inf, never NaN (nothing here is inf - inf)
+        assert not np.isnan(got)
     else:  # inf - inf is nan in any order; inf stays inf where nothing cancels it
         assert np.isnan(got) or got == expected or np.isnan(expected)
     nothing_ran()

@@ -194,6 +194,18 @@ def test_zip_member_that_lies_about_its_size(workdir):
     check_load(_write(workdir, ".npz", buf.getvalue()))
 
 
+def test_zip_member_with_an_empty_name(workdir):
+    """Found by the long profile (a flipped byte): a member whose name is empty made zipfile's is_dir() raise
+    IndexError from inside the loader."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(zipfile.ZipInfo(""), b"\x93NUMPY")
+    path = _write(workdir, ".npz", buf.getvalue())
+    with pytest.raises(ValueError, match="member with an empty name"):
+        problems.load(path)
+    check_load(path)
+
+
 # --- svmlight indices and values -------------------------------------------------------------------------------
 @settings(FUZZ)
 @given(lines=st.lists(st.tuples(st.sampled_from(["1", "-1", "0", "+1", "2.5", "x", "nan", ""]),

@@ -323,6 +323,9 @@ KNOWN = [  # (expression, why its text does not parse back to it): for the print
 FIXED = [  # cases that once failed: the printer wrote another value, or a rational as a float
     (lambda: x ** Fraction(1, 3), "x.^(1/3)"),
     (lambda: rs.exp(2 / (d - c)), "exp(2*(d - c).^(-1))"),
+    # cos(-u) fused into one function cos(1/x) printed as the chain it parses back to only without the minus
+    (lambda: rs.cos(-(x ** -1)), "cos(x.^(-1))"),
+    (lambda: rs.cos(-rs.exp(x)), "cos(exp(x))"),
 ]
 
 

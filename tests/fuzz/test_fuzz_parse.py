@@ -278,7 +278,26 @@ def test_what_the_printer_writes_parses_back_to_the_same_node(e):
     if back is not e and has_fresh_dimension(back):
         event("a constant took a fresh size")
         return  # vector(c), matrix(c) and eye take their size from context, which a product may not give
+    if back is not e and str(back) == text and has_repeated_operands(e):
+        event("known: a product with interchangeable operands (KNOWN case 1)")
+        return  # two canonical forms, one text; kept visible as the strict xfail known-1 below
     assert back is e, f"{text!r} parsed back as {str(back)!r}"
+
+
+def has_repeated_operands(e) -> bool:
+    """Whether some product in e holds one operand more than once (x'*B*B*x has B twice): such a product
+    can have two canonical forms (KNOWN case 1); found again by the long profile."""
+    seen, stack = set(), [e]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        operands = getattr(node, "operands", None)
+        if operands is not None and len(set(map(id, operands))) < len(operands):
+            return True
+        stack.extend(node.children())
+    return False
 
 
 # -- cases that once failed, and the known ones that still do ----------------------------------------------------

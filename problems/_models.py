@@ -131,14 +131,20 @@ def matrix_factorization(T, rank: int, mask=None, lam: float = 1e-3, *, seed: in
                          description: str | None = None) -> Problem:
     """Low-rank factorization T ~ U V' over the observed entries (mask 1) with U (m x r), V (n x r):
 
-        f(U, V) = 1/2 ||M .* (U V' - T)||_F^2 + lam/2 (||U||_F^2 + ||V||_F^2)
+        f(U, V) = 1/2 sum_k (U[rows[k], :] V[cols[k], :]' - t[k])^2 + lam/2 (||U||_F^2 + ||V||_F^2)
+                = 1/2 ||M .* (U V' - T)||_F^2 + lam/2 (||U||_F^2 + ||V||_F^2)
 
-    and, for Gauss-Newton and Levenberg-Marquardt, the residual whose half squared norm is f: the (m+n) x
-    (n+r) block matrix [[M .* (U V' - T), sqrt(lam) U], [0, sqrt(lam) V]] (zero blocks are constant
-    residuals). Missing entries of T (mask 0) do not enter f; their values in T are ignored. The minimizer
-    is never unique (U Q, V Q for orthogonal Q leave U V' unchanged when lam = 0, and the penalty only
-    fixes the balance); with a full mask every local minimum is global (Baldi & Hornik, 1989). x0 is seeded
-    Gaussian (U = V = 0 is a saddle point) scaled to the magnitude of T.
+    where (rows[k], cols[k]) are the observed positions (numpy.nonzero(mask), row-major) and t[k] the
+    observed values: the expression gathers U's and V's rows with ``rs.take`` and never forms an m x n
+    array, so its gradient is a scatter-add, its Hessian block diagonal per row of U and of V plus a
+    coupling block with one r x r block per observed entry, and the residual's Jacobian sparse (r nonzeros
+    per observed entry and factor), all visible in the expression tree. For Gauss-Newton and
+    Levenberg-Marquardt, the residual whose half squared norm is f has three blocks, [r_obs, sqrt(lam) U,
+    sqrt(lam) V] with r_obs[k] = U[rows[k], :] V[cols[k], :]' - t[k]. Missing entries of T (mask 0) do not
+    enter f; their values in T are ignored. The minimizer is never unique (U Q, V Q for orthogonal Q leave
+    U V' unchanged when lam = 0, and the penalty only fixes the balance); with a full mask every local
+    minimum is global (Baldi & Hornik, 1989). x0 is seeded Gaussian (U = V = 0 is a saddle point) scaled to
+    the magnitude of T. ``data`` holds t (the observed values) and lam.
     """
     if mask is None:
         T = real_matrix("T", T, 2)
@@ -158,22 +164,20 @@ def matrix_factorization(T, rank: int, mask=None, lam: float = 1e-3, *, seed: in
     if rank > min(m, n):
         raise ValueError(f"rank must be at most min(m, n) = {min(m, n)}, got {rank}")
     lam = nonnegative("lam", lam)
-    Ts, Ms, lams = rs.Matrix("T", "m", "n"), rs.Matrix("M", "m", "n"), rs.Scalar("lam")
+    rows, cols = np.nonzero(M)
+    observed = len(rows)
+    ts, lams = rs.Vector("t", observed), rs.Scalar("lam")
     U, V = rs.Matrix("U", "m", "r"), rs.Matrix("V", "n", "r")
-    E = Ms * (U @ V.T - Ts)
-    f = rs.sum(E * E) / 2 + lams / 2 * (rs.sum(U * U) + rs.sum(V * V))
-    top, bottom = rs.const(np.eye(m + n, m)), rs.const(np.eye(m + n, n, k=-m))
-    left, right = rs.const(np.eye(n, n + rank)), rs.const(np.eye(rank, n + rank, k=n))
+    r_obs = rs.sum(rs.take(U, rows, name="rows") * rs.take(V, cols, name="cols"), axis=1) - ts
+    f = rs.sum(r_obs * r_obs) / 2 + lams / 2 * (rs.sum(U * U) + rs.sum(V * V))
     root = rs.sqrt(lams)
-    R = top @ E @ left + top @ (root * U) @ right + bottom @ (root * V) @ right
-    data = {"T": T * M, "M": M, "lam": lam}
-    sizes = {"r": rank}
+    data = {"t": T[rows, cols], "lam": lam}
+    sizes = {"m": m, "n": n, "r": rank}
     obj = rs.Objective(f, [U, V], data, sizes=sizes)
-    ls = rs.LeastSquares(R, [U, V], data, sizes=sizes)
+    ls = rs.LeastSquares([r_obs, root * U, root * V], [U, V], data, sizes=sizes)
     rng = np.random.default_rng(seed)
     scale = np.sqrt(np.sqrt((T[M > 0] ** 2).mean()) / np.sqrt(rank)) if (T[M > 0] != 0).any() else 1.0
     x0 = scale * rng.standard_normal(obj.size)
-    observed = int(M.sum())
     return Problem(
         name=name, objective=obj, x0=x0, residual=ls, residual_weight=0.5,
         description=description or (f"rank-{rank} matrix factorization of a {m} x {n} matrix "

@@ -7,6 +7,15 @@ Arrays stay in the namespace (and on the device) of x0; only scalars come back t
 
 The methods are listed once, in ``METHOD_REGISTRY`` (name -> :class:`Method`: family, callable, derivatives
 used, options, description); ``METHODS`` maps the ``minimize`` methods' names to their callables.
+
+Derivatives may keep their structure as linear operators (``ricci.solvers`` owns the family; see
+``_operators.py``): ``DenseOperator``, ``ScaledIdentity``, ``DiagonalOperator``, ``GramOperator``
+(``shift I + A' diag(d) A``), ``KroneckerOperator``, ``BlockDiagonalOperator``, ``SparseOperator``, ``SumOperator``,
+``BlockOperator``, ``MatvecOperator`` (products only; wraps a scipy LinearOperator), ``ScaledOperator``,
+``WeightedProductOperator``, all subclasses of ``Operator``, with ``as_operator`` to wrap arrays, scipy.sparse
+matrices and LinearOperators. ``op.factorize(shift)`` / ``op.solve(b, shift)`` solve ``(A + shift I) x = b`` by
+the cheapest exact method of the structure and raise ``NotPositiveDefinite`` otherwise; ``Factorization`` is
+the reusable result.
 """
 from ._least_squares import least_squares
 from ._methods import (
@@ -22,19 +31,60 @@ from ._methods import (
     trust_ncg,
 )
 from ._minimize import minimize
-from ._options import LbfgsOptions, NewtonOptions, TrustExactOptions, TrustRegionOptions
+from ._operators import (
+    BlockDiagonalOperator,
+    BlockOperator,
+    DenseOperator,
+    DiagonalOperator,
+    Factorization,
+    GramOperator,
+    KroneckerOperator,
+    MatvecOperator,
+    NotPositiveDefinite,
+    Operator,
+    ScaledIdentity,
+    ScaledOperator,
+    SparseOperator,
+    SumOperator,
+    WeightedProductOperator,
+    as_operator,
+)
+from ._options import (
+    KrylovOptions,
+    LbfgsOptions,
+    NewtonOptions,
+    TrustExactOptions,
+    TrustRegionOptions,
+)
 from ._result import LeastSquaresOutcome, Outcome
 
 __all__ = [
     "METHODS",
     "METHOD_REGISTRY",
+    "BlockDiagonalOperator",
+    "BlockOperator",
+    "DenseOperator",
+    "DiagonalOperator",
+    "Factorization",
+    "GramOperator",
+    "KroneckerOperator",
+    "KrylovOptions",
     "LbfgsOptions",
     "LeastSquaresOutcome",
+    "MatvecOperator",
     "Method",
     "NewtonOptions",
+    "NotPositiveDefinite",
+    "Operator",
     "Outcome",
+    "ScaledIdentity",
+    "ScaledOperator",
+    "SparseOperator",
+    "SumOperator",
     "TrustExactOptions",
     "TrustRegionOptions",
+    "WeightedProductOperator",
+    "as_operator",
     "dogleg",
     "get_method",
     "lbfgs",

@@ -16,7 +16,12 @@ def boundary_roots(xp, p, d, radius: float) -> tuple[float, float]:
     tau_+ >= 0 is where the ray from p along d leaves the region (eq. 4.16 of Nocedal & Wright (2006) for the
     dogleg, Algorithm 7.2 for Steihaug-CG). d must be nonzero.
     """
-    dd, pd, pp = dot(xp, d, d), dot(xp, p, d), dot(xp, p, p)
+    return roots_from_products(dot(xp, d, d), dot(xp, p, d), dot(xp, p, p), radius)
+
+
+def roots_from_products(dd: float, pd: float, pp: float, radius: float) -> tuple[float, float]:
+    """:func:`boundary_roots` from the inner products d'd, p'd and p'p, which may be those of any inner product
+    (the M-inner product of a preconditioned region: d'Md, p'Md, p'Mp)."""
     constant = pp - radius * radius
     disc = math.sqrt(max(pd * pd - dd * constant, 0.0))
     q = -(pd + math.copysign(disc, pd))

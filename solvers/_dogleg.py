@@ -5,6 +5,8 @@ Newton point ``p_B = -B^{-1} g``; the step is where this path leaves the region 
 assumes B positive definite. When it is not, the Newton point is taken from ``B + tau I`` (Algorithm 3.3 of
 Nocedal & Wright (2006), the same safeguarded factorization as the Newton method), and when g'Bg <= 0 the
 Cauchy step runs along -g to the boundary, so the step is always a descent step of the true model.
+
+B is an operator: the Newton point comes from its (shifted) factorization, g'Bg from one product.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def dogleg_step(xp, B, g, radius: float, *, beta: float = 1e-3) -> SubproblemSol
     if norm(xp, p_newton) <= radius:
         return SubproblemSolution(p_newton, shift, False, 1)
     gnorm = norm(xp, g)
-    gBg = dot(xp, g, B @ g)
+    gBg = dot(xp, g, B.matvec(g))
     steepest = -(radius / gnorm) * g
     if gBg <= 0:
         return SubproblemSolution(steepest, 0.0, True, 1)

@@ -1,16 +1,21 @@
 """The objective as the solvers see it: counted, memoized calls to the user's fun / jac / hess / hessp.
 
 The user may pass plain callables (``jac=True``: ``fun`` returns ``(f, g)``), or an object with ``fun``,
-``jac``, ``hess``, ``hessp`` (and optionally ``fun_and_jac``) methods, such as ``ricci.symbolic.Objective``;
-explicit arguments override the object's methods. Values are memoized on the identity of the point, so
-asking twice at the same x costs one call.
+``jac``, ``hess``, ``hessp`` (and optionally ``fun_and_jac`` and ``hess_operator``) methods, such as
+``ricci.symbolic.Objective``; explicit arguments override the object's methods. Values are memoized on the
+identity of the point, so asking twice at the same x costs one call.
+
+The Hessian is an operator (DESIGN.md, "Derivatives as operators"): ``hess`` may return a dense array, a
+scipy.sparse matrix, a ricci.solvers Operator or a scipy LinearOperator (see ``_user_operators.py``); an object
+with a ``hess_operator(x)`` method is asked for the operator instead of ``hess``. Hessian-vector products come
+from ``hessp`` when given, else from the operator's matvec.
 
 The solvers work on ``scale * f`` (and so on ``scale * g``, ``scale * H``) for a power of two ``scale``
 chosen at x0 (:func:`._arrays.power_of_two_scale`): 1 for every f and g within 2^+-300 in magnitude; for
 f of magnitude 1e150 the factor that brings it down to 2^300, for 1e-150 the one that brings it up to 1, so
 that the solver's own products (g'Hg) neither overflow nor underflow.
-The scaling is exact, and every value handed back to the user is unscaled (:meth:`Evaluator.user_value`,
-:meth:`Evaluator.user_array`).
+The scaling is exact (the Hessian operator is scaled as ``scale * H``), and every value handed back to the user
+is unscaled (:meth:`Evaluator.user_value`, :meth:`Evaluator.user_array`, :meth:`Evaluator.user_hessian`).
 """
 from __future__ import annotations
 
@@ -20,6 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._arrays import as_array, as_scalar, power_of_two_scale
+from ._user_operators import (
+    check_finite,
+    dense_form,
+    derivative_operator,
+    diagonal_or_none,
+    products_only,
+)
 
 
 @dataclass
@@ -29,12 +41,23 @@ class Counts:
     nhev: int = 0
 
 
-def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str):
-    """Sort out what the user gave. ``needs`` is "gradient", "hessian" or "hessian_or_product".
+@dataclass(frozen=True)
+class UserFunctions:
+    """What the user gave, sorted out: exactly one of ``fun``/``fun_and_jac`` may be None; ``hess`` returns the
+    Hessian (an array or an operator) and ``hess_is_operator`` says that it is an object's ``hess_operator``."""
 
-    Returns ``(fun, jac, fun_and_jac, hess, hessp)``; exactly one of ``fun``/``fun_and_jac`` may be None.
-    """
+    fun: object
+    jac: object
+    fun_and_jac: object
+    hess: object
+    hessp: object
+    hess_is_operator: bool = False
+
+
+def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str) -> UserFunctions:
+    """Sort out what the user gave. ``needs`` is "gradient", "hessian" or "hessian_or_product"."""
     fun_and_jac = None
+    hess_is_operator = False
     if not callable(fun) or (callable(getattr(fun, "fun", None)) and callable(getattr(fun, "jac", None))):
         obj = fun
         if not callable(getattr(obj, "fun", None)):
@@ -46,6 +69,8 @@ def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str):
             fun_and_jac = getattr(obj, "fun_and_jac", None)
             if not callable(fun_and_jac):
                 fun_and_jac = None
+        if hess is None and callable(getattr(obj, "hess_operator", None)):
+            hess, hess_is_operator = obj.hess_operator, True
         hess = hess if hess is not None else getattr(obj, "hess", None)
         hessp = hessp if hessp is not None else getattr(obj, "hessp", None)
     if jac is True:
@@ -60,16 +85,18 @@ def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str):
         raise TypeError(f"jac must be a callable, True or None; got {jac!r} (finite differences are not "
                         "supported: ricci.solvers uses exact derivatives)")
     if hess is not None and not callable(hess):
-        raise TypeError(f"hess must be a callable returning the (n, n) Hessian; got {type(hess).__name__}")
+        raise TypeError(f"hess must be a callable returning the (n, n) Hessian (an array, a scipy.sparse matrix, "
+                        f"a ricci.solvers Operator or a scipy LinearOperator); got {type(hess).__name__}")
     if hessp is not None and not callable(hessp):
         raise TypeError(f"hessp must be a callable hessp(x, p, *args); got {type(hessp).__name__}")
     if needs == "hessian" and hess is None:
-        raise TypeError(f"method {method!r} needs the Hessian matrix: pass hess=callable(x, *args) "
-                        "(or use trust-ncg / trust-krylov, which also accept hessp)")
+        raise TypeError(f"method {method!r} needs the Hessian matrix: pass hess=callable(x, *args) returning it "
+                        "as an array, a scipy.sparse matrix or a ricci.solvers Operator (or use trust-ncg / "
+                        "trust-krylov, which also accept hessp)")
     if needs == "hessian_or_product" and hess is None and hessp is None:
         raise TypeError(f"method {method!r} needs Hessian information: pass hess=callable(x, *args) "
                         "or hessp=callable(x, p, *args)")
-    return fun, jac, fun_and_jac, hess, hessp
+    return UserFunctions(fun, jac, fun_and_jac, hess, hessp, hess_is_operator)
 
 
 class FloatingPointGuard:
@@ -92,21 +119,33 @@ class FloatingPointGuard:
 
 
 class Evaluator:
-    """Counted, memoized evaluations at points of one namespace, dtype and shape."""
+    """Counted, memoized evaluations at points of one namespace, dtype and shape.
 
-    def __init__(self, xp, x0, fun, jac, fun_and_jac, hess, hessp, args, guard: FloatingPointGuard):
+    ``factorizes`` says that the method factorizes the Hessian (Newton, trust-exact, dogleg): a Hessian known
+    only through products is then refused with a TypeError naming ``method`` and what to pass instead."""
+
+    def __init__(self, xp, x0, functions: UserFunctions, args, guard: FloatingPointGuard, *, method: str = "",
+                 factorizes: bool = False):
         self.xp = xp
         self.like = x0
         self.n = x0.shape[0]
-        self._fun, self._jac, self._fun_and_jac = fun, jac, fun_and_jac
-        self._hess, self._hessp = hess, hessp
+        self._fun, self._jac, self._fun_and_jac = functions.fun, functions.jac, functions.fun_and_jac
+        self._hess, self._hessp = functions.hess, functions.hessp
+        self.method, self.factorizes = method, factorizes
+        self.hessian_source = "hess_operator" if functions.hess_is_operator else "hess"
         self.args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
         self.guard = guard
         self.counts = Counts()
         self._fx = self._f = None
         self._gx = self._g = None
-        self._hx = self._h = None
+        self._hx = self._h = self._h_user = None
+        self._h_checked = False
         self.scale = 1.0
+        # the Hessian's diagonal comes for free where the operator is what the methods use anyway: from hess
+        # when there is no hessp (products are then the operator's), or from an object's hess_operator unless it
+        # turns out dense while hessp gives the products (found at its first evaluation, see hessian())
+        self.has_hessian = functions.hess is not None
+        self.diagonal_is_cheap = self.has_hessian and (functions.hess_is_operator or functions.hessp is None)
 
     def set_scale(self, magnitude: float) -> None:
         """Work on ``scale * f`` from now on, ``scale`` the power of two of :func:`power_of_two_scale`
@@ -121,14 +160,14 @@ class Evaluator:
         if self._g is not None:
             self._g = self._g * ratio
         if self._h is not None:
-            self._h = self._h * ratio
+            self._h = ratio * self._h
 
     def user_value(self, f: float) -> float:
         """A (scaled) value of the solver as the user's f."""
         return f if self.scale == 1.0 else f / self.scale
 
     def user_array(self, a):
-        """A (scaled) gradient or Hessian of the solver as the user's."""
+        """A (scaled) gradient of the solver as the user's."""
         return a if self.scale == 1.0 or a is None else a * (1.0 / self.scale)
 
     def _scaled(self, value):
@@ -176,23 +215,55 @@ class Evaluator:
         self._gx, self._g = x, self._scaled(as_array(self.xp, g, self.like, (self.n,), "jac"))
 
     def hessian(self, x):
+        """The (scaled) Hessian operator at x (see the module docstring for what ``hess`` may return)."""
         if x is self._hx:
             return self._h
         with self.guard.user():
             raw = self._hess(x, *self.args)
         self.counts.nhev += 1
-        self._hx, self._h = x, self._scaled(as_array(self.xp, raw, self.like, (self.n, self.n), "hess"))
+        op, user_form = derivative_operator(raw, self.xp, self.like, (self.n, self.n), self.hessian_source,
+                                            symmetric=True)
+        if self.factorizes and products_only(op):
+            raise TypeError(
+                f"method {self.method!r} factorizes the Hessian (H + tau I), but {self.hessian_source} returned "
+                f"{op.name}, which is known only through products: return an array, a scipy.sparse matrix or a "
+                "structured ricci.solvers Operator, or use method='trust-ncg' or 'trust-krylov', which need only "
+                "Hessian-vector products")
+        if self._hessp is not None and dense_form(op) is not None:
+            self.diagonal_is_cheap = False  # a dense Hessian beside hessp: its diagonal costs a whole evaluation
+        self._hx, self._h, self._h_user, self._h_checked = x, self._scaled(op), user_form, False
         return self._h
 
-    def hessian_if_formed(self, x):
-        """The Hessian at x if it has been evaluated there, else None."""
-        return self._h if x is self._hx else None
+    def checked_hessian(self, x):
+        """The Hessian operator at x; NonFiniteValue when it visibly holds NaN or inf
+        (:func:`._user_operators.check_finite`)."""
+        H = self.hessian(x)
+        if not self._h_checked:
+            check_finite(H, "Hessian")
+            self._h_checked = True
+        return H
+
+    def hessian_diagonal(self, x, *, required: bool = False):
+        """The diagonal of the (scaled) Hessian at x; None when the operator has none (known only through
+        products), or a TypeError naming the method when ``required``."""
+        H = self.hessian(x)
+        diagonal = diagonal_or_none(H)
+        if diagonal is None and required:
+            raise TypeError(f"method {self.method!r} with preconditioner='diagonal' needs the Hessian's diagonal, "
+                            f"but {self.hessian_source} returned {H.name}, which is known only through products; "
+                            "return an array or a structured Operator, or pass preconditioner='none'")
+        return diagonal
+
+    def user_hessian(self, x):
+        """The Hessian at x as the user returned it (the array, or the operator), if evaluated there; else None."""
+        return self._h_user if x is self._hx else None
 
     def hess_vec(self, x, p):
-        """H(x) p: the user's hessp when given, else a product with the (memoized) Hessian matrix."""
+        """H(x) p: the user's hessp when given, else the product with the (memoized) Hessian operator."""
         if self._hessp is not None:
             with self.guard.user():
                 raw = self._hessp(x, p, *self.args)
             self.counts.nhev += 1
             return self._scaled(as_array(self.xp, raw, self.like, (self.n,), "hessp"))
-        return self.hessian(x) @ p  # the memoized Hessian is scaled already
+        Hp = self.hessian(x).matvec(p)  # the memoized operator is scaled already
+        return Hp if Hp.dtype == p.dtype else self.xp.astype(Hp, p.dtype)

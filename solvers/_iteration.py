@@ -66,13 +66,12 @@ class IterationSkeleton:
 
     def result(self, outcome: Outcome, x, f, g, k: int, *, uses_hessian: bool, detail: str | None = None):
         """scipy's result; methods that use the Hessian matrix get it at x (unless values went non-finite),
-        the others whatever matrix was formed there. ``detail`` (what stopped the run) extends the message."""
+        the others whatever Hessian was formed there (an array, or the operator the user's hess returned). ``detail`` (what stopped the run) extends the message."""
         ev = self.evaluator
         if uses_hessian and outcome is not Outcome.NON_FINITE:
-            hess = ev.hessian(x)
-        else:
-            hess = ev.hessian_if_formed(x)
-        f, g, hess = ev.user_value(f), ev.user_array(g), ev.user_array(hess)
+            ev.hessian(x)
+        hess = ev.user_hessian(x)  # as the user's hess returned it: an array, or an operator
+        f, g = ev.user_value(f), ev.user_array(g)
         detail = detail or self._detail
         self.progress.summary(outcome.message if not detail else f"{outcome.message} {detail}", fun=f,
                               iterations=k, nfev=ev.counts.nfev, njev=ev.counts.njev, nhev=ev.counts.nhev)

@@ -25,6 +25,7 @@ from array_api_compat import numpy as host_xp
 
 from ._arrays import NonFiniteValue, SolverOverflow, all_finite, dot, norm
 from ._more_sorensen import SubproblemSolution, more_sorensen
+from ._operators import DenseOperator
 
 
 def gltr(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
@@ -53,7 +54,7 @@ def gltr(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
             T = T + np.diag(off, 1) + np.diag(off, -1)
         rhs = np.zeros(k + 1)
         rhs[0] = gnorm
-        sol = more_sorensen(host_xp, host_xp.asarray(T), host_xp.asarray(rhs), radius, k_easy=1e-8)
+        sol = more_sorensen(host_xp, DenseOperator(T, symmetric=True), host_xp.asarray(rhs), radius, k_easy=1e-8)
         h, lam = np.asarray(sol.step), sol.multiplier
         residual = beta * abs(h[-1])
         if residual <= tol or beta <= 1e-14 * max(gnorm, abs(alpha)) or k + 1 == maxiter or k + 1 == g.shape[0]:

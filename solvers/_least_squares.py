@@ -12,6 +12,13 @@ Hessian is J'J:
   safeguarded Cholesky of Algorithm 3.3 of Nocedal & Wright (2006) (tau = 0 when J has full column rank),
   globalized by Armijo backtracking on the cost.
 
+J is an operator (DESIGN.md, "Derivatives as operators"): ``jac`` may return a dense array, a scipy.sparse
+matrix, a ricci.solvers Operator or a scipy LinearOperator, and an object with a ``jac_operator(x)`` method is
+asked for the operator. The structure decides how the normal equations are solved (``_jacobian.py``): a dense
+J forms J'J as before; a structured J keeps them in its structure (``J.gram()``, factorized with the shift);
+a J known only through products is solved by LSQR on [J; sqrt(mu) I] (its column norms are then unknown:
+x_scale="jac" means no scaling, and MINPACK's gtol cosine test holds only at r = 0).
+
 Termination follows scipy.optimize.least_squares (and MINPACK for "lm"):
 * ftol: the relative actual and predicted reductions of the cost are both at most ftol (for "lm" also
   rho <= 2, i.e. the model agreed with the cost);
@@ -52,6 +59,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
+from functools import partial
 
 from array_api_compat import device
 from scipy.optimize import OptimizeResult
@@ -71,12 +80,31 @@ from ._arrays import (
 )
 from ._callback import wrap_callback
 from ._evaluator import FloatingPointGuard
+from ._jacobian import (
+    column_norms,
+    damped_solve,
+    is_finite,
+    lsqr_trust_region,
+    magnitude,
+    scaled_gram,
+)
 from ._line_search import Ray, backtracking
 from ._more_sorensen import more_sorensen
 from ._newton_step import newton_direction
 from ._progress import Progress
 from ._result import LeastSquaresOutcome as LSO
 from ._result import with_detail
+from ._user_operators import dense_form, derivative_operator, products_only
+
+
+@dataclass(frozen=True)
+class Jacobian:
+    """The Jacobian at a point: ``op`` the operator the driver computes with (multiplied by the residuals'
+    ``scale``), ``user`` what the user's jac returned (the array, or the operator), for the result and the
+    callback."""
+
+    op: object
+    user: object
 
 
 class _Residuals:
@@ -86,6 +114,7 @@ class _Residuals:
     def __init__(self, xp, x0, fun, jac, args, kwargs, guard):
         self.xp, self.like, self.n = xp, x0, x0.shape[0]
         self._fun, self._jac, self.args, self.kwargs, self.guard = fun, jac, args, kwargs, guard
+        self.jac_name = "jac_operator" if getattr(jac, "__name__", "") == "jac_operator" else "jac"
         self.nfev = self.njev = 0
         self.m = None
         self._rx = self._r = None
@@ -122,12 +151,12 @@ class _Residuals:
         self._rx, self._r = x, arr if self.scale == 1.0 else arr * self.scale
         return self._r
 
-    def jacobian(self, x):
+    def jacobian(self, x) -> Jacobian:
         with self.guard.user():
             raw = self._jac(x, *self.args, **self.kwargs)
         self.njev += 1
-        J = as_array(self.xp, raw, self.like, (self.m, self.n), "jac")
-        return J if self.scale == 1.0 else J * self.scale
+        op, user = derivative_operator(raw, self.xp, self.like, (self.m, self.n), self.jac_name, symmetric=False)
+        return Jacobian(op if self.scale == 1.0 else self.scale * op, user)
 
     def cost(self, x) -> float:
         r = self.residuals(x)
@@ -139,11 +168,14 @@ class _Residuals:
 
 
 def _max_cosine(xp, J, r, r_norm) -> float:
-    """max_j |J_j' r| / (||J_j|| ||r||) over columns with ||J_j|| > 0 (MINPACK's gtol measure)."""
+    """max_j |J_j' r| / (||J_j|| ||r||) over columns with ||J_j|| > 0 (MINPACK's gtol measure); 1 (the test
+    fails) for a J known only through products, whose column norms are unknown, unless r = 0."""
     if r_norm == 0.0:
         return 0.0
-    col = xp.linalg.vector_norm(J, axis=0)
-    Jr = xp.linalg.matrix_transpose(J) @ r
+    col = column_norms(J)
+    if col is None:
+        return 1.0
+    Jr = J.rmatvec(r)
     safe = xp.where(col > 0, col, xp.ones_like(col))
     cos = xp.where(col > 0, xp.abs(Jr) / (safe * r_norm), xp.zeros_like(col))
     return float(xp.max(cos))
@@ -160,8 +192,10 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
     """Solve min_x 1/2 ||r(x)||^2 by Levenberg-Marquardt (``method="lm"``) or damped Gauss-Newton
     (``method="gauss-newton"``); see the module docstring for the mathematics and the sources.
 
-    ``fun(x, *args, **kwargs)`` returns the m residuals, ``jac(x, *args, **kwargs)`` their (m, n) Jacobian;
-    ``fun`` may instead be an object with ``residual`` and ``jacobian`` methods. The result has the fields of
+    ``fun(x, *args, **kwargs)`` returns the m residuals, ``jac(x, *args, **kwargs)`` their (m, n) Jacobian (a
+    dense array, a scipy.sparse matrix, a ricci.solvers Operator or a scipy LinearOperator; the result's ``jac``
+    is what it returned); ``fun`` may instead be an object with ``residual`` and ``jacobian`` methods (and a
+    ``jac_operator`` method, asked instead of ``jacobian`` when present). The result has the fields of
     scipy.optimize.least_squares: x, cost, fun, jac, grad, optimality (infinity norm of grad), active_mask,
     status, nfev, njev, message, success. ``callback`` follows scipy (``callback(intermediate_result)`` or
     ``callback(x)``; StopIteration stops with status -2). ``verbose``: 0 silent, 1 summary, 2 every iteration.
@@ -181,7 +215,8 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
         obj = fun
         fun = obj.residual
         if jac is None:
-            jac = getattr(obj, "jacobian", None)
+            jac = getattr(obj, "jac_operator", None)
+            jac = jac if callable(jac) else getattr(obj, "jacobian", None)
     if not callable(fun):
         raise TypeError(f"fun must be callable or an object with residual/jacobian methods; got {type(fun).__name__}")
     if not callable(jac):
@@ -219,10 +254,12 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
         if not all_finite(xp, r0):
             raise ValueError("Residuals are not finite in the initial point x0.")
         J0 = res.jacobian(x0)
-        if not all_finite(xp, J0):
+        if not is_finite(J0.op):
             raise ValueError("The Jacobian is not finite in the initial point x0.")
-        ratio = res.set_scale(max(max_abs(xp, r0), max_abs(xp, J0)))
-        r0, J0 = res.residuals(x0), J0 * ratio if ratio != 1.0 else J0
+        ratio = res.set_scale(max(max_abs(xp, r0), magnitude(J0.op)))
+        r0 = res.residuals(x0)
+        if ratio != 1.0:
+            J0 = Jacobian(ratio * J0.op, J0.user)
         if not math.isfinite(0.5 * norm(xp, r0) ** 2):  # cannot happen after the scaling; kept as a guard
             raise ValueError("The cost 1/2 ||r||^2 overflows at the initial point x0; rescale the residuals.")
         if isinstance(x_scale, str):
@@ -247,9 +284,9 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
             res, x0, r0, J0, ftol=ftol, xtol=xtol, gtol=gtol,
             optimality_tol=-1.0 if optimality_tol is None else float(optimality_tol), max_nfev=max_nfev,
             x_scale=column_scale, factor=float(initial_radius_factor), progress=progress, notify=notify)
-        r, J = res.user(r), res.user(J)
+        grad = _user_grad(res, J.op.rmatvec(r))
+        r, J = res.user(r), J.user
         cost = 0.5 * dot(xp, r, r)
-        grad = xp.linalg.matrix_transpose(J) @ r
     message = with_detail(outcome, detail)
     if verbose >= 1:
         Progress(True, f"least_squares {method}", "").summary(message, cost=cost, nfev=res.nfev, njev=res.njev)
@@ -298,8 +335,8 @@ def _notify(notify, res, x, r, J, cost, nit) -> bool:
     if notify is None:
         return False
     xp = res.xp
-    grad = _user_grad(res, xp.linalg.matrix_transpose(J) @ r)
-    return notify(x=copy(xp, x), cost=_user_cost(res, cost), fun=res.user(r), jac=res.user(J), grad=grad,
+    grad = _user_grad(res, J.op.rmatvec(r))
+    return notify(x=copy(xp, x), cost=_user_cost(res, cost), fun=res.user(r), jac=J.user, grad=grad,
                   optimality=max_abs(xp, grad), nit=nit)
 
 
@@ -309,14 +346,14 @@ def _gradient_test(res, J, r, r_norm, *, nit, cost, last, progress, gtol, optima
     Returns ``(grad, outcome, detail)``, outcome None when neither test holds; ``last`` is the report's last
     column."""
     xp = res.xp
-    grad = xp.linalg.matrix_transpose(J) @ r
+    grad = J.op.rmatvec(r)
     scaled_norm = max_abs(xp, grad)
     grad_norm = _user_cost(res, scaled_norm)  # the gradient scales as the cost (inf if only the user's overflows)
     progress.iteration(nit, _user_cost(res, cost), grad_norm, last)
     if not math.isfinite(scaled_norm):
         return grad, LSO.OVERFLOW, "The gradient J'r of the cost overflowed."
     at_start = "It held at the starting point, before any step." if nit == 0 else None
-    if r_norm == 0.0 or cost == 0.0 or _max_cosine(xp, J, r, r_norm) <= gtol:  # cost 0: r^2 underflowed
+    if r_norm == 0.0 or cost == 0.0 or _max_cosine(xp, J.op, r, r_norm) <= gtol:  # cost 0: r^2 underflowed
         return grad, LSO.GTOL, at_start
     if grad_norm <= optimality_tol:
         if nit == 0:
@@ -334,11 +371,13 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
     cannot satisfy ftol or xtol (see the module docstring). Returns ``(x, r, J, outcome, detail)``."""
     xp = res.xp
     dtype_eps = eps(xp, x)
-    if x_scale is None:
-        col = xp.linalg.vector_norm(J, axis=0)
-        D = xp.where(col > 0, col, xp.ones_like(col))
-    else:
+    col = column_norms(J.op) if x_scale is None else None
+    if x_scale is not None:
         D = 1.0 / x_scale
+    elif col is None:  # a J known only through products: no column norms, no scaling
+        D = xp.ones_like(x)
+    else:
+        D = xp.where(col > 0, col, xp.ones_like(col))
     r_norm = norm(xp, r)
     cost = 0.5 * r_norm * r_norm
     x_scaled_norm = norm(xp, D * x)
@@ -350,13 +389,20 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
                                                  progress=progress, gtol=gtol, optimality_tol=optimality_tol)
         if converged is not None:
             return x, r, J, converged, detail
-        # scaled subproblem in q = D p:  B_s = D^-1 J'J D^-1, g_s = D^-1 J'r
-        Js = J / D
-        B = xp.linalg.matrix_transpose(Js) @ Js
-        gs = grad / D
+        # scaled subproblem in q = D p:  B_s = D^-1 J'J D^-1, g_s = D^-1 J'r; More-Sorensen on B_s kept in J's
+        # structure, or LSQR on [J D^-1; sqrt(lambda) I] for a J known only through products (_jacobian.py)
+        Jop, s = J.op, 1.0 / D
+        gs = grad * s
+        if products_only(Jop):
+            B = None
+            subproblem = partial(lsqr_trust_region, xp, Jop, r, s, k_easy=0.1)
+        else:
+            B = scaled_gram(Jop, s)
+            subproblem = partial(more_sorensen, xp, B, gs, k_easy=0.1, positive_semidefinite=True)
+        model_reduction = partial(_full_model_reduction, xp, Jop, r, B, gs)  # of this iteration's model
         # the rounding error of the cost: r is computed from terms of the size of r and of J x, each with a
         # relative error of a few eps, and cost = 1/2 ||r||^2 moves by about ||r|| times that
-        r_rounding = 10.0 * dtype_eps * (r_norm + norm(xp, J) * norm(xp, x))
+        r_rounding = 10.0 * dtype_eps * (r_norm + Jop.norm_estimate() * norm(xp, x))
         cost_rounding = r_rounding * (r_norm + 0.5 * r_rounding)
         rose = None  # (rise, model's promise) at the first rejected step below ftol/xtol the model disowns
         full_reduction = None  # the model's reduction at its own minimizer, computed when first needed
@@ -364,7 +410,7 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
             if res.nfev >= max_nfev:
                 return x, r, J, LSO.MAX_NFEV, None
             try:
-                sol = more_sorensen(xp, B, gs, radius, k_easy=0.1)
+                sol = subproblem(radius)
             except ArithmeticError as exc:
                 return x, r, J, LSO.OVERFLOW, overflow_detail(exc)
             q = sol.step
@@ -375,7 +421,7 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
             if first:  # on the first iteration the initial radius is adjusted to the first step
                 radius = min(radius, q_norm) if q_norm > 0 else radius
                 first = False
-            Jp = J @ p
+            Jp = Jop.matvec(p)
             slope = dot(xp, grad, p)  # g'p = -(||Jp||^2 + lambda ||Dp||^2) <= 0
             predicted = -(slope + 0.5 * dot(xp, Jp, Jp))  # cost - m(p)
             x_new = x + p
@@ -401,17 +447,18 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
             ftol_ok = rel_actual <= ftol and rel_predicted <= ftol and rho <= 2.0
             if ftol_ok and sol.multiplier > 0:  # the radius cut the step short: judge the model's own minimizer
                 if full_reduction is None:
-                    full_reduction = _full_model_reduction(xp, B, gs)
+                    full_reduction = model_reduction()
                 ftol_ok = full_reduction <= ftol * cost
             if accepted:
                 J_new = res.jacobian(x_new)
-                if not all_finite(xp, J_new):
+                if not is_finite(J_new.op):
                     return x, r, J, LSO.NON_FINITE, ("The Jacobian had NaN or inf entries at the next point, "
                                                      "where the residuals were finite.")
                 x, r, J, cost, r_norm = x_new, r_new, J_new, cost_new, r_new_norm
                 nit += 1
-                if x_scale is None:
-                    D = xp.maximum(D, xp.linalg.vector_norm(J, axis=0))
+                col = column_norms(J.op) if x_scale is None else None
+                if col is not None:
+                    D = xp.maximum(D, col)
                 x_scaled_norm = norm(xp, D * x)
             xtol_ok = radius <= xtol * x_scaled_norm
             if (ftol_ok or xtol_ok) and not (accepted and actual > cost_rounding):
@@ -420,7 +467,7 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
                 # the cost. Otherwise (a Jacobian that does not match r, a radius shrunk to rounding level) the
                 # radius keeps shrinking.
                 if full_reduction is None:
-                    full_reduction = _full_model_reduction(xp, B, gs)
+                    full_reduction = model_reduction()
                 if full_reduction > max(ftol * cost, cost_rounding):
                     ftol_ok = xtol_ok = False
                     if rose is None:
@@ -433,7 +480,7 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
                     radius <= dtype_eps * x_scaled_norm:
                 if rose is None and not accepted:
                     if full_reduction is None:
-                        full_reduction = _full_model_reduction(xp, B, gs)
+                        full_reduction = model_reduction()
                     if full_reduction > max(ftol * cost, cost_rounding):
                         rose = (-actual if finite else math.inf, full_reduction)
                 return x, r, J, LSO.NO_PROGRESS, _rose_detail(res, rose)
@@ -443,9 +490,16 @@ def _levenberg_marquardt(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_
                 break
 
 
-def _full_model_reduction(xp, B, gs) -> float:
+def _full_model_reduction(xp, J, r, B, gs) -> float:
     """m(0) - min_p m(p) = 1/2 gs' B^+ gs for the scaled Gauss-Newton model (B = Js'Js, gs = Js'r): the reduction
-    the model promises for its unconstrained minimizer, from one eigendecomposition of B."""
+    the model promises for its unconstrained minimizer. For a dense B from one eigendecomposition of B;
+    otherwise 1/2 ||J p*||^2 for the least-squares solution p* of J p = -r by LSQR (r + J p* is orthogonal to
+    the range of J, so 1/2 ||r||^2 - 1/2 ||r + J p*||^2 = 1/2 ||J p*||^2; the column scaling does not change it)."""
+    A = None if B is None else dense_form(B)
+    if A is None:
+        Jp = J.matvec(damped_solve(J, r, 0.0))
+        return 0.5 * dot(xp, Jp, Jp)
+    B = A
     w, V = xp.linalg.eigh(B)
     c = xp.linalg.matrix_transpose(V) @ gs
     cutoff = B.shape[0] * eps(xp, B) * max(float(xp.max(w)), 0.0)
@@ -477,17 +531,20 @@ def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, x
             return x, r, J, converged, detail
         if res.nfev >= max_nfev:
             return x, r, J, LSO.MAX_NFEV, None
-        Js = J if x_scale is None else J * x_scale
+        Jop = J.op
         try:
-            ps, _ = newton_direction(xp, xp.linalg.matrix_transpose(Js) @ Js,
-                                     grad if x_scale is None else grad * x_scale)
+            if products_only(Jop):  # the minimum-norm solution of J S q = -r by LSQR: a descent direction
+                ps = damped_solve(Jop, r, 0.0, x_scale)
+            else:  # the safeguarded normal equations, kept in J's structure (_jacobian.py)
+                ps, _ = newton_direction(xp, scaled_gram(Jop, x_scale), grad if x_scale is None else grad * x_scale,
+                                         positive_semidefinite=True)
         except NonFiniteValue:  # J is finite, so J'J holding inf means ricci's product overflowed
             return x, r, J, LSO.OVERFLOW, "The Gauss-Newton matrix J'J overflowed."
         except ArithmeticError as exc:
             return x, r, J, LSO.OVERFLOW, overflow_detail(exc)
         p = ps if x_scale is None else ps * x_scale
         slope = dot(xp, grad, p)
-        Jp = J @ p
+        Jp = Jop.matvec(p)
         predicted = -(slope + 0.5 * dot(xp, Jp, Jp))
         ray = Ray(res, x, p)
         p_norm = norm(xp, p)
@@ -504,7 +561,7 @@ def _gauss_newton(res, x, r, J, *, ftol, xtol, gtol, optimality_tol, max_nfev, x
         x_new = ray.point(ls.alpha)
         r_new = res.residuals(x_new)
         J_new = res.jacobian(x_new)
-        if not all_finite(xp, J_new):
+        if not is_finite(J_new.op):
             return x, r, J, LSO.NON_FINITE, ("The Jacobian had NaN or inf entries at the next point, where the "
                                              "residuals were finite.")
         actual = cost - ls.f

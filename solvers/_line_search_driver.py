@@ -17,7 +17,8 @@ from ._result import Outcome
 
 
 class NewtonDirection:
-    """p = -(H + tau I)^{-1} g with tau from Algorithm 3.3 of Nocedal & Wright (2006); first trial alpha = 1."""
+    """p = -(H + tau I)^{-1} g with tau from Algorithm 3.3 of Nocedal & Wright (2006), H the Hessian operator
+    (factorized as its structure allows); first trial alpha = 1."""
 
     uses_hessian = True
 
@@ -25,7 +26,7 @@ class NewtonDirection:
         self.xp, self.evaluator, self.beta = xp, evaluator, beta
 
     def direction(self, x, g):
-        H = self.evaluator.hessian(x)
+        H = self.evaluator.checked_hessian(x)
         p, _shift = newton_direction(self.xp, H, g, beta=self.beta)
         return p, 1.0
 

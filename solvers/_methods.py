@@ -32,6 +32,7 @@ from ._lbfgs import LbfgsDirection
 from ._least_squares import least_squares
 from ._line_search_driver import NewtonDirection, minimize_line_search
 from ._options import (
+    KrylovOptions,
     LbfgsOptions,
     NewtonOptions,
     TrustExactOptions,
@@ -134,10 +135,9 @@ def _minimize_method(name, derivatives, options_cls, run, description, doc) -> M
         xp, x0 = prepare_x0(x0)
         if derivatives == "gradient":  # second derivatives are ignored, not checked
             hess = hessp = None
-        fun, jac, fun_and_jac, hess, hessp = resolve_objective(fun, jac, hess, hessp, method=name,
-                                                               needs=derivatives)
+        functions = resolve_objective(fun, jac, hess, hessp, method=name, needs=derivatives)
         with FloatingPointGuard() as guard:
-            ev = Evaluator(xp, x0, fun, jac, fun_and_jac, hess, hessp, args, guard)
+            ev = Evaluator(xp, x0, functions, args, guard, method=name, factorizes=derivatives == "hessian")
             return run(xp, ev, x0, opts, callback)
 
     function.__name__ = function.__qualname__ = name.replace("-", "_")
@@ -169,21 +169,41 @@ TRUST_EXACT = _minimize_method(
     Nocedal & Wright (2006), hard case included (eigendecomposition fallback). The Hessian is evaluated only at
     accepted points. Options: :class:`TrustExactOptions`.""",
 )
+def _jacobi(option: str, ev: Evaluator, method: str) -> str:
+    """How a Krylov method preconditions with the Hessian's diagonal (:class:`KrylovOptions`): "auto" (where
+    the operator has a diagonal), "required" or "off"."""
+    if option == "factorization" and method != "trust-ncg":
+        raise ValueError(f"option 'preconditioner' of method {method!r} must be 'auto', 'diagonal' or 'none'; "
+                         "got 'factorization' (the lagged factorization preconditioner is trust-ncg's)")
+    if option in ("diagonal", "factorization") and not ev.has_hessian:
+        raise TypeError(f"method {method!r} with preconditioner={option!r} needs the Hessian: pass "
+                        "hess=callable(x, *args) (an array or a ricci.solvers Operator) or an object with a "
+                        "hess_operator method; only hessp was given")
+    if option == "auto":
+        return "auto" if ev.diagonal_is_cheap else "off"
+    return "required" if option == "diagonal" else "off"
+
+
 TRUST_NCG = _minimize_method(
-    "trust-ncg", "hessian_or_product", TrustRegionOptions,
+    "trust-ncg", "hessian_or_product", KrylovOptions,
     lambda xp, ev, x0, o, callback: minimize_trust_region(
-        ev, x0, steihaug_subproblem(o.subproblem_maxiter), o, method="trust-ncg", callback=callback),
-    "trust region, Steihaug's truncated CG on Hessian-vector products",
+        ev, x0, steihaug_subproblem(o.subproblem_maxiter, _jacobi(o.preconditioner, ev, "trust-ncg"),
+                                    lagged_factorization=o.preconditioner == "factorization"), o,
+        method="trust-ncg", callback=callback),
+    "trust region, Steihaug's truncated CG on Hessian-vector products (Jacobi-preconditioned)",
     """Trust region with Steihaug's truncated CG (Algorithm 7.2 of Nocedal & Wright (2006)) on Hessian-vector
-    products (``hessp``, or products with ``hess``). Options: :class:`TrustRegionOptions`.""",
+    products (``hessp``, or products with the Hessian operator ``hess`` returns), preconditioned with the
+    Hessian's diagonal where it comes for free (option ``preconditioner``). Options: :class:`KrylovOptions`.""",
 )
 TRUST_KRYLOV = _minimize_method(
-    "trust-krylov", "hessian_or_product", TrustRegionOptions,
+    "trust-krylov", "hessian_or_product", KrylovOptions,
     lambda xp, ev, x0, o, callback: minimize_trust_region(
-        ev, x0, lanczos_subproblem(o.subproblem_maxiter), o, method="trust-krylov", callback=callback),
-    "trust region, generalized Lanczos (GLTR) on Hessian-vector products",
+        ev, x0, lanczos_subproblem(o.subproblem_maxiter, _jacobi(o.preconditioner, ev, "trust-krylov")), o,
+        method="trust-krylov", callback=callback),
+    "trust region, generalized Lanczos (GLTR) on Hessian-vector products (Jacobi-preconditioned)",
     """Trust region with the generalized Lanczos method GLTR (Gould, Lucidi, Roma & Toint, 1999) on
-    Hessian-vector products. Options: :class:`TrustRegionOptions`.""",
+    Hessian-vector products, preconditioned with the Hessian's diagonal where it comes for free (option
+    ``preconditioner``). Options: :class:`KrylovOptions`.""",
 )
 DOGLEG = _minimize_method(
     "dogleg", "hessian", TrustRegionOptions,

@@ -6,14 +6,21 @@ By Theorem 4.1 of Nocedal & Wright (2006), p* is a global solution iff for some 
     (B + lambda I) p* = -g,   lambda (radius - ||p*||) = 0,   B + lambda I positive semidefinite.
 
 Phase 1 is Algorithm 4.3 of Nocedal & Wright (2006) with More & Sorensen's safeguards: Newton's method on
-phi(lambda) = 1/||p(lambda)|| - 1/radius, one Cholesky factorization of B + lambda I per iteration,
-``lambda <- lambda + (||p|| / ||q||)^2 (||p|| - radius) / radius`` with ``L q = p``, kept inside a bracket
-[lambda_L, lambda_U] from Gershgorin bounds that shrinks as factorizations fail (lambda too small) or
-steps fall inside the region (lambda too large). It stops when | ||p|| - radius | <= k_easy * radius.
+phi(lambda) = 1/||p(lambda)|| - 1/radius, one factorization of B + lambda I per iteration,
+``lambda <- lambda + (||p|| / ||q||)^2 (||p|| - radius) / radius`` with ``||q||^2 = p'(B + lambda I)^-1 p``
+(``L q = p`` for the Cholesky factor L; here a second solve with the same factorization, so that any
+structure's factorization serves), kept inside a bracket [lambda_L, lambda_U] that shrinks as factorizations
+fail (lambda too small) or steps fall inside the region (lambda too large). The bracket starts from bounds
+on the spectrum: Gershgorin's for a dense B, +-||B||_F (``norm_estimate``, a bound on ||B||_2) otherwise.
+It stops when | ||p|| - radius | <= k_easy * radius.
+
+B is an operator (``_operators.py``) with ``factorize(shift)``, ``diagonal()`` and ``norm_estimate()``; phase 1
+uses only those, so a structured B (a Gram, block-diagonal or sparse Hessian) is never formed densely there.
 
 Phase 2 runs when phase 1 reaches its iteration cap or its bracket collapses with ||p|| < radius, the
 signature of the *hard case* (g orthogonal to the eigenspace of the smallest eigenvalue lambda_1).
-It takes one eigendecomposition B = V diag(w) V', after which ||p(lambda)||^2 = sum_i c_i^2/(w_i+lambda)^2
+It takes one eigendecomposition B = V diag(w) V' of the dense form of B (``to_dense()``: the hard case needs
+the eigenvector of the smallest eigenvalue, and this is the one place where the method forms B), after which ||p(lambda)||^2 = sum_i c_i^2/(w_i+lambda)^2
 with c = V'g is explicit: either the secular equation is solved to high accuracy by safeguarded Newton, or,
 in the hard case, p = -(B - lambda_1 I)^+ g + tau v_1 with tau chosen so that ||p|| = radius
 (Section 4.3 of Nocedal & Wright (2006), "The hard case").
@@ -23,8 +30,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import _linalg
-from ._arrays import SolverOverflow, all_finite, norm
+from ._arrays import SolverOverflow, all_finite, dot, norm
+from ._operators import NotPositiveDefinite
+from ._user_operators import dense_form
 
 
 @dataclass(frozen=True)
@@ -36,34 +44,46 @@ class SubproblemSolution:
     hard_case: bool = False
 
 
-def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int = 25,
-                  secular_tol: float = 1e-10) -> SubproblemSolution:
-    """Solve the trust-region subproblem; see the module docstring for the method and its source."""
-    n = g.shape[0]
-    eye = _linalg.identity(xp, n, B)
-    gnorm = norm(xp, g)
-    diag = _linalg.diagonal(xp, B)
-    row_abs = xp.sum(xp.abs(B), axis=1)
+def _spectral_bounds(xp, B, diag, positive_semidefinite: bool) -> tuple[float, float]:
+    """``(low, high)`` with low <= lambda_1(B) and ||B||_2 <= high: Gershgorin's discs for a dense B (the row
+    sums are free there); for a structured B known to be positive semidefinite 0 and tr(B) (the sum of the
+    eigenvalues bounds the largest; from the diagonal, cheap in every structure); else -||B||_F and ||B||_F."""
+    A = dense_form(B)
+    if A is None and positive_semidefinite:
+        return 0.0, max(float(xp.sum(diag)), 0.0)
+    if A is None:
+        bound = B.norm_estimate()
+        return -bound, bound
+    row_abs = xp.sum(xp.abs(A), axis=1)
     off = row_abs - xp.abs(diag)
-    gersh_min = float(xp.min(diag - off))
-    b_norm = float(xp.max(row_abs))  # ||B||_1 = ||B||_inf >= ||B||_2 for symmetric B
+    return float(xp.min(diag - off)), float(xp.max(row_abs))  # ||B||_1 = ||B||_inf >= ||B||_2 for symmetric B
+
+
+def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int = 25,
+                  secular_tol: float = 1e-10, positive_semidefinite: bool = False) -> SubproblemSolution:
+    """Solve the trust-region subproblem for the operator B; see the module docstring for the method and its
+    source. ``positive_semidefinite``: B is known to be (a Gauss-Newton matrix J'J), which gives cheap bounds."""
+    gnorm = norm(xp, g)
+    diag = B.diagonal()
+    eig_low, b_norm = _spectral_bounds(xp, B, diag, positive_semidefinite)
     lam_lo = max(0.0, -float(xp.min(diag)), gnorm / radius - b_norm)
-    lam_hi = max(0.0, gnorm / radius - gersh_min)
+    lam_hi = max(0.0, gnorm / radius - eig_low)
     if gnorm == 0.0:
         return _eigen_phase(xp, B, g, radius, factorizations=0, secular_tol=secular_tol)
 
     lam = 0.0 if lam_lo == 0.0 else max(math.sqrt(lam_lo * lam_hi), lam_lo + 1e-3 * (lam_hi - lam_lo))
     factorizations = 0
     for _ in range(maxiter):
-        L = _linalg.cholesky(xp, B + lam * eye if lam > 0 else B)
         factorizations += 1
-        if L is None:  # lambda < -lambda_1
+        try:
+            factorization = B.factorize(lam)
+        except NotPositiveDefinite:  # lambda < -lambda_1
             lam_lo = max(lam_lo, lam)
             if lam_hi - lam_lo <= 1e-12 * max(1.0, lam_hi):
                 break
             lam = max(math.sqrt(lam_lo * lam_hi), lam_lo + 1e-2 * (lam_hi - lam_lo))
             continue
-        p = -_linalg.cho_solve(xp, L, g)
+        p = -factorization.solve(g)
         p_norm = norm(xp, p)
         if not math.isfinite(p_norm):
             break
@@ -77,8 +97,8 @@ def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int 
             lam_lo = max(lam_lo, lam)
         if lam_hi - lam_lo <= 1e-6 * max(lam_hi, 1e-300) and p_norm < radius:
             break  # bracket collapsed at the left end with ||p|| < radius: the hard case
-        q_norm = _linalg.inverse_factor_norm(xp, L, p)
-        lam_newton = lam + (p_norm / q_norm) ** 2 * (p_norm - radius) / radius
+        q_norm = math.sqrt(max(dot(xp, p, factorization.solve(p)), 0.0))  # ||q||^2 = p'(B + lambda I)^-1 p
+        lam_newton = lam + (p_norm / q_norm) ** 2 * (p_norm - radius) / radius if q_norm > 0 else -1.0
         if lam_lo < lam_newton < lam_hi:
             lam = lam_newton
         else:
@@ -87,8 +107,8 @@ def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int 
 
 
 def _eigen_phase(xp, B, g, radius, *, factorizations, secular_tol, max_secular=200):
-    """Phase 2: exact solution in the eigenbasis of B (see the module docstring)."""
-    w, V = xp.linalg.eigh(B)
+    """Phase 2: exact solution in the eigenbasis of B (see the module docstring): B is formed densely here."""
+    w, V = xp.linalg.eigh(B.to_dense())
     if not (all_finite(xp, w) and all_finite(xp, V)):
         raise SolverOverflow("The eigendecomposition of the model Hessian produced NaN or inf.")
     c = xp.linalg.matrix_transpose(V) @ g

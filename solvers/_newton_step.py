@@ -1,4 +1,4 @@
-"""The safeguarded Newton step: Cholesky with an added multiple of the identity.
+"""The safeguarded Newton step: a factorization of the Hessian with an added multiple of the identity.
 
 Algorithm 3.3 of Nocedal & Wright (2006), "Cholesky with added multiple of the identity": factor
 ``H + tau I`` for tau = 0, 2 tau_0, 4 tau_0, ... until the factorization succeeds, starting from
@@ -6,55 +6,78 @@ Algorithm 3.3 of Nocedal & Wright (2006), "Cholesky with added multiple of the i
 ``(H + tau I) p = -g``; since ``H + tau I`` is positive definite, ``g'p < 0`` whenever ``g != 0``, so
 indefinite and singular Hessians still give descent directions. ``beta`` is taken relative to the Hessian's
 scale (``beta * ||H||_F / sqrt(n)``) so that the safeguard does not depend on the units of f.
+
+H is an operator (``_operators.py``): ``H.factorize(tau)`` is the cheapest exact factorization its structure
+allows (Cholesky for a dense matrix, Woodbury or the Gram's Cholesky for ``lam I + X' D X``, batched Cholesky
+for a block diagonal, sparse LDL' for a sparse matrix, ...) and raises NotPositiveDefinite where Algorithm 3.3's
+Cholesky fails; ``H.diagonal()`` gives min_i H_ii and ``H.norm_estimate()`` the Frobenius norm (exact for a
+dense, sparse, diagonal or block-diagonal H; an upper bound for a Gram or a sum, which only makes beta larger).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from . import _linalg
 from ._arrays import NonFiniteValue, SolverOverflow, all_finite
+from ._operators import NotPositiveDefinite
+from ._user_operators import dense_form
 
 
-@dataclass(frozen=True)
-class ShiftedCholesky:
-    """``L L' = H + shift * I``."""
+def hessian_scale(xp, H, *, positive_semidefinite: bool = False) -> float:
+    """||H||_F / sqrt(n) as a host float: the size of a typical eigenvalue, the unit of beta.
 
-    factor: object
-    shift: float
-
-
-def shifted_cholesky(xp, H, *, beta: float = 1e-3, max_doublings: int = 200) -> ShiftedCholesky:
-    """Algorithm 3.3 of Nocedal & Wright (2006): the smallest tried ``tau`` with ``H + tau I`` positive
-    definite, and its Cholesky factor."""
+    A dense H whose squared entries overflow is measured on H / max|H_ij|; NaN or inf entries (of a dense H,
+    or in the norm of any other) are a NonFiniteValue. For a structured H known to be positive semidefinite (a
+    Gauss-Newton matrix J'J) the mean eigenvalue tr(H) / n is used instead: it comes from the diagonal, which
+    every structure gives cheaply, where a norm estimate may not."""
     n = H.shape[0]
-    frobenius = float(xp.linalg.vector_norm(H))
-    if frobenius == 0.0 or not math.isfinite(frobenius):  # H = 0, non-finite, or squares beyond the range
-        largest = float(xp.max(xp.abs(H)))
-        if not math.isfinite(largest):
+    A = dense_form(H)
+    if positive_semidefinite and A is None:
+        trace = float(xp.sum(H.diagonal()))
+        if not math.isfinite(trace):
             raise NonFiniteValue("The Hessian has NaN or inf entries.")
-        frobenius = largest * float(xp.linalg.vector_norm(H / largest)) if largest > 0 else 0.0
-    scale = frobenius / math.sqrt(n)  # Frobenius norm / sqrt(n)
+        return max(trace, 0.0) / n
+    frobenius = H.norm_estimate()
+    if frobenius == 0.0 or not math.isfinite(frobenius):
+        if A is not None:  # H = 0, non-finite, or squares beyond the range
+            largest = float(xp.max(xp.abs(A)))
+            if not math.isfinite(largest):
+                raise NonFiniteValue("The Hessian has NaN or inf entries.")
+            frobenius = largest * float(xp.linalg.vector_norm(A / largest)) if largest > 0 else 0.0
+        elif math.isnan(frobenius) or not all_finite(H.xp, H.diagonal()):
+            raise NonFiniteValue("The Hessian has NaN or inf entries.")
+    scale = frobenius / math.sqrt(n)
     if not math.isfinite(scale):
         raise SolverOverflow("The Frobenius norm of the (finite) Hessian overflowed.")
-    eye = _linalg.identity(xp, n, H)
+    return scale
+
+
+def shifted_factorization(xp, H, *, beta: float = 1e-3, max_doublings: int = 200,
+                          positive_semidefinite: bool = False):
+    """Algorithm 3.3 of Nocedal & Wright (2006): the factorization of ``H + tau I`` for the smallest tried
+    ``tau`` with ``H + tau I`` positive definite (``.shift`` is tau, ``.solve(b)`` solves with it).
+    ``positive_semidefinite``: H is known to be (see :func:`hessian_scale`)."""
+    scale = hessian_scale(xp, H, positive_semidefinite=positive_semidefinite)
     if scale == 0.0:  # H = 0: the identity is the natural model
-        return ShiftedCholesky(eye, 1.0)
+        return H.factorize(1.0)
     beta_abs = beta * scale
-    min_diag = float(xp.min(_linalg.diagonal(xp, H)))
+    min_diag = float(xp.min(H.diagonal()))
+    if math.isnan(min_diag):
+        raise NonFiniteValue("The Hessian has NaN or inf entries.")
     tau = 0.0 if min_diag > 0 else beta_abs - min_diag
     for _ in range(max_doublings):
-        L = _linalg.cholesky(xp, H + tau * eye if tau > 0 else H)
-        if L is not None:
-            return ShiftedCholesky(L, tau)
-        tau = max(2.0 * tau, beta_abs)
+        try:
+            return H.factorize(tau)
+        except NotPositiveDefinite:
+            tau = max(2.0 * tau, beta_abs)
     raise SolverOverflow("No shift made the Hessian positive definite.")  # pragma: no cover
 
 
-def newton_direction(xp, H, g, *, beta: float = 1e-3):
-    """Solve ``(H + tau I) p = -g`` with tau from :func:`shifted_cholesky`; returns ``(p, tau)``."""
-    chol = shifted_cholesky(xp, H, beta=beta)
-    p = -_linalg.cho_solve(xp, chol.factor, g)
+def newton_direction(xp, H, g, *, beta: float = 1e-3, positive_semidefinite: bool = False):
+    """Solve ``(H + tau I) p = -g`` with tau from :func:`shifted_factorization`; returns ``(p, tau)``."""
+    factorization = shifted_factorization(xp, H, beta=beta, positive_semidefinite=positive_semidefinite)
+    p = -factorization.solve(g)
+    if p.dtype != g.dtype:  # an operator of another precision than x
+        p = xp.astype(p, g.dtype)
     if not all_finite(xp, p):
         raise SolverOverflow("The Newton step (H + tau I)^-1 g overflowed.")
-    return p, chol.shift
+    return p, factorization.shift

@@ -78,7 +78,7 @@ class LbfgsOptions(CommonOptions):
 
 @dataclass(frozen=True)
 class TrustRegionOptions(CommonOptions):
-    """Trust-region methods (trust-ncg, trust-krylov, dogleg).
+    """Trust-region methods (dogleg; trust-ncg and trust-krylov add :class:`KrylovOptions`).
 
     initial_trust_radius, max_trust_radius: the radius starts at the first and never exceeds the second.
     eta: a step is accepted when actual/predicted reduction exceeds eta (0 <= eta < 0.25).
@@ -102,6 +102,31 @@ class TrustRegionOptions(CommonOptions):
         if self.subproblem_maxiter is not None:
             _require(_is_integer(self.subproblem_maxiter) and self.subproblem_maxiter >= 1,
                      "subproblem_maxiter", "an integer >= 1 or None", self.subproblem_maxiter)
+
+
+PRECONDITIONERS = ("auto", "diagonal", "factorization", "none")
+
+
+@dataclass(frozen=True)
+class KrylovOptions(TrustRegionOptions):
+    """trust-ncg and trust-krylov: the subproblem solved by Krylov iterations on Hessian-vector products.
+
+    preconditioner: "diagonal" preconditions them with the Hessian's diagonal (Jacobi; the trust region is then
+        measured in the matching norm, see ``_trust_region.py``), "none" does not, and "auto" (the default)
+        chooses "diagonal" when the diagonal comes for free: when the Hessian is an operator the products use
+        anyway (``hess`` without ``hessp``, or an object's ``hess_operator`` that is not a dense matrix), "none"
+        when only ``hessp`` is given or a dense Hessian would be evaluated just for its diagonal (``hess``
+        beside ``hessp``, or a ``hess_operator`` found dense at the first iteration). trust-ncg also takes
+        "factorization": the Hessian at an earlier point, factorized in its structure and renewed when the
+        subproblems grow expensive (see ``_trust_region.py``); it needs a Hessian that can be factorized.
+    """
+
+    preconditioner: str = "auto"
+
+    def validate(self) -> None:
+        super().validate()
+        _require(self.preconditioner in PRECONDITIONERS, "preconditioner",
+                 " or ".join(map(repr, PRECONDITIONERS)), self.preconditioner, numeric=False)
 
 
 @dataclass(frozen=True)

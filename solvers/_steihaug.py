@@ -6,13 +6,21 @@ boundary), an iterate leaving the region (stop on the boundary), or a residual `
 forcing term ``eps_k = min(0.5, sqrt(||g||)) ||g||`` (eq. 7.3; superlinear local convergence). The residual
 ``r = g + B z`` is CG's own, so ``B p`` is known at every iterate and the model value
 ``m(p) = g'p + 1/2 p'Bp`` costs no Hessian-vector product beyond those of CG.
+
+:func:`preconditioned_steihaug_cg` is the same iteration preconditioned by a symmetric positive definite M, in
+the region ||p||_M <= radius (Algorithm 5.3 of Nocedal & Wright (2006), preconditioned CG, truncated as
+Algorithm 7.2; the Steihaug-Toint method of Gould, Lucidi, Roma & Toint, SIAM J. Optim. 9, 1999): with y = M^-1 r, alpha = r'y /
+d'Bd, beta = r+'y+ / r'y, the M-norms along the way follow from the recurrences
+``z+'Mz+ = z'Mz + 2 alpha z'Md + alpha^2 d'Md``, ``z+'Md+ = beta (z'Md + alpha d'Md)``,
+``d+'Md+ = r+'y+ + beta^2 d'Md`` (the iterates grow monotonically in the M-norm, which is what makes stopping
+at the first boundary crossing sound), so M is only ever applied as a solve ``M^-1 r``.
 """
 from __future__ import annotations
 
 import math
 
 from ._arrays import NonFiniteValue, SolverOverflow, all_finite, dot, norm
-from ._boundary import boundary_roots
+from ._boundary import boundary_roots, roots_from_products
 from ._more_sorensen import SubproblemSolution
 
 
@@ -62,3 +70,47 @@ def _boundary_tau(xp, z, d, Bz, Bd, g, radius, *, choose):
         return t * (gd + zBd) + 0.5 * t * t * dBd
 
     return min(roots, key=model_change)
+
+
+def preconditioned_steihaug_cg(xp, hessp, g, radius: float, *, solve_m, maxiter: int, forcing=None):
+    """Steihaug-CG preconditioned by M (``solve_m(r)`` computes M^-1 r) in the region ||p||_M <= radius; see the
+    module docstring. The forcing term is that of :func:`steihaug_cg` in the M^-1-norm of the residual,
+    sqrt(r'M^-1 r). Returns ``(solution, Bp, ||p||_M)``."""
+    z = xp.zeros_like(g)
+    Bz = xp.zeros_like(g)
+    r = g
+    y = solve_m(r)
+    ry = dot(xp, r, y)
+    g_norm = math.sqrt(max(ry, 0.0))
+    tol = min(0.5, math.sqrt(g_norm)) * g_norm if forcing is None else forcing
+    d = -y
+    zMz, zMd, dMd = 0.0, 0.0, ry
+    for j in range(maxiter):
+        Bd = hessp(d)
+        dBd = dot(xp, d, Bd)
+        if not math.isfinite(dBd):
+            if not all_finite(xp, Bd):
+                raise NonFiniteValue("A Hessian-vector product has NaN or inf entries.")
+            raise SolverOverflow("The curvature d'Bd of a conjugate-gradient direction overflowed.")
+        if dBd <= 0:
+            roots = roots_from_products(dMd, zMd, zMz, radius)
+            gd, zBd = dot(xp, g, d), dot(xp, z, Bd)
+            tau = min(roots, key=lambda t: t * (gd + zBd) + 0.5 * t * t * dBd)  # the lower model value
+            return SubproblemSolution(z + tau * d, 0.0, True, j + 1), Bz + tau * Bd, radius
+        alpha = ry / dBd
+        zMz_next = zMz + 2.0 * alpha * zMd + alpha * alpha * dMd
+        if zMz_next >= radius * radius:
+            tau = roots_from_products(dMd, zMd, zMz, radius)[1]
+            return SubproblemSolution(z + tau * d, 0.0, True, j + 1), Bz + tau * Bd, radius
+        z, Bz, zMz = z + alpha * d, Bz + alpha * Bd, zMz_next
+        r = r + alpha * Bd
+        y = solve_m(r)
+        ry_next = dot(xp, r, y)
+        if math.sqrt(max(ry_next, 0.0)) < tol:
+            return SubproblemSolution(z, 0.0, False, j + 1), Bz, math.sqrt(zMz)
+        beta = ry_next / ry
+        zMd = beta * (zMd + alpha * dMd)
+        dMd = ry_next + beta * beta * dMd
+        d = -y + beta * d
+        ry = ry_next
+    return SubproblemSolution(z, 0.0, False, maxiter), Bz, math.sqrt(zMz)

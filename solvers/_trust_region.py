@@ -7,6 +7,26 @@ rho < 1/4 shrinks the radius to radius / 4, rho > 3/4 with a step on the boundar
 max_trust_radius), and the step is accepted when rho > eta. The gradient and the Hessian are evaluated only at
 accepted points (the Hessian lazily, when the subproblem first asks for it). A trial point with a non-finite
 value counts as rho = -inf.
+
+Preconditioning (trust-ncg, trust-krylov): with a symmetric positive definite M = diag(m) the region becomes
+||p||_M = sqrt(p'Mp) <= radius, and in the variables y = M^(1/2) p the subproblem is the ordinary one for
+g_y = M^(-1/2) g and B_y = M^(-1/2) B M^(-1/2); Steihaug-CG on it is preconditioned CG (Section 7.1 of Nocedal
+& Wright (2006), "Preconditioning" after Algorithm 7.2; Gould, Lucidi, Roma & Toint (1999) for GLTR). M is the
+Jacobi preconditioner: m_i = |B_ii|, raised to at least 1e-4 max_j |B_jj| (M must be positive definite where
+B is not, and its condition bounded: a coordinate of zero or negative curvature gets no unbounded stretch),
+then divided by the geometric mean of its entries so that radius keeps the units of a Euclidean length (the
+region ||p||_M <= radius has the volume of the Euclidean ball). M is taken afresh at every accepted point: a
+scaled trust region with uniformly bounded scaling, as Levenberg-Marquardt's D (Conn, Gould & Toint,
+"Trust-Region Methods" (2000), treat norms that change from iteration to iteration). The driver measures
+steps in the region's norm.
+
+trust-ncg also takes a *lagged factorization* preconditioner: M = (H(x_j) + tau I) / c, the Hessian at an
+earlier accepted point x_j made positive definite by Algorithm 3.3 of Nocedal & Wright (2006) and factorized in
+its structure (``H.factorize(tau)``), c the geometric mean of its diagonal (the units of radius, as above).
+It is kept while the subproblems stay cheap and refactorized at the next accepted point after a subproblem
+needed more than REFRESH_AFTER products; Steihaug-CG then runs in its PCG form, applying M as a solve
+(``_steihaug.preconditioned_steihaug_cg``). Where the Hessian changes slowly (logistic regression: only the
+weights s of X' diag(s) X move) a handful of products per subproblem suffice, whatever the condition of H.
 """
 from __future__ import annotations
 
@@ -15,13 +35,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from ._arrays import NonFiniteValue, all_finite, dot, max_abs, norm, overflow_detail
+from ._arrays import (
+    NonFiniteValue,
+    all_finite,
+    dot,
+    max_abs,
+    norm,
+    overflow_detail,
+)
 from ._dogleg import dogleg_step
 from ._iteration import IterationSkeleton
 from ._lanczos import gltr
 from ._more_sorensen import more_sorensen
+from ._newton_step import shifted_factorization
 from ._result import Outcome
-from ._steihaug import steihaug_cg
+from ._steihaug import preconditioned_steihaug_cg, steihaug_cg
+from ._user_operators import products_only
 
 
 @dataclass(frozen=True)
@@ -29,23 +58,24 @@ class Step:
     step: object
     predicted_decrease: float  # m(0) - m(p)
     hits_boundary: bool
+    length: float  # ||p|| in the norm of the region (Euclidean, or ||p||_M with a preconditioner M)
 
 
 class _Model:
-    """The quadratic model at x: gradient g, and B or products with B computed on demand."""
+    """The quadratic model at x: gradient g, and the operator B, products with B or its diagonal on demand."""
 
     def __init__(self, evaluator, x, g):
         self.evaluator, self.x, self.g = evaluator, x, g
         self.xp = evaluator.xp
 
     def hessian(self):
-        H = self.evaluator.hessian(self.x)
-        if not all_finite(self.xp, H):
-            raise NonFiniteValue("The Hessian has NaN or inf entries.")
-        return H
+        return self.evaluator.checked_hessian(self.x)
 
     def hessp(self, v):
         return self.evaluator.hess_vec(self.x, v)
+
+    def diagonal(self, required: bool):
+        return self.evaluator.hessian_diagonal(self.x, required=required)
 
 
 def _predicted(xp, g, p, Bp) -> float:
@@ -65,7 +95,8 @@ class MatrixSubproblem:
     def solve(self, model: _Model, radius: float) -> Step:
         xp, B, g = model.xp, model.hessian(), model.g
         sol = self.solve_step(xp, B, g, radius)
-        return Step(sol.step, _predicted(xp, g, sol.step, B @ sol.step), sol.hits_boundary)
+        return Step(sol.step, _predicted(xp, g, sol.step, B.matvec(sol.step)), sol.hits_boundary,
+                    norm(xp, sol.step))
 
 
 @dataclass(frozen=True)
@@ -73,16 +104,92 @@ class ProductSubproblem:
     """A subproblem solved on Hessian-vector products: trust-ncg (Steihaug-CG) and trust-krylov (GLTR).
 
     ``solve_step(xp, hessp, g, radius, maxiter=)`` returns ``(SubproblemSolution, predicted decrease)``;
-    ``maxiter`` caps the products (default n)."""
+    ``maxiter`` caps the products (default n). ``jacobi``: precondition with the Hessian's diagonal (see the
+    module docstring; the subproblem is then solved in the variables y = M^(1/2) p), "auto" while the evaluator
+    finds the diagonal cheap and the Hessian has one, "required" (a TypeError where it has none), or "off"."""
 
     solve_step: Callable
     maxiter: int | None = None
+    jacobi: str = "off"
     uses_hessian = False
 
     def solve(self, model: _Model, radius: float) -> Step:
-        g = model.g
-        sol, predicted = self.solve_step(model.xp, model.hessp, g, radius, maxiter=self.maxiter or g.shape[0])
-        return Step(sol.step, predicted, sol.hits_boundary)
+        xp, g = model.xp, model.g
+        maxiter = self.maxiter or g.shape[0]
+        scaling = None
+        if self.jacobi == "required" or self.jacobi == "auto" and model.evaluator.diagonal_is_cheap:
+            scaling = jacobi_scaling(xp, model.diagonal(required=self.jacobi == "required"))
+        if scaling is None:
+            sol, predicted = self.solve_step(xp, model.hessp, g, radius, maxiter=maxiter)
+            return Step(sol.step, predicted, sol.hits_boundary, norm(xp, sol.step))
+        sol, predicted = self.solve_step(xp, lambda v: scaling * model.hessp(scaling * v), scaling * g, radius,
+                                         maxiter=maxiter)  # the model value is the same in either variables
+        return Step(scaling * sol.step, predicted, sol.hits_boundary, norm(xp, sol.step))
+
+
+JACOBI_RANGE = 1e-4
+"""The Jacobi preconditioner's entries are at least JACOBI_RANGE times its largest (cond(M) <= 1e4)."""
+
+
+def jacobi_scaling(xp, diagonal):
+    """M^(-1/2) for the Jacobi preconditioner M of the module docstring, or None (no preconditioning) when the
+    diagonal is unavailable, zero or not finite."""
+    if diagonal is None:
+        return None
+    magnitude = xp.abs(diagonal)
+    top = float(xp.max(magnitude))
+    if not (math.isfinite(top) and top > 0.0):
+        return None
+    m = xp.maximum(magnitude, xp.full_like(magnitude, JACOBI_RANGE * top))
+    m = m / xp.exp(xp.mean(xp.log(m)))  # geometric mean 1
+    return 1.0 / xp.sqrt(m)
+
+
+REFRESH_AFTER = 10
+"""A lagged factorization preconditioner is renewed after a subproblem that needed more products than this."""
+
+
+class LaggedFactorization:
+    """The state of the lagged factorization preconditioner of one run (see the module docstring): the
+    current M^-1 and the products the last subproblem needed."""
+
+    def __init__(self, method: str):
+        self.method = method
+        self.solve = None
+        self.last_products = 0
+        self.factorizations = 0
+
+    def inverse(self, model: _Model):
+        """``r -> M^-1 r``, refactorized at the model's point when none exists or the last subproblem was
+        expensive."""
+        if self.solve is None or self.last_products > REFRESH_AFTER:
+            xp, H = model.xp, model.hessian()
+            if products_only(H):
+                raise TypeError(f"method {self.method!r} with preconditioner='factorization' needs a Hessian it can "
+                                f"factorize, but the Hessian is {H.name}, known only through products; return an "
+                                "array or a structured Operator, or pass preconditioner='none'")
+            factorization = shifted_factorization(xp, H)
+            diagonal = xp.abs(H.diagonal() + factorization.shift)
+            c = float(xp.exp(xp.mean(xp.log(xp.maximum(diagonal, xp.full_like(diagonal, 1e-300))))))
+            self.solve = lambda r: c * factorization.solve(r)
+            self.factorizations += 1
+        return self.solve
+
+
+@dataclass(frozen=True)
+class LaggedFactorizationSubproblem:
+    """trust-ncg with the lagged factorization preconditioner: preconditioned Steihaug-CG in the M-norm."""
+
+    maxiter: int | None
+    state: LaggedFactorization
+    uses_hessian = False
+
+    def solve(self, model: _Model, radius: float) -> Step:
+        xp, g = model.xp, model.g
+        sol, Bp, length = preconditioned_steihaug_cg(xp, model.hessp, g, radius, solve_m=self.state.inverse(model),
+                                                     maxiter=self.maxiter or g.shape[0])
+        self.state.last_products = sol.factorizations  # CG's count of products
+        return Step(sol.step, _predicted(xp, g, sol.step, Bp), sol.hits_boundary, length)
 
 
 def more_sorensen_subproblem(k_easy: float, maxiter: int | None):
@@ -96,19 +203,22 @@ def dogleg_subproblem(beta: float = 1e-3):
     return MatrixSubproblem(partial(dogleg_step, beta=beta))
 
 
-def steihaug_subproblem(maxiter: int | None):
-    """trust-ncg: Steihaug's truncated CG; CG carries B p, so the model value costs no extra product."""
+def steihaug_subproblem(maxiter: int | None, jacobi: str = "off", *, lagged_factorization: bool = False):
+    """trust-ncg: Steihaug's truncated CG (Jacobi-preconditioned with ``jacobi``, or with the lagged
+    factorization preconditioner); CG carries B p, so the model value costs no extra product."""
+    if lagged_factorization:
+        return LaggedFactorizationSubproblem(maxiter, LaggedFactorization("trust-ncg"))
 
     def solve_step(xp, hessp, g, radius, *, maxiter):
         sol, Bp = steihaug_cg(xp, hessp, g, radius, maxiter=maxiter)
         return sol, _predicted(xp, g, sol.step, Bp)
 
-    return ProductSubproblem(solve_step, maxiter)
+    return ProductSubproblem(solve_step, maxiter, jacobi)
 
 
-def lanczos_subproblem(maxiter: int | None):
-    """trust-krylov: the generalized Lanczos trust-region method (GLTR)."""
-    return ProductSubproblem(gltr, maxiter)
+def lanczos_subproblem(maxiter: int | None, jacobi: str = "off"):
+    """trust-krylov: the generalized Lanczos trust-region method (GLTR), Jacobi-preconditioned with ``jacobi``."""
+    return ProductSubproblem(gltr, maxiter, jacobi)
 
 
 def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callback):
@@ -141,7 +251,7 @@ def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callb
             outcome, detail = Outcome.OVERFLOW, overflow_detail(exc)
             break
         p = step.step
-        p_norm = norm(xp, p)
+        p_norm = step.length
         k += 1
         accepted = False
         if step.predicted_decrease > 0 and math.isfinite(step.predicted_decrease) and math.isfinite(p_norm):

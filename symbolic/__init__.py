@@ -9,6 +9,10 @@
 
 Derivative layout: the axes of the differentiated expression first, then the variable's axes, once per
 order (as JAX and NumPy do): the Hessian w.r.t. X (m, n) has shape (m, n, m, n).
+Blocks: ``rs.concat([a, b], axis)``, ``rs.stack([a, b], axis)`` and NumPy's basic indexing ``e[1:3]``,
+``A[:, 0]``, ``x[::2]`` on any expression; ``rs.LeastSquares([r1, r2], wrt)`` takes residual blocks.
+Gathers: ``rs.take(U, rows)`` (rows a constant integer array) and its adjoint ``rs.scatter_add(G, rows, m)``;
+derivatives of gathered residuals keep the structure (sparse Jacobians, block-diagonal Hessians).
 The method follows Laue, Mitterreiter & Giesen, "Computing Higher Order Derivatives of Matrix and Tensor
 Expressions" (NeurIPS 2018).
 """
@@ -24,6 +28,7 @@ from ._build import (
     arccos,
     arcsin,
     arctan,
+    concat,
     const,
     cos,
     det,
@@ -47,12 +52,15 @@ from ._build import (
     outer,
     relu,
     reshape,
+    scatter_add,
     sigmoid,
     sign,
     sin,
     softplus,
     sqrt,
+    stack,
     sum,  # noqa: A001 - mirrors numpy.sum
+    take,
     tan,
     tanh,
     trace,
@@ -76,7 +84,8 @@ __all__ = [
     "ParseError", "Tensor", "Var", "Vector", "parse",
     "abs", "arccos", "arcsin", "arctan", "check_derivatives", "compile", "const", "cos", "derivative", "det", "diag", "einsum",
     "elementwise", "exp", "expm1", "export", "eye", "full", "grad", "hessian", "hvp", "index_notation", "inv", "jacobian",
-    "kron", "latex", "log", "log1p", "logdet", "logsumexp", "matrix_power", "norm1", "norm2", "ones", "outer", "relu", "reshape", "sigmoid", "sign",
-    "sin", "softplus", "sqrt", "sum", "tan", "tanh", "to_str", "trace", "transpose", "variable", "variables", "x_symbol",
+    "kron", "latex", "log", "log1p", "logdet", "logsumexp", "matrix_power", "norm1", "norm2", "ones", "outer", "relu", "reshape", "scatter_add", "sigmoid", "sign",
+    "sin", "softplus", "sqrt", "sum", "take", "tan", "tanh", "to_str", "trace", "transpose", "variable", "variables", "x_symbol",
     "zeros",
+    "concat", "stack",  # blocks: rs.concat, rs.stack, and e[a:b] on any expression
 ]

@@ -9,20 +9,26 @@ array-api-compat when that is installed, so that ``rs.export`` embeds its source
 Rules, in order:
 
 * namespace: the array-API namespace of the array inputs (array-api-compat's ``array_namespace``); NumPy
-  when no input is an array (Python numbers, lists); arrays of two libraries are refused;
+  when no input is an array (Python numbers, lists); arrays of two libraries are refused, except Dask with
+  NumPy (the Dask namespace computes, NumPy arrays join it as single chunks) and ``scipy.sparse`` matrices or
+  arrays with NumPy (they are converted to ``scipy.sparse.csr_array``, whose ``@`` and ``*`` are the array
+  API's, and may only enter products: ``X @ w``, ``X' v``, ``X' diag(s) X``, checked where an objective is
+  built, see :func:`sparse_uses`);
 * dtype: the result type of the real floating arrays among the inputs (float32 stays float32 only when every
   floating input is float32), float64 when there are none; device: that of the first array;
 * conversion: numbers and lists become arrays of that dtype on that device; arrays of another dtype are cast
   (integer labels become floats); complex values and ``bool`` scalars are refused; data for an objective must
   be finite;
 * dimensions: a dimension is plain data here (``_dims.plain_shape`` converts ricci's): an ``int``, a name
-  (``str``), or a tuple of ints and names standing for their product (the Kronecker product's ``m*p`` is
-  ``("m", "p")``). Arrays of higher order are bound first (data matrices fix the sizes, vectors are checked
-  against them); a name tied to a bound dimension takes its size; every tie is then checked. ``ties`` is a
-  tuple of classes, each a tuple of dimensions that must be equal.
+  (``str``), a tuple standing for the product of its items (the Kronecker product's ``m*p`` is
+  ``("m", "p")``), or a list standing for their sum (a concatenation's ``m + n`` is ``["m", "n"]``). Arrays
+  of higher order are bound first (data matrices fix the sizes, vectors are checked against them); a name
+  tied to a bound dimension takes its size; every tie is then checked. ``ties`` is a tuple of classes, each a
+  tuple of dimensions that must be equal.
 """
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -40,13 +46,13 @@ def dimension_value(d, sizes):
     is unbound."""
     if isinstance(d, str):
         return sizes.get(d)
-    if isinstance(d, tuple):
-        value = 1
-        for factor in d:
-            v = dimension_value(factor, sizes)
+    if isinstance(d, (tuple, list)):  # a product, or (a list) a sum
+        value = 1 if isinstance(d, tuple) else 0
+        for item in d:
+            v = dimension_value(item, sizes)
             if v is None:
                 return None
-            value *= v
+            value = value * v if isinstance(d, tuple) else value + v
         return value
     return int(d)
 
@@ -55,15 +61,17 @@ def dimension_names(d):
     """The names in the plain dimension ``d``, in order."""
     if isinstance(d, str):
         return [d]
-    if isinstance(d, tuple):
-        return [n for factor in d for n in dimension_names(factor)]
+    if isinstance(d, (tuple, list)):
+        return [n for item in d for n in dimension_names(item)]
     return []
 
 
 def dimension_text(d):
-    """``d`` as written: ``3``, ``n``, ``m*p``."""
+    """``d`` as written: ``3``, ``n``, ``m*p``, ``m + n``."""
     if isinstance(d, tuple):
-        return "*".join(dimension_text(factor) for factor in d)
+        return "*".join(f"({dimension_text(f)})" if isinstance(f, list) else dimension_text(f) for f in d)
+    if isinstance(d, list):
+        return " + ".join(dimension_text(term) for term in d)
     return str(d)
 
 
@@ -161,6 +169,43 @@ def _isdtype(xp, dtype, kind):
     return hit
 
 
+def is_sparse(value):
+    """True for a ``scipy.sparse`` matrix or array (recognised by its type, without importing scipy)."""
+    kind = type(value)
+    hit = _SPARSE_TYPES.get(kind)
+    if hit is None:
+        hit = _SPARSE_TYPES[kind] = kind.__module__.startswith("scipy.sparse") and hasattr(kind, "tocsr")
+    return hit
+
+
+def is_dask(value):
+    """True for a Dask array (recognised by its type, without importing dask)."""
+    kind = type(value)
+    hit = _DASK_TYPES.get(kind)
+    if hit is None:
+        hit = _DASK_TYPES[kind] = kind.__module__.startswith("dask.array") and hasattr(kind, "compute")
+    return hit
+
+
+_SPARSE_TYPES: dict = {}
+_DASK_TYPES: dict = {}
+
+
+def _numpy_namespace():
+    return np if array_api_compat is None else array_api_compat.array_namespace(np.zeros(0))
+
+
+def is_dask_namespace(xp):
+    """True for the array-API namespace of Dask arrays."""
+    return getattr(xp, "__name__", "").endswith("dask.array")
+
+
+def host_namespace(xp):
+    """The namespace in which a solver holds its vector when the data's arrays are of namespace ``xp``: NumPy
+    for Dask data (the driver holds x, the cluster the data), ``xp`` itself otherwise."""
+    return _numpy_namespace() if is_dask_namespace(xp) else xp
+
+
 def infer_namespace(values, who, like=None):
     """(xp, dtype, device) for the inputs ``values`` (see the module docstring); ``like`` (an array) stands in
     when none of them is an array."""
@@ -168,27 +213,69 @@ def infer_namespace(values, who, like=None):
     if not arrays and like is not None:
         arrays = [like]
     if not arrays:
-        xp = np if array_api_compat is None else array_api_compat.array_namespace(np.zeros(0))
+        xp = _numpy_namespace()
         return xp, xp.float64, None
-    if array_api_compat is None:
-        if any(not isinstance(a, np.ndarray) for a in arrays):
-            raise TypeError(f"{who}: got {', '.join(_kinds(arrays))}; without array-api-compat installed only NumPy "
+    sparse = [a for a in arrays if is_sparse(a)]
+    dense = [a for a in arrays if not is_sparse(a)] if sparse else arrays
+    if not dense:
+        xp, device = _numpy_namespace(), None
+    elif array_api_compat is None:
+        if any(not isinstance(a, np.ndarray) for a in dense):
+            raise TypeError(f"{who}: got {', '.join(_kinds(dense))}; without array-api-compat installed only NumPy "
                             "arrays can be used (pip install array-api-compat)")
         xp, device = np, None
     else:
         try:
-            xp = array_api_compat.array_namespace(*arrays)
+            xp = array_api_compat.array_namespace(*dense)
         except TypeError as exc:
-            kinds = _kinds(arrays)
-            if len(kinds) > 1:
-                raise TypeError(f"{who}: expected arrays of one library, got a mix of {', '.join(kinds)} "
-                                f"({exc})") from None
-            raise TypeError(f"{who}: {kinds[0]} is not an array type of a supported library (NumPy, CuPy or "
-                            f"another array-API library): {exc}") from None
-        device = array_api_compat.device(arrays[0])
+            xp = _dask_with_numpy(dense)
+            if xp is None:
+                kinds = _kinds(dense)
+                if len(kinds) > 1:
+                    raise TypeError(f"{who}: expected arrays of one library, got a mix of {', '.join(kinds)} "
+                                    f"({exc})") from None
+                raise TypeError(f"{who}: {kinds[0]} is not an array type of a supported library (NumPy, CuPy, "
+                                f"Dask, scipy.sparse or another array-API library): {exc}") from None
+        device = array_api_compat.device(next((a for a in dense if is_dask(a)), dense[0]))
+    if sparse and (xp is not np and getattr(xp, "__name__", "") != "array_api_compat.numpy"):
+        raise TypeError(f"{who}: scipy.sparse data can be used with NumPy arrays only, got it together with "
+                        f"{', '.join(_kinds(dense))}; convert the sparse data to a dense array of that library")
     floats = [a.dtype for a in arrays if _isdtype(xp, a.dtype, "real floating")]
     dtype = xp.result_type(*floats) if floats else xp.float64
     return xp, dtype, device
+
+
+def _dask_with_numpy(arrays):
+    """The Dask namespace for a mix of Dask and NumPy arrays (None for any other mix)."""
+    lazy = [a for a in arrays if is_dask(a)]
+    if not lazy or any(not is_dask(a) and not isinstance(a, np.ndarray) for a in arrays):
+        return None
+    try:
+        return array_api_compat.array_namespace(*lazy)
+    except TypeError:  # Dask arrays of CuPy chunks mixed with NumPy
+        return None
+
+
+def adopt(xp, value):
+    """``value`` in the Dask namespace ``xp`` (a NumPy array becomes one chunk); other values unchanged."""
+    if isinstance(value, np.ndarray) and is_dask_namespace(xp):
+        return xp.asarray(value)
+    return value
+
+
+def materialize(outputs, *, dense=True):
+    """Concrete arrays for a kernel's ``outputs``: Dask arrays computed, all in one ``dask.compute`` (so one
+    pass over the data per evaluation), and with ``dense`` sparse results (a Jacobian that is the data
+    matrix itself) made dense NumPy arrays."""
+    outputs = list(outputs)
+    lazy = [k for k, o in enumerate(outputs) if is_dask(o)]
+    if lazy:
+        dask = sys.modules["dask"]  # loaded, since a Dask array exists (this module imports no third library)
+        for k, value in zip(lazy, dask.compute(*(outputs[k] for k in lazy))):
+            outputs[k] = value
+    if dense:
+        outputs = [o.toarray() if is_sparse(o) else o for o in outputs]
+    return outputs
 
 
 def _kinds(arrays):
@@ -202,6 +289,8 @@ def convert(xp, value, dtype, device, label, *, finite=False, expected=None):
     scalars are a TypeError, and with ``finite`` NaN or infinite entries a ValueError, each naming ``label``
     and, for the TypeError, what was ``expected`` (by default a real number or array).
     """
+    if is_sparse(value):
+        return _sparse(value, dtype, label, finite)
     if not finite and is_array(value) and value.dtype == dtype:
         return value  # already right (``dtype`` is a real floating type): the common case, kept cheap
     if isinstance(value, (bool, np.bool_)):
@@ -230,6 +319,25 @@ def convert(xp, value, dtype, device, label, *, finite=False, expected=None):
     return array
 
 
+def _sparse(value, dtype, label, finite):
+    """A scipy.sparse matrix or array as a ``csr_array`` of ``dtype`` (``*`` element-wise, ``@`` the product,
+    as for arrays; a ``csr_matrix``'s ``*`` would be a matrix product)."""
+    scipy_sparse = sys.modules["scipy.sparse"]  # loaded, since a sparse value exists
+    if np.issubdtype(value.dtype, np.complexfloating):
+        raise TypeError(f"{label}: complex arrays are not supported (got dtype {value.dtype})")
+    if not (np.issubdtype(value.dtype, np.number) or np.issubdtype(value.dtype, np.bool_)):
+        raise TypeError(f"{label}: expected a real number or array, got sparse entries of dtype {value.dtype}")
+    if len(value.shape) != 2:
+        raise ValueError(f"{label}: expected a 2-D sparse matrix, got shape {tuple(value.shape)}")
+    if isinstance(value, scipy_sparse.csr_array) and value.dtype == dtype:
+        array = value
+    else:
+        array = scipy_sparse.csr_array(value, dtype=dtype)
+    if finite and not bool(np.all(np.isfinite(array.data))):
+        raise ValueError(f"{label} contains NaN or infinite values")
+    return array
+
+
 def _described(value):
     """A value as named in a message: ``None``, ``str 'abc'``, ``list``."""
     if value is None:
@@ -249,7 +357,8 @@ class Binding:
     ``variables``: name -> plain shape, the inputs; ``parameters``: the kernel's positional parameters in
     order, each a pair (kind, key) with kind one of ``namespace``, ``dtype``, ``device``, ``dimension`` (key:
     its name), ``variable`` (key: its name), ``constant`` (key: its index in ``constants``); ``ties``: the
-    dimension ties to check; ``constants``: NumPy arrays, converted once per namespace, dtype and device.
+    dimension ties to check; ``constants``: NumPy arrays, converted once per namespace, dtype and device
+    (integer arrays, the positions of take and scatter_add, to int64).
     Binding depends only on the shapes, so it is done once per shape signature (the last 64 are kept).
     """
 
@@ -282,6 +391,8 @@ class Binding:
                              + ", ".join(f"{n} {shape_text(s)}" for n, s in self.variables.items()))
         xp, dtype, device = infer_namespace(arrays.values(), self.who)
         values = {n: convert(xp, arrays[n], dtype, device, n, expected=self.expected[n]) for n in self.variables}
+        if is_dask_namespace(xp):
+            values = {n: adopt(xp, v) for n, v in values.items()}
         key = tuple(tuple(a.shape) for a in values.values()) + tuple(sorted(given.items()))
         sizes = self.cache.get(key)
         if sizes is None:
@@ -315,6 +426,8 @@ class Binding:
         hit = self._converted.get(key)
         if hit is None:
             c = self.constants[k]
+            if c.dtype.kind in "iu":  # integer positions (take, scatter_add) stay integers
+                dtype = xp.int64
             hit = xp.asarray(c, dtype=dtype) if device is None else xp.asarray(c, dtype=dtype, device=device)
             self._converted[key] = hit
         return hit

@@ -13,8 +13,12 @@ import math
 import weakref
 from functools import singledispatch
 
+import numpy as np
+
 from ._functions import X
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
+from ._nodes import ScatterAdd, Take
+from ._nodes import Concat, Slice
 
 INF = math.inf
 ANY = (-INF, INF)
@@ -86,6 +90,19 @@ def interval_reshape(e: Reshape):
 
 
 @interval.register
+def interval_concat(e: Concat):
+    """Every entry is an entry of a part: the union (hull) of the parts' intervals."""
+    parts = [bounds(p) for p in e.parts]
+    return (min(lo for lo, _ in parts), max(hi for _, hi in parts))
+
+
+@interval.register
+def interval_slice(e: Slice):
+    """A slice's entries are some of its argument's: the argument's interval contains them."""
+    return bounds(e.arg)
+
+
+@interval.register
 def interval_sum(e: Add):
     """sum_k c_k [lo_k, hi_k] (interval addition and scaling)."""
     lo, hi = 0.0, 0.0
@@ -145,6 +162,22 @@ def interval_product(e: Contract):
         lo, hi = result
         return (0.0 if lo >= 0 else -INF, 0.0 if hi <= 0 else INF)
     return result
+
+
+@interval.register
+def interval_take(e: Take):
+    """A gather's entries are entries of its argument."""
+    return bounds(e.arg)
+
+
+@interval.register
+def interval_scatter_add(e: ScatterAdd):
+    """Each entry is a sum of c entries of the argument, c from 0 to the most any position repeats: within
+    [min(0, c lo), max(0, c hi)] (0 where no position lands)."""
+    counts = np.bincount(e.index.array) if len(e.index) else np.zeros(1, dtype=np.int64)
+    c = float(counts.max())
+    lo, hi = _mul((c, c), bounds(e.arg))
+    return (min(0.0, lo), max(0.0, hi))
 
 
 def nonnegative(e: Expr) -> bool:

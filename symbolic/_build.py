@@ -15,13 +15,14 @@ import numpy as np
 import sympy
 
 from . import _functions as F
-from ._dims import DimensionError, Ties, as_dim, as_shape, shape_str
+from ._dims import DimensionError, Ties, as_dim, as_shape, merge_all, shape_str
 from ._names import identifier
 from ._nodes import (
     Contract,
     Expr,
     Var,
     add,
+    concat as _concat,
     const as _const,
     contract,
     delta,
@@ -34,7 +35,9 @@ from ._nodes import (
     power,
     reshape as _reshape,
     scale,
+    sliced as _sliced,
 )
+from ._nodes import IndexArray, known_size, scatter_add as _scatter_add, take as _take
 
 # ----------------------------------------------------------------------------------------------------------
 # Variables and constants
@@ -483,6 +486,96 @@ def _prod(shape):
     return out
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Gather and scatter by constant integer positions
+# ----------------------------------------------------------------------------------------------------------
+
+
+def index_array(indices, what: str, name=None) -> IndexArray:
+    """``indices`` as an :class:`IndexArray`: a 1-D array of non-negative integers (a NumPy array or a list of
+    ints), copied; ``name`` (an identifier) is the label it prints as (by default one made from its
+    content). An IndexArray passes through (relabelled when ``name`` differs). ``what`` names the caller."""
+    if name is not None:
+        name = identifier(name, f"{what}: the name")
+    if isinstance(indices, IndexArray):
+        return indices if name is None or name == indices.label else IndexArray.make(indices.array, name)
+    if isinstance(indices, Expr):
+        raise TypeError(f"{what}: indices must be a constant integer array (NumPy), got an expression; positions "
+                        "are fixed when the expression is built")
+    try:
+        arr = np.asarray(indices)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what}: indices must be a 1-D integer array, got {type(indices).__name__}") from None
+    if arr.dtype == np.bool_:
+        raise TypeError(f"{what}: indices must be integer positions, got a boolean array (for the positions of a "
+                        "mask, pass numpy.flatnonzero(mask))")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{what}: indices must be an integer array, got dtype {arr.dtype} (convert with "
+                        ".astype(int) if the values are whole numbers)")
+    if arr.ndim != 1:
+        raise ValueError(f"{what}: indices must be a 1-D array, got shape {arr.shape}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{what}: indices must be non-negative positions, got {int(arr.min())} (negative "
+                         "positions do not count from the end here)")
+    if arr.size and int(arr.max()) >= 2**63:
+        raise ValueError(f"{what}: index {int(arr.max())} is beyond the int64 range")
+    return IndexArray.make(arr, name)
+
+
+def _axis(axis, e: Expr, what: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{what}: axis must be an int, got {axis!r}")
+    if not -e.ndim <= axis < e.ndim:
+        raise ValueError(f"{what}: axis {axis} is out of range for shape {shape_str(e.shape)}")
+    return int(axis) % e.ndim
+
+
+def take(A, indices, axis=0, *, name=None) -> Expr:
+    """The gather ``out[.., k, ..] = A[.., indices[k], ..]`` along ``axis`` (``numpy.take``): ``indices`` is a
+    constant 1-D integer array (repeats allowed), each entry below the axis's size where that size is known
+    (a symbolic size is checked when the compiled function binds it). The axis becomes one of length
+    len(indices). ``name`` is the label the indices print as (``take(U, rows)``), and the name by which
+    ``rs.parse`` reads them back (``rs.parse("take(U, rows)", rows=array)``).
+
+    Its derivative is the gather of the derivative; products of the selectors that derivatives carry
+    become gathers and scatters (``rs.scatter_add``) when simplified.
+    """
+    A = as_expr(A, "take")
+    if A.ndim == 0:
+        raise ValueError("take: expected a vector, matrix or tensor, got a scalar")
+    axis = _axis(axis, A, "take")
+    index = index_array(indices, "take", name)
+    size = known_size(A.shape[axis], A.ties)
+    if size is not None and index.bound > size:
+        raise ValueError(f"take: index {index.bound - 1} is out of range for axis {axis} of size {size} (shape "
+                         f"{shape_str(A.shape)})")
+    return _take(A, index, axis)
+
+
+def scatter_add(G, indices, size, axis=0, *, name=None) -> Expr:
+    """The adjoint of :func:`take`, a segment sum: ``out[.., i, ..] = sum over k with indices[k] = i of
+    G[.., k, ..]`` along ``axis``, which has one entry per position (length len(indices)) in G and length
+    ``size`` (an int or a dimension name) in the result; positions no k reaches are 0. Repeated positions
+    add up (numpy.add.at, without its slowness: a segment sum when compiled)."""
+    G = as_expr(G, "scatter_add")
+    if G.ndim == 0:
+        raise ValueError("scatter_add: expected a vector, matrix or tensor, got a scalar")
+    axis = _axis(axis, G, "scatter_add")
+    index = index_array(indices, "scatter_add", name)
+    size = as_dim(size, "scatter_add: size")
+    length = known_size(G.shape[axis], G.ties)
+    if length is not None and length != len(index):
+        raise ValueError(f"scatter_add: {len(index)} positions for axis {axis} of length {length} (shape "
+                         f"{shape_str(G.shape)}); give one position per entry along the axis")
+    if isinstance(size, int) and index.bound > size:
+        raise ValueError(f"scatter_add: index {index.bound - 1} is out of range for a result axis of size {size}")
+    try:
+        return _scatter_add(G, index, size, axis)
+    except DimensionError as exc:
+        raise DimensionError(f"scatter_add: {len(index)} positions for axis {axis} of shape "
+                             f"{shape_str(G.shape)} ({exc})") from None
+
+
 def norm1(e) -> Expr:
     """The entry-wise 1-norm: sum of absolute values."""
     return sum(abs_(e))
@@ -493,6 +586,146 @@ def norm2(e) -> Expr:
     e = as_expr(e, "norm2")
     idx = tuple(range(e.ndim))
     return sqrt(contract([e, e], [idx, idx], ()))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Blocks: concatenation, stacking, slicing
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _block_parts(exprs, what: str) -> list:
+    """The expressions of a list (or tuple, or other iterable that is not an expression), at least one."""
+    if isinstance(exprs, (Expr, str, bytes)) or not hasattr(exprs, "__iter__"):
+        raise TypeError(f"{what}: expected a list of expressions, got {type(exprs).__name__}")
+    parts = [as_expr(e, f"{what}: part {k}") for k, e in enumerate(exprs)]
+    if not parts:
+        raise ValueError(f"{what}: expected at least one expression, got none")
+    return parts
+
+
+def _block_axis(axis, ndim: int, what: str, shape) -> int:
+    """``axis`` (negative counts from the end) as an index into ``ndim`` axes."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{what}: axis must be an int, got {type(axis).__name__} {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{what}: axis {axis} is out of range for {shape}")
+    return int(axis) % ndim
+
+
+def _shapes_text(parts) -> str:
+    return ", ".join(shape_str(p.shape) for p in parts)
+
+
+def concat(exprs, axis=0) -> Expr:
+    """The concatenation of ``exprs`` along ``axis`` (as ``numpy.concatenate``): vectors end to end, matrices
+    one above the other (axis 0) or side by side (axis 1). The parts agree on the other axes; the axis's size
+    is the sum of theirs, symbolic sizes included (``m + n``). Scalars have no axis: use :func:`stack`."""
+    parts = _block_parts(exprs, "concat")
+    for k, p in enumerate(parts):
+        if p.ndim == 0:
+            raise ValueError(f"concat: part {k} is a scalar (shapes {_shapes_text(parts)}); concatenation joins "
+                             "vectors, matrices or tensors along an axis (rs.stack joins scalars into a vector)")
+        if p.ndim != parts[0].ndim:
+            raise ValueError(f"concat: the parts must have the same number of axes, got shapes {_shapes_text(parts)}")
+    axis = _block_axis(axis, parts[0].ndim, "concat", f"parts of shape {shape_str(parts[0].shape)}")
+    ties = merge_all(p.ties for p in parts)
+    try:
+        for p in parts[1:]:
+            for k, (a, b) in enumerate(zip(parts[0].shape, p.shape)):
+                if k != axis:
+                    ties = ties.tie(a, b, "concat")
+    except DimensionError:
+        raise DimensionError(f"concat: shapes {_shapes_text(parts)} do not agree off axis {axis}") from None
+    return _concat(parts, axis)
+
+
+def stack(exprs, axis=0) -> Expr:
+    """``exprs`` of one shape joined along a new axis (as ``numpy.stack``): scalars into a vector, vectors into
+    the rows (axis 0) or columns (axis 1) of a matrix. It is the concatenation of the parts reshaped to have
+    an axis of size 1 there."""
+    parts = _block_parts(exprs, "stack")
+    ndim = parts[0].ndim
+    try:
+        for p in parts[1:]:
+            if p.ndim != ndim:
+                raise DimensionError("different numbers of axes")
+            ties = parts[0].ties.merged(p.ties)
+            for a, b in zip(parts[0].shape, p.shape):
+                ties = ties.tie(a, b, "stack")
+    except DimensionError:
+        raise DimensionError(f"stack: the parts must have one shape, got shapes {_shapes_text(parts)}") from None
+    axis = _block_axis(axis, ndim + 1, "stack", f"a result with {ndim + 1} axes (parts of shape "
+                                                f"{shape_str(parts[0].shape)})")
+    return _concat([_reshape(p, p.shape[:axis] + (1,) + p.shape[axis:]) for p in parts], axis)
+
+
+def residual_blocks(blocks, what: str = "residual blocks") -> Expr:
+    """The residual made of ``blocks`` (expressions of any shapes): each flattened row-major, concatenated."""
+    parts = _block_parts(blocks, what)
+    return _concat([_reshape(p, (_prod(p.shape),)) for p in parts], 0)
+
+
+def _key_text(item) -> str:
+    """One item of a subscript as written: ``2``, ``1:3``, ``::2``, ``...``."""
+    if isinstance(item, slice):
+        text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
+        return text + ("" if item.step is None else f":{item.step}")
+    return "..." if item is Ellipsis else repr(item)
+
+
+def subscript(e: Expr, key) -> Expr:
+    """``e[key]`` by NumPy's basic indexing: an int picks one entry of an axis and drops the axis (negative
+    counts from the end), ``a:b:s`` a range with a step s >= 1, ``:`` the whole axis, ``...`` the axes not
+    written; axes left out at the end are whole. Indexed or sliced axes must have a known integer size and
+    the bounds must lie within it (no clamping). Integer arrays are no basic index: gather with rs.take."""
+    items = key if isinstance(key, tuple) else (key,)
+    written = ", ".join(_key_text(k) for k in items)
+    owner = e.name if isinstance(e, Var) else "e"
+    where = f"{owner}[{written}] for an expression of shape {shape_str(e.shape)}"
+    if len([k for k in items if k is Ellipsis]) > 1:
+        raise ValueError(f"{where}: at most one '...' is allowed")
+    for k in items:
+        if k is None:
+            raise TypeError(f"{where}: new axes (None) are not supported; use rs.reshape")
+        if k is not Ellipsis and not isinstance(k, slice) and (
+                isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral)):
+            raise TypeError(f"{where}: expected ints, slices with int bounds or '...', got {type(k).__name__} "
+                            f"{k!r} (gather entries by an integer array with rs.take)")
+    explicit = [k for k in items if k is not Ellipsis]
+    if len(explicit) > e.ndim:
+        raise ValueError(f"{where}: too many indices ({len(explicit)}) for {e.ndim} axes")
+    at = next((j for j, k in enumerate(items) if k is Ellipsis), None)
+    if at is not None:
+        items = items[:at] + (slice(None),) * (e.ndim - len(explicit)) + items[at + 1:]
+    items = tuple(items) + (slice(None),) * (e.ndim - len(items))
+    resolved = []
+    for axis, (k, size) in enumerate(zip(items, e.shape)):
+        if isinstance(k, slice) and k.start is None and k.stop is None and k.step in (None, 1):
+            resolved.append(None)  # the whole axis, whatever its size
+            continue
+        if not isinstance(size, int):
+            raise ValueError(f"{where}: axis {axis} has symbolic size {size}; an indexed or sliced axis needs a "
+                             "known integer size (declare it with an int)")
+        if isinstance(k, slice):
+            for v in (k.start, k.stop, k.step):
+                if v is not None and (isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral)):
+                    raise TypeError(f"{where}: slice bounds and steps must be ints, got {type(v).__name__} {v!r}")
+            step = 1 if k.step is None else int(k.step)
+            if step < 1:
+                raise ValueError(f"{where}: the step must be a positive int, got {step}")
+            bounds = []
+            for v, default in ((k.start, 0), (k.stop, size)):
+                v = default if v is None else int(v)
+                if not -size <= v <= size:
+                    raise ValueError(f"{where}: the bound {v} lies outside axis {axis} of size {size}")
+                bounds.append(v + size if v < 0 else v)
+            resolved.append((bounds[0], max(bounds[0], bounds[1]), step))
+        else:
+            v = int(k)
+            if not -size <= v < size:
+                raise ValueError(f"{where}: index {v} is out of range for axis {axis} of size {size}")
+            resolved.append(v + size if v < 0 else v)
+    return _sliced(e, resolved)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -560,6 +793,10 @@ relu = ElementwiseOp(F.function_of(F.BUILTIN["relu"]))
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _not_iterable(e):
+    raise TypeError(f"an expression of shape {shape_str(e.shape)} is not iterable; index it (e[0], e[1:3])")
+
+
 def _install_operators():
     E = Expr
     E.__add__ = lambda a, b: plus(a, b)
@@ -578,6 +815,8 @@ def _install_operators():
     E.__pos__ = lambda a: a
     E.__abs__ = lambda a: abs_(a)
     E.T = property(lambda a: transpose(a))
+    E.__getitem__ = lambda a, key: subscript(a, key)
+    E.__iter__ = _not_iterable
 
 
 _install_operators()

@@ -6,6 +6,7 @@ from ._build import as_expr
 from ._dims import DimensionError, shape_str
 from ._differentiate import check_order, derivative_once
 from ._nodes import Add, Expr, Var, add, contract, topological
+from ._origin import remember
 
 
 def variables(e) -> list:
@@ -77,12 +78,12 @@ def derivative(F, x, order: int = 1):
         xs = [resolve_variable(F, v, "derivative") for v in x]
         if not xs:
             raise ValueError("derivative: the tuple of variables is empty")
-        return _blocks(F, xs, int(order))
+        return remember(_blocks(F, xs, int(order)), [F, xs])
     v = resolve_variable(F, x, "derivative")
     result = F
     for _ in range(int(order)):
         result = derivative_once(result, v)
-    return result
+    return remember(result, [F, v])  # compile accepts F's variables (``_origin``)
 
 
 def _blocks(F, xs, order):
@@ -128,7 +129,7 @@ def hvp(f, x, v):
     else:
         xs = [resolve_variable(f, x, "hvp")]
         vs = [_direction(xs[0], v)]
-    result = hvp_blocks(f, xs, vs)
+    result = remember(hvp_blocks(f, xs, vs), [f, xs, vs])  # compile accepts f's variables (``_origin``)
     return result if _is_several(x) else result[0]
 
 

@@ -18,6 +18,8 @@ from ._nodes import (
     Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var,
     add, contract, delta, elementwise, fill, inverse, power, reshape, scale,
 )
+from ._nodes import Concat, Slice, concat, sliced
+from ._nodes import ScatterAdd, Take, scatter_add, take
 
 
 #: The highest derivative order ricci builds. The k-th derivative is k differentiations, each of which can
@@ -185,3 +187,29 @@ def derivative_logsumexp(e: LogSumExp, x: Var, memo) -> Expr:
 def derivative_reshape(e: Reshape, x: Var, memo) -> Expr:
     """d reshape(a, P') = reshape(d a, P' + S): reshaping acts on the leading (expression) axes only."""
     return reshape(derivative_once(e.arg, x, memo), e.new_shape + x.shape)
+
+
+@_rule.register
+def derivative_concat(e: Concat, x: Var, memo) -> Expr:
+    """d [a | b] = [da | db] along the same axis (the variable's axes follow the expression's, so the axis
+    keeps its position); a part that does not depend on x contributes a zero block."""
+    return concat([derivative_once(p, x, memo) for p in e.parts], e.axis)
+
+
+@_rule.register
+def derivative_slice(e: Slice, x: Var, memo) -> Expr:
+    """d a[items] = (d a)[items, :, ..., :]: slicing picks entries of a, and the variable's axes stay whole."""
+    return sliced(derivative_once(e.arg, x, memo), e.items + (None,) * x.ndim)
+
+
+@_rule.register
+def derivative_take(e: Take, x: Var, memo) -> Expr:
+    """d take(A, index, axis) = take(dA, index, axis): a gather is linear, and it acts on A's axes, which
+    lead dA's (so d take(U)/dU = take(delta[i, i'] delta[j, j']) = S[k, i'] delta[j, j'], a selector)."""
+    return take(derivative_once(e.arg, x, memo), e.index, e.axis)
+
+
+@_rule.register
+def derivative_scatter_add(e: ScatterAdd, x: Var, memo) -> Expr:
+    """d scatter_add(G, index, size, axis) = scatter_add(dG, index, size, axis): a scatter is linear."""
+    return scatter_add(derivative_once(e.arg, x, memo), e.index, e.size, e.axis)

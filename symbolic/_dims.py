@@ -100,20 +100,32 @@ def dim_value(d: Dim, sizes: dict) -> int:
 
 
 def plain_dim(d: Dim):
-    """``d`` as plain data for :mod:`._binding` (which must not need sympy): an ``int``, a name, or a tuple
-    of ints and names standing for their product (``m*p`` is ``("m", "p")``, ``m**2`` is ``("m", "m")``)."""
+    """``d`` as plain data for :mod:`._binding` (which must not need sympy): an ``int``, a name, a tuple of
+    plain dimensions standing for their product (``m*p`` is ``("m", "p")``, ``m**2`` is ``("m", "m")``), or a
+    list of plain dimensions standing for their sum (a concatenation's ``m + n`` is ``["m", "n"]``,
+    ``m + 2*n`` is ``["m", (2, "n")]``)."""
     if isinstance(d, int):
         return d
     if d.is_Integer:
         return int(d)
     if d.is_Symbol:
         return str(d)
+    if d.is_Add:
+        return sorted((plain_dim(term) for term in d.args), key=repr)
     factors = []
     for base, exp in d.as_powers_dict().items():
-        if not (exp.is_Integer and exp > 0) or not (base.is_Symbol or base.is_Integer):
-            raise ValueError(f"dimension {d} is not a product of dimension names and integers")
-        factors += [int(base) if base.is_Integer else str(base)] * int(exp)
-    return tuple(sorted(factors, key=lambda f: (isinstance(f, str), str(f))))
+        if not (exp.is_Integer and exp > 0) or not (base.is_Symbol or base.is_Integer or base.is_Add):
+            raise ValueError(f"dimension {d} is not built from dimension names and integers by + and *")
+        factors += [int(base) if base.is_Integer else plain_dim(base) if base.is_Add else str(base)] * int(exp)
+    return tuple(sorted(factors, key=lambda f: (0 if isinstance(f, int) else 1 if isinstance(f, str) else 2, str(f))))
+
+
+def dim_sum(dims) -> Dim:
+    """The sum of dimensions (an ``int`` when they all are): the size of a concatenation's axis."""
+    total = 0
+    for d in dims:
+        total = total + d
+    return int(total) if isinstance(total, int) or total.is_Integer else total
 
 
 def plain_shape(shape: Shape) -> tuple:

@@ -16,9 +16,14 @@ from functools import singledispatch
 from . import _functions as F
 from ._bounds import nonnegative
 from ._dims import dim_hint
+from ._gather import (
+    SEGMENT_SUM_HELPER, SPREAD_ROWS_HELPER, applied_selectors, index_name, lower_selector_product, range_check,
+)
 from ._lower import Lowering
 from ._names import comment
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
+from ._nodes import Concat, Slice
+from ._nodes import ScatterAdd, Take, is_selector
 
 DEFAULT_SIZE_HINT = 1000
 
@@ -34,6 +39,10 @@ class EmitContext:
     helpers: set = field(default_factory=set)  # helper functions the kernel needs (emitted in its header)
     constants: list = field(default_factory=list)  # constant arrays, passed to the kernel as const_0, const_1, ...
     scales: dict = field(default_factory=dict)  # product -> constant factor applied inside it (c * product)
+    indices: dict = field(default_factory=dict)  # content digest of an IndexArray -> its constant's name
+    checked: set = field(default_factory=set)  # (digest, dimension): positions checked against that size
+    products: dict = field(default_factory=dict)  # code of a product's step -> its intermediate (``Lowering.memo``)
+    reused: set = field(default_factory=set)  # intermediates of earlier products the current node reads
 
     def constant_name(self, k: int) -> str:
         return f"const_{k}"
@@ -54,6 +63,20 @@ def number_code(c) -> str:
     if math.isinf(f):
         return "xp.inf" if f > 0 else "-xp.inf"
     return repr(f)
+
+
+def reads(node: Expr) -> tuple:
+    """The children whose values the code of ``node`` reads, which the kernel must compute first: all of
+    them, except that a selector take(delta(n), index, 0) reads only its positions (the n x n identity is
+    never formed), and a product that applies its selectors as scatters and masks (``_gather``) reads only
+    its other operands (the k x n 0/1 matrices are never formed)."""
+    if is_selector(node) or isinstance(node, Slice) and isinstance(node.arg, Delta):
+        return ()  # a slice of the identity compares positions (``emit_slice``): no n x n identity either
+    if isinstance(node, Contract):
+        applied = {s for s, _, _ in applied_selectors(node)}
+        if applied:
+            return tuple(op for s, op in enumerate(node.operands) if s not in applied)
+    return node.children()
 
 
 @singledispatch
@@ -151,6 +174,51 @@ def emit_logsumexp(node: LogSumExp, target: str, ctx: EmitContext) -> list[str]:
     ]
 
 
+def _subscript_code(items) -> str:
+    """Slice items as a Python subscript: ``:``, ``2``, ``1:3``, ``0:9:2`` (basic indexing of the array API)."""
+    parts = []
+    for item in items:
+        if item is None:
+            parts.append(":")
+        elif isinstance(item, int):
+            parts.append(str(item))
+        else:
+            start, stop, step = item
+            parts.append(f"{start}:{stop}" + (f":{step}" if step != 1 else ""))
+    return ", ".join(parts)
+
+
+@emit.register
+def emit_concat(node: Concat, target: str, ctx: EmitContext) -> list[str]:
+    """The parts joined along the axis (``xp.concat``)."""
+    parts = ", ".join(ctx.names[p] for p in node.parts)
+    return [f"{target} = xp.concat([{parts}], axis={node.axis})"]
+
+
+@emit.register
+def emit_slice(node: Slice, target: str, ctx: EmitContext) -> list[str]:
+    """Basic indexing (a view where the library makes one): ``a[1:3, :]``, ``x[2]``. A slice of the identity
+    that stays one (a strided selector I[0::2, :]) is built by comparing the positions its items pick, so
+    the n x n identity is never formed."""
+    if isinstance(node.arg, Delta):
+        return [f"{target} = {_selector_code(node.items, ctx.dim_code(node.arg.dim))}"]
+    return [f"{target} = {ctx.names[node.arg]}[{_subscript_code(node.items)}]"]
+
+
+def _selector_code(items, n: str) -> str:
+    """I[items] as code: the positions picked on each axis, compared (rows against columns)."""
+    def positions(item) -> str:
+        if isinstance(item, int):
+            return str(item)
+        start, stop, step = (0, n, 1) if item is None else item
+        return f"xp.arange({start}, {stop}, {step}, device=device)"
+    p, q = (positions(item) for item in items)
+    kept = [item for item in items if not isinstance(item, int)]
+    if len(kept) == 2:
+        p, q = f"xp.reshape({p}, (-1, 1))", f"xp.reshape({q}, (1, -1))"
+    return f"xp.astype({p} == {q}, dtype)"
+
+
 @emit.register
 def emit_product(node: Contract, target: str, ctx: EmitContext) -> list[str]:
     """An Einstein product, lowered by :class:`Lowering` (BLAS calls, broadcasting, diagonals, syrk)."""
@@ -160,8 +228,50 @@ def emit_product(node: Contract, target: str, ctx: EmitContext) -> list[str]:
         dim_code=lambda ix: ctx.dim_code(dims[ix]),
         hint=lambda ix: dim_hint(dims[ix], ctx.hints, DEFAULT_SIZE_HINT),
         helpers=ctx.helpers,
+        memo=ctx.products,
+        reused=ctx.reused,
     )
     nonneg = [op.ndim <= 1 and nonnegative(op) for op in node.operands]
     scaled = ctx.scales.get(node)
     scale = number_code(scaled.coeffs[0]) if scaled is not None else None
+    if any(is_selector(op) for op in node.operands):  # gathers and scatters instead of 0/1 matrices
+        lines = lower_selector_product(node, target, ctx, lowering.hint, scale)
+        if lines is not None:
+            return lines
     return lowering.lower([ctx.names[op] for op in node.operands], list(node.indices), list(node.output), nonneg, scale)
+
+
+# The segment sum and the spread are helpers in the kernel's header, which takes its helpers from the table
+# of ``_functions`` (``HELPERS``: key -> (name, source)): they are registered there once, here.
+F.HELPERS.setdefault("_segment_sum", ("_segment_sum", SEGMENT_SUM_HELPER))
+F.HELPERS.setdefault("_spread_rows", ("_spread_rows", SPREAD_ROWS_HELPER))
+
+
+@emit.register
+def emit_take(node: Take, target: str, ctx: EmitContext) -> list[str]:
+    """A gather, ``xp.take`` along the axis; a selector take(delta(n), index, 0) (left in a product that
+    needs it whole) as its 0/1 matrix [index[k] = i], compared directly (never an n x n identity)."""
+    index = index_name(node.index, ctx)
+    lines = range_check(node.index, node.arg.shape[node.axis], ctx, "take")
+    if is_selector(node):
+        n, k = ctx.dim_code(node.arg.dim), len(node.index)
+        cols = f"xp.reshape(xp.arange({n}, device=device), (1, {n}))"
+        return lines + [f"{target} = xp.astype(xp.reshape({index}, ({k}, 1)) == {cols}, dtype)"]
+    return lines + [f"{target} = xp.take({ctx.names[node.arg]}, {index}, axis={node.axis})"]
+
+
+@emit.register
+def emit_scatter_add(node: ScatterAdd, target: str, ctx: EmitContext) -> list[str]:
+    """A segment sum along the axis (``_segment_sum``: bincount on NumPy and CuPy, one-hot blocks
+    elsewhere), the axis moved to the front and back."""
+    ctx.helpers.add("_segment_sum")
+    index = index_name(node.index, ctx)
+    lines = range_check(node.index, node.size, ctx, "scatter_add")
+    arg, axis, r = ctx.names[node.arg], node.axis, node.ndim
+    order = (axis,) + tuple(a for a in range(r) if a != axis)
+    front = arg if axis == 0 else f"xp.permute_dims({arg}, {order})"
+    call = f"_segment_sum(xp, {front}, {index}, {ctx.dim_code(node.size)}, device)"
+    if axis == 0:
+        return lines + [f"{target} = {call}"]
+    back = tuple(order.index(a) for a in range(r))
+    return lines + [f"{target} = xp.permute_dims({call}, {back})"]

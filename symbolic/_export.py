@@ -155,16 +155,18 @@ if __name__ == "__main__":
 
 def _array_code(c) -> str:
     """A float64 NumPy array as code of the exported module (which imports NumPy as ``np``): its entries as
-    nested lists, infinities and NaN (which have no literal) as ``np.inf`` and ``np.nan``."""
+    nested lists, infinities and NaN (which have no literal) as ``np.inf`` and ``np.nan``. An integer array
+    (the positions of take and scatter_add) stays int64."""
+    dtype = "np.int64" if c.dtype.kind in "iu" else "np.float64"
     if c.size == 0:
-        return f"np.zeros({c.shape!r}, dtype=np.float64)"
+        return f"np.zeros({c.shape!r}, dtype={dtype})"
 
     def code(x) -> str:
         if isinstance(x, list):
             return "[" + ", ".join(code(item) for item in x) + "]"
         return repr(x) if math.isfinite(x) else "np.nan" if math.isnan(x) else "np.inf" if x > 0 else "-np.inf"
 
-    return f"np.asarray({code(c.tolist())}, dtype=np.float64)"
+    return f"np.asarray({code(c.tolist())}, dtype={dtype})"
 
 
 def _docstring_text(text: str) -> str:

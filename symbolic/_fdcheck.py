@@ -71,8 +71,8 @@ def random_inputs(variables, ties=(), dimensions=(), sizes=None, seed=0):
             names.extend(dimension_names(d))
     names.extend(dimensions)
     dims_seen = [d for shape in variables.values() for d in shape] + [d for tie in ties for d in tie]
-    in_products = [n for d in dims_seen if isinstance(d, tuple) for n in dimension_names(d)]
-    order = list(dict.fromkeys(in_products + names))  # factors of products first: m*p then fixes q = m*p
+    in_products = [n for d in dims_seen if isinstance(d, (tuple, list)) for n in dimension_names(d)]
+    order = list(dict.fromkeys(in_products + names))  # names in products and sums first: m*p fixes q = m*p
 
     def propagate():
         changed = True

@@ -8,10 +8,17 @@ matrices with one summed index (BLAS gemm/gemv/dot, transposes as views); ``tens
 are summed and none is shared-and-kept; a batched ``@`` after permute/reshape when some shared indices are
 kept (the batch) and others summed. Indices that only one operand carries and nothing needs are summed out
 first. All calls are in the array-API standard's main namespace.
+
+Where einsum_path leaves a step of three or more operands (nothing summed), it is split into pairs greedily
+(:func:`pairwise`). Symmetric products are computed on their distinct entries: the cube
+sum_a w[a] X[a,i] X[a,j] X[a,k] on i <= j <= k (:meth:`Lowering.symmetric_cube`), a repeated operand on
+two free indices on j <= k (:meth:`Lowering.symmetric_pairs`). A step whose code an earlier product of the
+same kernel computed is not computed again (``memo``: the kernel's shared steps, kept alive by ``_codegen``).
 """
 
 from __future__ import annotations
 
+import math
 import string
 
 import numpy as np
@@ -22,19 +29,33 @@ LETTERS = string.ascii_letters
 class Lowering:
     """Emit the code for ``out[output] = sum prod_k ops[k][idx[k]]`` into ``lines``, result in ``target``."""
 
-    def __init__(self, target: str, dim_code, hint, helpers: set):
+    def __init__(self, target: str, dim_code, hint, helpers: set, memo: dict | None = None, reused: set | None = None):
         self.target = target
-        self.dim_code = dim_code  # index -> Python expression for its size
-        self.hint = hint  # index -> int size estimate
+        # steps shared by the kernel's products: code -> the intermediate holding it (``_codegen`` keeps a reused
+        # one alive until its last use); the names of those this product reads are added to ``reused``
+        self.memo = memo
+        self.reused = reused
+        self.pair_dims: dict = {}  # a pair index made here (``symmetric_pairs``) -> (size code, size hint)
+        self.dim_code = lambda ix: self.pair_dims[ix][0] if ix in self.pair_dims else dim_code(ix)
+        self.hint = lambda ix: self.pair_dims[ix][1] if ix in self.pair_dims else hint(ix)
         self.helpers = helpers
         self.lines: list[str] = []
         self.temps: list[str] = []
 
     def emit(self, expr: str) -> str:
-        """Assign ``expr`` to a fresh intermediate; the last one is renamed to the target in :meth:`lower`."""
+        """Assign ``expr`` to a fresh intermediate (the last one is renamed to the target in :meth:`_finish`),
+        or return the intermediate of an earlier product of the kernel that computed the same code (names in
+        a kernel are assigned once, so the same code reads the same values: X (x) X is built once)."""
+        hit = self.memo.get(expr) if self.memo is not None else None
+        if hit is not None:
+            if self.reused is not None and hit not in self.temps:
+                self.reused.add(hit)
+            return hit
         name = f"{self.target}_{len(self.temps)}"
         self.temps.append(name)
         self.lines.append(f"{name} = {expr}")
+        if self.memo is not None:
+            self.memo[expr] = name
         return name
 
     # -- single-operand steps --------------------------------------------------------------------------
@@ -169,17 +190,28 @@ class Lowering:
         result = self.emit(f"{z}.T @ {z}")  # symmetric: the output order does not matter
         for k in scalars:
             result = self.emit(f"{result} * {names[k]}")
-        return self._finish()
+        return self._finish(result)
 
-    def _finish(self) -> list[str]:
-        last_name = self.temps.pop()
-        self.lines[-1] = self.target + self.lines[-1][len(last_name):]
+    def _finish(self, result: str) -> list[str]:
+        """The lines, ending with the value ``result`` (an intermediate's name, or code) in the target: the
+        last intermediate is renamed to it; the others die here."""
+        if self.temps and result == self.temps[-1] and self.lines[-1].startswith(result + " = "):
+            self.temps.pop()
+            self.lines[-1] = self.target + self.lines[-1][len(result):]
+            if self.memo is not None:  # the target's lifetime is the node's, not a shared step's
+                for code in [c for c, n in self.memo.items() if n == result]:
+                    del self.memo[code]
+        else:
+            self.lines.append(f"{self.target} = {result}")
         if self.temps:
             self.lines.append("del " + ", ".join(self.temps))
         return self.lines
 
     def lower(self, names: list, indices: list, output: list, nonneg: list | None = None, scale=None) -> list[str]:
         """``scale``: a constant factor, applied to the smallest operand (not to the large result)."""
+        cube = self.symmetric_cube(names, indices, output, scale)
+        if cube is not None:
+            return self._finish(cube)
         if scale is not None:
             names = list(names)
             k = min(range(len(names)), key=lambda j: _size(indices[j], self.hint))
@@ -191,6 +223,146 @@ class Lowering:
             lines = self.gram(names, [tuple(i) for i in indices], list(output), nonneg)
             if lines is not None:
                 return lines
+        streamed = self.gram_vector(names, [tuple(i) for i in indices], list(output))
+        if streamed is not None:
+            return self._finish(streamed)
+        name, idx = self.symmetric_pairs(names, indices, output) or self.contract(names, indices, output)
+        return self._finish(self.permute(name, idx, list(output)))
+
+    #: The entries of a matrix from which :meth:`gram_vector` streams it in blocks (16 MiB of float64): smaller
+    #: ones stay in the cache between the two products anyway.
+    STREAMED_ENTRIES = 2**21
+
+    def gram_vector(self, names: list, indices: list, output: list):
+        """X'(w .* (X v)) = sum_a X[a,i] w[a] X[a,j] v[j] (w a product of vectors on a and scalars), the
+        product of a Gram matrix with a vector, for a large X: in blocks of rows that fit the cache,
+        X_B'(w_B .* (X_B v)) summed over the blocks, so X is read from memory once, not twice (the logistic
+        Hessian-vector product is this, and memory-bound). Returns the code of the result, or None."""
+        if len(output) != 1 or len(names) < 3:
+            return None
+        mats = [k for k, idx in enumerate(indices) if len(idx) == 2]
+        if len(mats) != 2 or names[mats[0]] != names[mats[1]]:
+            return None
+        (a, i), (a2, j) = indices[mats[0]], indices[mats[1]]
+        if a != a2 or a in output:
+            return None
+        if output != [i]:
+            (a, j), (a2, i) = (a, i), (a2, j)
+            if output != [i]:
+                return None
+        rest = [k for k in range(len(names)) if k not in mats]
+        direction = [k for k in rest if indices[k] == (j,)]
+        weights = [k for k in rest if indices[k] in ((a,), ())]
+        if i == j or len(direction) != 1 or len(direction) + len(weights) != len(rest):
+            return None
+        if self.hint(a) * self.hint(i) < self.STREAMED_ENTRIES:
+            return None
+        w = None
+        for k in weights:
+            w = names[k] if w is None else self.emit(f"{w} * {names[k]}")
+        if w is not None and not any(indices[k] for k in weights):  # scalars only: scale the direction
+            v, w = self.emit(f"{names[direction[0]]} * {w}"), None
+        else:
+            v = names[direction[0]]
+        self.helpers.add("_gram_vector")  # blocks of 2**16 entries (512 KiB): in a core's L2 cache
+        return f"_gram_vector(xp, {names[mats[0]]}, {w or 'None'}, {v}, {self.STREAMED_ENTRIES // 32})"
+
+    def symmetric_cube(self, names: list, indices: list, output: list, scale=None):
+        """T[i,j,k] = sum_a w[a] X[a,i] X[a,j] X[a,k] (w a product of vectors on a and scalars; X[i,a] alike)
+        is symmetric in all three indices: only the entries i <= j <= k are computed, a sixth of the
+        products, by one matrix product per j, (X[j:, a] .* X[j, a]) @ (w .* X)[a, :j+1] on a transposed copy
+        of X (rows j..n-1 of the block: k; columns: i <= j), and the tensor is read back at the sorted
+        (i, j, k). The logistic loss's third derivative has this form. Returns the code of the result (all
+        orders of the output are one tensor) or None where it does not apply."""
+        if len(output) != 3 or len(set(output)) != 3:
+            return None
+        cube = [m for m, idx in enumerate(indices) if len(idx) == 2 and len(set(idx) & set(output)) == 1]
+        if len(cube) != 3 or len({names[m] for m in cube}) != 1:
+            return None
+        shared = [[ix for ix in indices[m] if ix not in output] for m in cube]
+        if any(len(sh) != 1 for sh in shared) or len({sh[0] for sh in shared}) != 1:
+            return None
+        a = shared[0][0]
+        axis = indices[cube[0]].index(a)
+        if any(indices[m].index(a) != axis for m in cube) or {indices[m][1 - axis] for m in cube} != set(output):
+            return None
+        rest = [m for m in range(len(names)) if m not in cube]
+        if any(tuple(indices[m]) not in ((a,), ()) for m in rest):
+            return None
+        x, j0 = names[cube[0]], indices[cube[0]][1 - axis]
+        n, size = self.dim_code(j0), self.dim_code(a)
+        weight = None
+        for factor in [names[m] for m in rest] + ([scale] if scale is not None else []):
+            if weight is None:  # the product of the vectors on a, scalars and the scale
+                weight = factor
+            else:
+                weight = self.emit(f"-{weight}" if factor == "-1" else f"{weight} * {factor}")
+        rows = self.permute(x, [a, j0] if axis == 0 else [j0, a], [a, j0])  # X[a, j] as an (m, n) array
+        z = rows if weight is None else self.emit(
+            f"{rows} * xp.reshape({weight}, ({size}, 1))" if any(indices[m] for m in rest) else f"{rows} * {weight}")
+        xt = x if axis == 1 else self.emit(  # X[j, a], rows contiguous (reshaping a transpose copies it)
+            f"xp.reshape(xp.reshape(xp.permute_dims({x}, (1, 0)), (-1,)), ({n}, {size}))")
+        self.helpers.add("_cube_positions")
+        # block j: (X[j:, a] .* X[j, a]) @ Z[a, :j+1], the factor X[j, a] on the smaller side (columns of Z
+        # while j < n/2); _j: a name of the kernel's own form (``_codegen._INTERNAL``), which no variable keeps
+        flat = self.emit(
+            f"xp.concat([xp.reshape({xt}[_j:, :] @ ({z}[:, :_j + 1] * xp.reshape({xt}[_j, :], ({size}, 1))), (-1,)) "
+            f"for _j in range({n} // 2)] + [xp.reshape(({xt}[_j:, :] * {xt}[_j, :]) @ {z}[:, :_j + 1], (-1,)) "
+            f"for _j in range({n} // 2, {n})])")
+        return f"xp.reshape(xp.take({flat}, _cube_positions(xp, {n}, device), axis=0), ({n}, {n}, {n}))"
+
+    def symmetric_pairs(self, names: list, indices: list, output: list):
+        """One operand twice, A[.., j, ..] A[.., k, ..] (the same axis), with j and k output indices that no
+        other operand carries: the result is symmetric in (j, k), so the pair is built for j <= k only, as
+        one operand P[.., q, ..] on a pair index q of n(n+1)/2 entries, the rest is contracted with q in place
+        of (j, k), and the result is read back at q(min(j, k), max(j, k)). sum_a w[a] Y[a,i] X[a,j] X[a,k]
+        forms half of X[a,j] X[a,k] and does half of the product with w .* Y; a softmax Hessian block
+        p[a,j] p[a,l] X[a,i] X[a,k] pairs both (a quarter). Applies to
+        results of three or more axes: for a matrix (X'*diag(s)*X) the BLAS product of X with s .* X is
+        faster than forming pairs. Returns (name, indices) of the result, or None where it does not apply.
+        """
+        if len(output) < 3:
+            return None
+        for k1 in range(len(names)):
+            for k2 in range(k1 + 1, len(names)):
+                ia, ib = list(indices[k1]), list(indices[k2])
+                if names[k1] != names[k2] or len(ia) != len(ib) or len(set(ia)) < len(ia) or len(set(ib)) < len(ib):
+                    continue
+                differ = [p for p in range(len(ia)) if ia[p] != ib[p]]
+                if len(differ) != 1:
+                    continue
+                p = differ[0]
+                j, k = ia[p], ib[p]
+                others = {ix for m, idx in enumerate(indices) if m not in (k1, k2) for ix in idx}
+                if j not in output or k not in output or j in others or k in others or j in ib or k in ia:
+                    continue
+                return self._paired(names, indices, output, k1, k2, p)
+        return None
+
+    def _paired(self, names, indices, output, k1, k2, p):
+        j, k = indices[k1][p], indices[k2][p]
+        n, size = self.dim_code(j), self.hint(j)
+        q = -1 - len(self.pair_dims)  # a new index: a product's own are non-negative ints
+        self.pair_dims[q] = (f"({n} * ({n} + 1) // 2)", size * (size + 1) // 2)
+        self.helpers.add("_symmetric_pairs")
+        pairs = self.emit(f"_symmetric_pairs(xp, {n}, device)")
+        a = names[k1]
+        pair = self.emit(f"xp.take({a}, {pairs}[0], axis={p}) * xp.take({a}, {pairs}[1], axis={p})")
+        rest = [m for m in range(len(names)) if m not in (k1, k2)]
+        idx_q = tuple(q if ix == j else ix for ix in indices[k1])
+        sub_names = [names[m] for m in rest] + [pair]
+        sub_indices = [tuple(indices[m]) for m in rest] + [idx_q]
+        sub_output = [q if ix == j else ix for ix in output if ix != k]
+        name, idx = (self.symmetric_pairs(sub_names, sub_indices, sub_output)
+                     or self.contract(sub_names, sub_indices, sub_output))
+        axis = idx.index(q)
+        unpaired = idx[:axis] + [j, k] + idx[axis + 1:]
+        read = self.emit(f"xp.take({name}, {pairs}[2], axis={axis})")  # q(min(j, k), max(j, k)) for all (j, k)
+        return self.emit(f"xp.reshape({read}, {self.shape_code(unpaired)})"), unpaired
+
+    def contract(self, names: list, indices: list, output: list) -> tuple[str, list]:
+        """The product contracted pairwise in the planned order: (name, indices), the indices those of
+        ``output`` in some order."""
         terms = []
         for name, idx in zip(names, indices):
             terms.append(self.take_diagonals(name, list(idx)))
@@ -213,11 +385,7 @@ class Lowering:
                 name, idx = self.pair(name, idx, other, oidx, keep | still, want)
             terms.append((name, idx))
         name, idx = terms[0]
-        name, idx = self.sum_out(name, idx, out)
-        final = self.permute(name, idx, list(output))
-        if final != name or not self.lines:
-            self.emit(final)
-        return self._finish()  # the last intermediate becomes the target; the others die here
+        return self.sum_out(name, idx, out)
 
     def plan(self, idxs: list, output: list) -> list:
         """The pairwise contraction order: NumPy's ``einsum_path``, or :func:`greedy_path` where the product
@@ -228,8 +396,41 @@ class Lowering:
         letter = dict(zip(distinct, LETTERS))
         spec = ",".join("".join(letter[ix] for ix in idx) for idx in idxs) + "->" + "".join(letter[ix] for ix in output)
         fakes = [np.broadcast_to(np.zeros(()), tuple(self.hint(ix) for ix in idx)) for idx in idxs]
-        path, _ = np.einsum_path(spec, *fakes, optimize="optimal" if len(idxs) <= 5 else "greedy")
-        return [tuple(step) for step in path[1:]]
+        # no limit on the intermediates' size: einsum_path's default (the largest operand) turns a product such
+        # as p[a,j] p[a,l] X[a,i] X[a,k] into one four-operand step, folded in the worst order
+        limit = float(max(2**62, *(math.prod(f.shape) for f in fakes)))
+        path, _ = np.einsum_path(spec, *fakes, optimize=("optimal" if len(idxs) <= 5 else "greedy", limit))
+        return pairwise([tuple(step) for step in path[1:]], idxs, output, self.hint)
+
+
+def pairwise(path: list, idxs: list, output: list, hint) -> list:
+    """``path`` with every step of three or more operands (einsum_path makes one where nothing is summed, e.g.
+    t[a,h] X[a,n] W[k,h] -> [a,k,n,h]) split into pairs in :func:`greedy_path`'s order, which builds the
+    small t .* W first and the large outer product once; the list of terms after each original step is as
+    before (the others in order, the step's result last)."""
+    current = [(k, tuple(idx)) for k, idx in enumerate(idxs)]  # (id, indices) of the terms at each point
+    fresh = len(current)
+    out = []
+    for step in path:
+        if len(step) <= 2:
+            out.append(step)
+            merged = tuple(dict.fromkeys(ix for p in step for ix in current[p][1]))
+            current = [t for p, t in enumerate(current) if p not in step] + [(fresh, merged)]
+            fresh += 1
+            continue
+        members = [current[p] for p in step]
+        others = [t for p, t in enumerate(current) if p not in step]
+        needed = set(output) | {ix for _, idx in others for ix in idx}
+        carried = list(dict.fromkeys(ix for _, idx in members for ix in idx))
+        for i, j in greedy_path([idx for _, idx in members], [ix for ix in carried if ix in needed], hint):
+            a, b = members[i], members[j]
+            pa, pb = current.index(a), current.index(b)
+            out.append((pa, pb))
+            joined = (fresh, tuple(dict.fromkeys(a[1] + b[1])))
+            fresh += 1
+            current = [t for t in current if t is not a and t is not b] + [joined]
+            members = [t for t in members if t is not a and t is not b] + [joined]
+    return out
 
 
 def greedy_path(idxs: list, output: list, hint) -> list:
@@ -274,6 +475,54 @@ def _size(idx, hint) -> int:
     for ix in idx:
         size *= hint(ix)
     return size
+
+
+SYMMETRIC_PAIRS_HELPER = (
+    "def _symmetric_pairs(xp, n, device, _made={}):\n"
+    "    # the pairs j <= k of range(n), row by row (first and second members), and for every (j, k) the\n"
+    "    # position of (min(j, k), max(j, k)) among them; made once per size, library and device\n"
+    "    key = (id(xp), n, str(device))\n"
+    "    if key not in _made:\n"
+    "        r = xp.arange(n, dtype=xp.int64, device=device)\n"
+    "        j, k = xp.reshape(r, (n, 1)), xp.reshape(r, (1, n))\n"
+    "        first, second = xp.nonzero(j <= k)\n"
+    "        low, high = xp.minimum(j, k), xp.maximum(j, k)\n"
+    "        position = xp.reshape(low * n - low * (low - 1) // 2 + (high - low), (-1,))\n"
+    "        _made[key] = (xp.astype(first, xp.int64), xp.astype(second, xp.int64), position)\n"
+    "    return _made[key]\n"
+)
+
+
+GRAM_VECTOR_HELPER = (
+    "def _gram_vector(xp, x, w, v, entries):\n"
+    "    # x'(w .* (x v)) over blocks of about `entries` entries of x's rows, each block read once from memory\n"
+    "    rows = max(1, entries // max(1, x.shape[1]))\n"
+    "    out = None\n"
+    "    for start in range(0, x.shape[0], rows):\n"
+    "        stop = min(start + rows, x.shape[0])  # the array API leaves stops beyond the end unspecified\n"
+    "        block = x[start:stop, :]\n"
+    "        u = block @ v\n"
+    "        part = block.T @ (u if w is None else w[start:stop] * u)\n"
+    "        out = part if out is None else out + part\n"
+    "    return out\n"
+)
+
+
+CUBE_POSITIONS_HELPER = (
+    "def _cube_positions(xp, n, device, _made={}):\n"
+    "    # for every (i, j, k), row by row, the position of its sorted (a <= b <= c) among the blocks that\n"
+    "    # Lowering.symmetric_cube concatenates: block b holds (c, a) for c = b..n-1, a = 0..b, row-major,\n"
+    "    # after sum_{t<b} (t+1)(n-t) entries of the blocks before it; made once per size, library and device\n"
+    "    key = (id(xp), n, str(device))\n"
+    "    if key not in _made:\n"
+    "        r = xp.arange(n, dtype=xp.int64, device=device)\n"
+    "        i, j, k = xp.reshape(r, (n, 1, 1)), xp.reshape(r, (1, n, 1)), xp.reshape(r, (1, 1, n))\n"
+    "        a, c = xp.minimum(xp.minimum(i, j), k), xp.maximum(xp.maximum(i, j), k)\n"
+    "        b = i + j + k - a - c\n"
+    "        start = n * b * (b - 1) // 2 + n * b - (b - 1) * b * (2 * b - 1) // 6 - b * (b - 1) // 2\n"
+    "        _made[key] = xp.reshape(start + (c - b) * (b + 1) + a, (-1,))\n"
+    "    return _made[key]\n"
+)
 
 
 DIAGONAL_HELPER = (

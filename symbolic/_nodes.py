@@ -10,6 +10,9 @@ Every node is a tensor with a ``shape`` (a tuple of dimensions). The set:
 * :class:`Elementwise` — ``f(arg)`` applied entry-wise, f a sympy-defined scalar function;
 * :class:`Inverse`, :class:`Det`, :class:`LogDet` — the matrix functions that are not contractions;
 * :class:`Reshape` — row-major reshape (used by the Kronecker product).
+* :class:`Take` — a gather along an axis by a constant integer :class:`IndexArray`; :class:`ScatterAdd` —
+  its adjoint, the segment sum (a sparse Jacobian's selectors and block-diagonal Hessians are these);
+* :class:`Concat` — concatenation along an axis; :class:`Slice` — basic indexing (ranges and integer indices).
 
 Nodes are interned: building a node equal to an existing one returns that object, so equality is identity
 and shared subexpressions are one object. Indices of a :class:`Contract` are local names (small ints),
@@ -31,7 +34,7 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from ._dims import Dim, Shape, Ties, merge_all, shape_str
+from ._dims import Dim, Shape, Ties, dim_sum, merge_all, shape_str
 from ._functions import X, ElementwiseFunction, function_of
 
 _TABLE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
@@ -422,7 +425,185 @@ class LogSumExp(_OfOneArgument):
         return cls._of(arg, (axis,), arg.shape[:axis] + arg.shape[axis + 1:], None, ("LogSumExp", arg.skey, axis))
 
 
-NODE_TYPES = (Var, Fill, Const, Delta, Contract, Add, Elementwise, Inverse, Det, LogDet, Reshape, LogSumExp)
+@dataclass(frozen=True, repr=False)
+class IndexArray:
+    """A constant 1-D array of non-negative integer positions, for :class:`Take` and :class:`ScatterAdd`.
+
+    Not a node: a parameter of one (as ``axis`` is). ``array`` is a read-only int64 NumPy copy; ``label`` (an
+    identifier) is what it prints as (``take(U, rows)``); ``digest`` identifies the content, and two index
+    arrays are equal when label and content are. ``bound`` is max + 1 (0 when empty): the smallest axis size
+    the positions fit in. Build it through ``IndexArray.make``, which trusts its input (``_build`` validates).
+    """
+
+    array: np.ndarray = field(compare=False)
+    label: str
+    digest: bytes
+    bound: int
+
+    @classmethod
+    def make(cls, positions, label: str | None = None) -> "IndexArray":
+        arr = np.array(positions, dtype=np.int64, copy=True).reshape(-1)
+        arr.setflags(write=False)
+        digest = _digest("IndexArray", arr.shape, arr.tobytes())
+        return cls(arr, label or "idx_" + digest.hex()[:6], digest, int(arr.max()) + 1 if arr.size else 0)
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def __repr__(self):
+        return f"IndexArray({self.label}, {len(self)} positions < {self.bound})"
+
+
+def known_size(d: Dim, ties: Ties) -> int | None:
+    """The integer size of ``d``: itself, or the integer it is tied to; None while it is symbolic."""
+    if isinstance(d, int):
+        return d
+    return next((c for c in ties.class_of(d) if isinstance(c, int)), None)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Take(_OfOneArgument):
+    """The gather ``out[.., k, ..] = arg[.., index[k], ..]`` along ``axis``: that axis becomes one of length
+    len(index) (an integer dimension). ``take(delta(n), index, 0)`` is the selector S[k, i] = [index[k] = i],
+    the 0/1 matrix whose products the simplifier turns into gathers and scatters (``_simplify``)."""
+
+    index: IndexArray
+    axis: int
+
+    @classmethod
+    def make(cls, arg: Expr, index: IndexArray, axis: int) -> "Take":
+        if not 0 <= axis < arg.ndim:
+            raise ValueError(f"take: axis {axis} is out of range for shape {shape_str(arg.shape)}")
+        size = known_size(arg.shape[axis], arg.ties)
+        if size is not None and index.bound > size:
+            raise ValueError(f"take: index {index.label} holds position {index.bound - 1}, out of range for axis "
+                             f"{axis} of size {size}")
+        shape = arg.shape[:axis] + (len(index),) + arg.shape[axis + 1:]
+        return cls._of(arg, (index, axis), shape, None, ("Take", arg.skey, index.digest, index.label, axis))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ScatterAdd(_OfOneArgument):
+    """The adjoint of :class:`Take`: ``out[.., i, ..] = sum over k with index[k] = i of arg[.., k, ..]`` along
+    ``axis``, which has length len(index) in ``arg`` and ``size`` in the result (a segment sum; positions
+    that no k reaches are 0). <scatter_add(G), A> = <G, take(A)> for every A of the result's shape."""
+
+    index: IndexArray
+    size: Dim
+    axis: int
+
+    @classmethod
+    def make(cls, arg: Expr, index: IndexArray, size: Dim, axis: int) -> "ScatterAdd":
+        if not 0 <= axis < arg.ndim:
+            raise ValueError(f"scatter_add: axis {axis} is out of range for shape {shape_str(arg.shape)}")
+        ties = arg.ties.tie(arg.shape[axis], len(index), "scatter_add (one position per entry along the axis)")
+        known = known_size(size, ties)
+        if known is not None and index.bound > known:
+            raise ValueError(f"scatter_add: index {index.label} holds position {index.bound - 1}, out of range for "
+                             f"a result axis of size {known}")
+        shape = arg.shape[:axis] + (size,) + arg.shape[axis + 1:]
+        return cls._of(arg, (index, size, axis), shape, ties,
+                       ("ScatterAdd", arg.skey, index.digest, index.label, str(size), axis))
+
+
+def is_selector(e: Expr) -> bool:
+    """True for a selector ``take(delta(n), index, 0)``: S[k, i] = 1 where index[k] = i, else 0."""
+    return isinstance(e, Take) and e.axis == 0 and isinstance(e.arg, Delta)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Concat(Expr):
+    """The concatenation ``[parts[0] | parts[1] | ...]`` along ``axis`` (``numpy.concatenate``): the parts
+    agree on every other axis, and the size of ``axis`` is the sum of theirs (``m + n`` for symbolic sizes)."""
+
+    parts: tuple
+    axis: int
+
+    def children(self):
+        return self.parts
+
+    @classmethod
+    def make(cls, parts, axis: int) -> "Concat":
+        parts = tuple(parts)
+        if not parts:
+            raise ValueError("concat: expected at least one part")
+        first = parts[0]
+        if not 0 <= axis < first.ndim:
+            raise ValueError(f"concat: axis {axis} is out of range for parts of shape {shape_str(first.shape)}")
+        ties = merge_all(p.ties for p in parts)
+        for p in parts[1:]:
+            if p.ndim != first.ndim:
+                raise ValueError(f"concat: parts of shapes {shape_str(first.shape)} and {shape_str(p.shape)} "
+                                 "have different numbers of axes")
+            for k, (a, b) in enumerate(zip(first.shape, p.shape)):
+                if k != axis:
+                    ties = ties.tie(a, b, "a concatenation")
+
+        def build():
+            shape = first.shape[:axis] + (dim_sum(p.shape[axis] for p in parts),) + first.shape[axis + 1:]
+            var_set = frozenset().union(*(p.variables for p in parts))
+            return cls(parts, axis, **_derived(shape, ties, var_set, "Concat", [p.skey for p in parts], axis))
+
+        return _interned((cls, parts, axis), build)
+
+
+def _slice_item(item, size: Dim, shape: Shape):
+    """One item of a :class:`Slice` in canonical form, and the size it leaves (None for a dropped axis)."""
+    if item is None:
+        return None, size
+    if not isinstance(size, int):
+        raise ValueError(f"slice: an axis of symbolic size {size} (in shape {shape_str(shape)}) cannot be sliced; "
+                         "slicing needs an axis of known integer size")
+    if isinstance(item, int):
+        if not 0 <= item < size:
+            raise ValueError(f"slice: index {item} is out of range for an axis of size {size} "
+                             f"(shape {shape_str(shape)})")
+        return item, None
+    start, stop, step = item
+    if step < 1 or not 0 <= start <= size or not 0 <= stop <= size:
+        raise ValueError(f"slice: range {start}:{stop}:{step} is not within an axis of size {size} "
+                         f"(shape {shape_str(shape)}) with a positive step")
+    count = len(range(start, stop, step))
+    if count == size and step == 1:
+        return None, size
+    if count == 0:
+        return (0, 0, 1), 0
+    if count == 1:
+        return (start, start + 1, 1), 1
+    return (start, start + (count - 1) * step + 1, step), count
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Slice(_OfOneArgument):
+    """Basic indexing ``arg[items]`` (as NumPy's), one item per axis of ``arg``: ``None`` (the whole axis), an
+    ``int`` k (entry k; the axis is dropped), or a range ``(start, stop, step)`` (entries start, start + step,
+    ... below stop; 0 <= start <= stop <= size, step >= 1). An axis that is indexed or sliced has a known
+    integer size. Items are canonical (see ``_slice_item``): a range stops just after its last entry, an empty
+    range is (0, 0, 1), a single entry has step 1, and the whole axis in steps of 1 is None."""
+
+    items: tuple
+
+    @classmethod
+    def make(cls, arg: Expr, items) -> "Slice":
+        items = tuple(items)
+        if len(items) != arg.ndim:
+            raise ValueError(f"slice: {len(items)} items for an expression of shape {shape_str(arg.shape)}")
+        canonical, shape = [], []
+        for item, size in zip(items, arg.shape):
+            c, left = _slice_item(item, size, arg.shape)
+            canonical.append(c)
+            if left is not None:
+                shape.append(left)
+        canonical = tuple(canonical)
+        return cls._of(arg, (canonical,), tuple(shape), None, ("Slice", arg.skey, repr(canonical)))
+
+    def kept_axes(self) -> list:
+        """The axes of ``arg`` that remain in the result (those not indexed by an int), in order."""
+        return [k for k, item in enumerate(self.items) if not isinstance(item, int)]
+
+
+NODE_TYPES = (Var, Fill, Const, Delta, Contract, Add, Elementwise, Inverse, Det, LogDet, Reshape, LogSumExp,
+              Take, ScatterAdd, Concat, Slice)
 
 
 def topological(roots, children=None) -> list:
@@ -532,3 +713,27 @@ def reshape(arg: Expr, new_shape) -> Expr:
 
 def logsumexp(arg: Expr, axis: int) -> Expr:
     return _normal(LogSumExp.make(arg, axis))
+
+
+def take(arg: Expr, index: IndexArray, axis: int) -> Expr:
+    """The gather ``arg[.., index[k], ..]`` along ``axis`` (see :class:`Take`)."""
+    return _normal(Take.make(arg, index, axis))
+
+
+def scatter_add(arg: Expr, index: IndexArray, size: Dim, axis: int) -> Expr:
+    """The segment sum of ``arg`` along ``axis`` into ``size`` positions (see :class:`ScatterAdd`)."""
+    return _normal(ScatterAdd.make(arg, index, size, axis))
+
+
+def selector(index: IndexArray, n: Dim) -> Expr:
+    """S[k, i] = [index[k] = i], of shape (len(index), n): ``take(delta(n), index, 0)``."""
+    return take(delta(n), index, 0)
+
+
+def concat(parts, axis: int) -> Expr:
+    return _normal(Concat.make(parts, axis))
+
+
+def sliced(arg: Expr, items) -> Expr:
+    """``arg[items]`` (see :class:`Slice` for the items)."""
+    return _normal(Slice.make(arg, items))

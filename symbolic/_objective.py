@@ -3,18 +3,25 @@
 ``Objective(f, wrt, data)`` compiles f with its gradient, Hessian and Hessian-vector product once and offers
 ``fun(x)``, ``jac(x)``, ``hess(x)``, ``hessp(x, p)`` and ``fun_and_jac(x)`` on a flat vector x: several
 variables are packed in the order given, each flattened row-major, and ``hess`` is the matching square
-matrix (block (i, j) is the Hessian block of variables i and j reshaped to (size_i, size_j)). Values computed
-together at one x are cached, so a solver asking fun, jac and hess at one point pays for the shared work
-(X @ w, sigmoid(...)) once per compiled kernel. The cache is kept per thread (``threading.local``), so
-threads sharing one Objective and evaluating it at different points never see each other's values.
+matrix (block (i, j) is the Hessian block of variables i and j reshaped to (size_i, size_j)). Values at one x
+are cached with their intermediates, so a solver asking fun, jac, hess and many hessp at one point pays for
+the shared work (X @ w, sigmoid(...)) once: the kernels evaluate x in levels (value, gradient, Hessian, the
+curvature that Hessian-vector products read; ``_point``), each from what the earlier ones left with the
+point. The cache is kept per thread (``threading.local``), so threads sharing one Objective and evaluating
+it at different points never see each other's values. ``rebind(lam=...)`` replaces data values without
+differentiating or compiling again; ``with_data`` shares the derivatives (and the kernels where the sizes
+agree).
 ``LeastSquares(r, wrt, data)`` does the same for a residual:
 ``fun(x)``/``residual(x)`` is the flattened residual, ``jac(x)``/``jacobian(x)`` its (size_r, size_x) Jacobian.
 
-Data arrays may be NumPy or CuPy (any array-API library); x follows them.
+Data arrays may be NumPy or CuPy (any array-API library); x follows them. Dask data (alone or with NumPy) is
+computed once per evaluation and x stays NumPy; scipy.sparse data may enter products only (``_data_kinds``).
+``hess_operator(x)`` / ``jac_operator(x)`` give the derivatives as structured operators (``_operator_plan``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 
@@ -24,14 +31,23 @@ from ._binding import (
     convert,
     dimension_names,
     dimension_value,
+    host_namespace,
     infer_namespace,
+    is_array,
+    is_dask,
+    is_sparse,
+    materialize,
 )
-from ._build import as_expr
+from ._build import as_expr, residual_blocks
 from ._calculus import hvp_blocks, resolve_variable, variables
 from ._codegen import compile as compile_exprs
+from ._data_kinds import check_sparse_uses
 from ._differentiate import derivative_once
 from ._dims import DimensionError, dim_value, plain_shape, plain_ties, shape_str
 from ._nodes import Expr, Var
+from ._operator_build import OperatorProgram
+from ._operator_plan import hessian_plan, jacobian_plan
+from ._point import PointPlan
 from ._simplify import add, contract
 
 
@@ -77,9 +93,12 @@ class _Bound:
         for k, v in data.items():
             if isinstance(v, Expr):
                 raise TypeError(f"{what}: data {k!r}: expected an array or a number, got an expression")
-        self.xp, self.dtype, self.device = infer_namespace(data.values(), what, like)
-        self.data = {k: convert(self.xp, v, self.dtype, self.device, f"{what}: data {k!r}", finite=True)
-                     for k, v in data.items()}
+        xp, self.dtype, self.device = infer_namespace(data.values(), what, like)
+        self.xp = host_namespace(xp)  # x and the results: NumPy for Dask data (data kinds: ``_data_kinds``)
+        self.data = {k: convert(xp if is_array(v) else self.xp, v, self.dtype, self.device, f"{what}: data {k!r}",
+                                finite=True) for k, v in data.items()}  # numbers stay on the host
+        check_sparse_uses(self.expr, {k: f"scipy.sparse {type(data[k]).__name__}" for k, v in self.data.items()
+                                      if is_sparse(v)}, what)
         self.sizes = self._bind_sizes(needed, dict(sizes or {}), what)
         self.shapes = [tuple(dim_value(d, self.sizes) for d in v.shape) for v in self.wrt]
         self.counts = [math.prod(s) for s in self.shapes]
@@ -164,11 +183,14 @@ class _Bound:
             return False
         return bool(self.xp.all(cached_x == x))
 
-    def _store(self, x, **values):
+    def _store(self, x, values=None, /, **named):
+        """Keep ``values`` (a dict; its keys may be expressions, the intermediates of ``_point``) and ``named``
+        as values at x, dropping those of another point."""
+        values = {**(values or {}), **named}
         point = self._point
         cached_x = point.x
         if cached_x is None or (x is not cached_x and not self._same_point(cached_x, x)):
-            point.values = dict(values)
+            point.values = values
             point.x = self.xp.asarray(x, copy=True)
         else:
             point.values.update(values)
@@ -180,6 +202,36 @@ class _Bound:
         return type(self)(self.expr, self.wrt, given_data if data is None else data, sizes=sizes,
                           like=given_like if like is None else like)
 
+    def rebind(self, **values):
+        """The same objective with the data ``values`` replaced (``obj.rebind(lam=0.1)``): each must keep its
+        shape, so nothing is differentiated or compiled again; the new values are converted and checked
+        (finite), the other data are shared, and the point's cached values start afresh."""
+        unknown = [k for k in values if k not in self.data]
+        if unknown:
+            raise ValueError(f"rebind: {', '.join(map(repr, unknown))} is not data of this "
+                             f"{type(self).__name__} (its data: {', '.join(sorted(self.data)) or 'none'})")
+        what = f"{type(self).__name__}.rebind"
+        data = dict(self.data)
+        for k, v in values.items():
+            if isinstance(v, Expr):
+                raise TypeError(f"{what}: {k!r}: expected an array or a number, got an expression")
+            old = self.data[k]
+            xp = infer_namespace([v], what)[0] if is_array(v) else self.xp  # as the data were converted
+            new = convert(xp, v, self.dtype, self.device, f"{what}: {k!r}", finite=True)
+            if tuple(new.shape) != tuple(old.shape):
+                raise ValueError(f"{what}: {k!r} must keep its shape {tuple(old.shape)}, got {tuple(new.shape)}; "
+                                 "use with_data for data of other sizes")
+            data[k] = new
+        twin = copy.copy(self)
+        given_data, sizes, like = self._given
+        twin._given = ({**given_data, **values}, sizes, like)
+        twin.data = data
+        twin._point = _PointCache()
+        if any(type(data[k]) is not type(self.data[k]) for k in values):  # another kind (Dask, sparse): the
+            for key in [k for k in vars(twin) if k.endswith("_operator_program")]:  # operator plans read it
+                del twin.__dict__[key]
+        return twin
+
     def __repr__(self):
         kind = type(self).__name__
         packed = ", ".join(f"{v.name}{s}" for v, s in zip(self.wrt, self.shapes))
@@ -189,42 +241,102 @@ class _Bound:
 class Objective(_Bound):
     """A scalar objective f over the flat vector packing ``wrt``, with exact derivatives (see module docs)."""
 
-    def __init__(self, f, wrt, data=None, *, sizes=None, like=None):
+    def __init__(self, f, wrt, data=None, *, sizes=None, like=None, _derived=None):
         super().__init__(f, wrt, data, sizes, "Objective", like)
         if self.expr.ndim != 0:
             raise ValueError(f"Objective: f must be a scalar expression, got shape {shape_str(self.expr.shape)}")
         f = self.expr
-        hint = dict(self.sizes)
-        self.gradient = [derivative_once(f, v) for v in self.wrt]
-        self.hessian_blocks = [[derivative_once(g, v) for v in self.wrt] for g in self.gradient]
-        self.directions = [Var.make(f"_dir_{v.name}", v.shape) for v in self.wrt]
-        self.hvp_blocks = list(hvp_blocks(f, self.wrt, self.directions))
-        blocks = [b for row in self.hessian_blocks for b in row]
-        self._f = compile_exprs([f], name="objective_f", sizes=hint)
-        self._fg = compile_exprs([f] + self.gradient, name="objective_f_grad", sizes=hint)
-        self._h = compile_exprs(blocks, name="objective_hess", sizes=hint)
-        self._hvp = compile_exprs(self.hvp_blocks, name="objective_hvp", sizes=hint)
+        if _derived is not None and _derived.expr is f and _derived.wrt == self.wrt:  # with_data: no new derivatives
+            self.gradient, self.hessian_blocks = _derived.gradient, _derived.hessian_blocks
+            self.directions, self.hvp_blocks = _derived.directions, _derived.hvp_blocks
+        else:
+            self.gradient = [derivative_once(f, v) for v in self.wrt]
+            self.hessian_blocks = [[derivative_once(g, v) for v in self.wrt] for g in self.gradient]
+            self.directions = [Var.make(f"_dir_{v.name}", v.shape) for v in self.wrt]
+            self.hvp_blocks = list(hvp_blocks(f, self.wrt, self.directions))
+        if _derived is not None and _derived.expr is f and _derived.wrt == self.wrt and _derived.sizes == self.sizes:
+            self._plan = _derived._plan  # the kernels depend on the sizes (contraction orders), not on values
+        else:
+            blocks = [b for row in self.hessian_blocks for b in row]
+            self._plan = PointPlan(f, self.gradient, blocks, self.hvp_blocks, self.directions, dict(self.sizes))
+
+    def with_data(self, data=None, *, like=None):
+        """The same objective bound to other data (say the same arrays moved to a GPU): the derivatives are
+        shared, and the compiled kernels too where the sizes are the same (see also ``rebind``)."""
+        given_data, sizes, given_like = self._given
+        return Objective(self.expr, self.wrt, given_data if data is None else data, sizes=sizes,
+                         like=given_like if like is None else like, _derived=self)
 
     def _call(self, fn, values):
-        names = {v.name for v in fn.variables}
-        return fn(**{k: v for k, v in values.items() if k in names})
+        names = {v.name for v in fn.variables} | set(fn.precomputed)
+        given = {k: v for k, v in values.items() if k in names}
+        # sizes no input's shape fixes (a Hessian lam*I reads no array of size n); Dask results computed once
+        given.update((d, self.sizes[d]) for d in fn.dim_names if d in self.sizes and d not in names)
+        return materialize(fn(**given))
+
+    # -- evaluation at a point, in the levels of ``_point.PointPlan``: value, gradient, then the Hessian or
+    #    the curvature that Hessian-vector products read. A request runs one kernel from what the point holds
+    #    to what is asked; the intermediates it leaves (X @ w, sigmoid(...)) are kept with the point, so they
+    #    are computed once per point ----------------------------------------------------------------------
+    def _level(self, x):
+        """How far the point x has been evaluated by these kernels: None, "value" or "gradient" (f and g
+        known from elsewhere, ``hess_operator``, do not count: the intermediates are not there)."""
+        if self._cached(x, "gradient stage") is not None:
+            return "gradient"
+        return "value" if self._cached(x, "value stage") is not None else None
+
+    def _evaluate(self, x, goals, extra=None) -> dict:
+        """Run the kernel for ``goals`` (levels, in order) at x from what the point holds; store the results
+        (f, g, H, the curvature) and the intermediates with the point; returns {goal: results}."""
+        start = self._level(x)
+        held = {None: (), "value": ("value",), "gradient": ("value", "gradient")}[start]
+        goals = tuple(g for g in goals if g not in held)
+        stage = self._plan.kernel(start, goals)
+        values = self._values(x)
+        if extra:
+            values.update(extra)
+        if stage.inputs:
+            point = self._point.values
+            values.update(zip(stage.keys, (point[node] for node in stage.inputs)))
+        results, keep = stage.split(self._call(stage.kernel, values))
+        if "value" in results:
+            keep["f"], keep["value stage"] = float(results["value"][0]), True
+        if "gradient" in results:
+            keep["g"], keep["gradient stage"] = self._flatten(results["gradient"]), True
+        if "hessian" in results:
+            keep["H"] = self._assemble(results["hessian"])
+        if "curvature" in results:
+            keep.update(zip(self._plan.outputs["curvature"], results["curvature"]))
+            keep["curvature stage"] = True
+        self._store(x, keep)
+        return results
+
+    # the kernels of the usual requests, by their former names (compiled on first use)
+    _f = property(lambda self: self._plan.kernel(None, ("value",)).kernel)
+    _fg = property(lambda self: self._plan.kernel(None, ("value", "gradient")).kernel)
+    _h = property(lambda self: self._plan.kernel("gradient", ("hessian",)).kernel)
+    _hvp = property(lambda self: self._plan.kernel("gradient", ("product",)).kernel)
+
+    def _gradient_stage(self, x) -> None:
+        """Evaluate x up to the gradient with these kernels, where that has not happened (f and g known
+        from elsewhere leave no intermediates)."""
+        if self._level(x) != "gradient":
+            self._evaluate(x, ("value", "gradient"))
 
     def fun(self, x):
         """f(x) as a Python float."""
         hit = self._cached(x, "f")
         if hit is None:
-            (f,) = self._call(self._f, self._values(x))
-            hit = float(f)
-            self._store(x, f=hit)
+            self._evaluate(x, ("value",))
+            hit = self._cached(x, "f")
         return hit
 
     def fun_and_jac(self, x):
-        """(f(x), gradient) computed together."""
+        """(f(x), gradient) computed together (the gradient reuses what f computed at x)."""
         f, g = self._cached(x, "f"), self._cached(x, "g")
         if f is None or g is None:
-            out = self._call(self._fg, self._values(x))
-            f, g = float(out[0]), self._flatten(out[1:])
-            self._store(x, f=f, g=g)
+            self._evaluate(x, ("value", "gradient"))
+            f, g = self._cached(x, "f"), self._cached(x, "g")
         return f, g
 
     def jac(self, x):
@@ -232,24 +344,68 @@ class Objective(_Bound):
         return self.fun_and_jac(x)[1]
 
     def hess(self, x):
-        """The Hessian as a (size, size) matrix."""
+        """The Hessian as a (size, size) matrix (with f and the gradient where x is new, in one kernel)."""
         hit = self._cached(x, "H")
         if hit is None:
-            blocks = self._call(self._h, self._values(x))
-            hit = self._assemble(blocks)
-            self._store(x, H=hit)
+            self._evaluate(x, ("value", "gradient", "hessian"))
+            hit = self._cached(x, "H")
         return hit
 
     def hessp(self, x, p):
-        """The Hessian-vector product H(x) p, from the symbolic product (the Hessian is never formed)."""
+        """The Hessian-vector product H(x) p, from the symbolic product (the Hessian is never formed). What
+        no direction changes (sigmoid(...) for the logistic loss) is computed once per point, with f and
+        the gradient where x is new, and kept: each further product at x costs only the part that reads p."""
         p = self._check_x(p)
-        values = self._values(x)
-        for d, shape, off, cnt in zip(self.directions, self.shapes, self.offsets, self.counts):
-            values[d.name] = self.xp.reshape(p[off:off + cnt], shape)
-        return self._flatten(self._call(self._hvp, values))
+        directions = {d.name: self.xp.reshape(p[off:off + cnt], shape)
+                      for d, shape, off, cnt in zip(self.directions, self.shapes, self.offsets, self.counts)}
+        if self._cached(x, "curvature stage") is not None and self._level(x) == "gradient":
+            goals = ("product",)
+        else:
+            goals = ("value", "gradient", "curvature", "product")
+        return self._flatten(self._evaluate(x, goals, directions)["product"])
 
     def __call__(self, x):
         return self.fun(x)
+
+    # -- the Hessian as a structured operator (OPS: _operator_plan reads the structure, _operator_build
+    #    compiles and assembles) -------------------------------------------------------------------------
+    def hess_operator(self, x):
+        """The Hessian at x as a linear operator of ``ricci.solvers`` that keeps its structure: the logistic
+        Hessian ``X' diag(s) X + lam I`` is a ``GramOperator`` (X as given: dense, scipy.sparse or Dask), a
+        factorization's a ``BlockOperator`` of block diagonals and a sparse coupling, a Hessian without
+        structure a ``DenseOperator`` (see ``ricci.symbolic._operator_plan`` for the rules). Nothing of the
+        dense Hessian's size is formed for the structured parts; ``hess_operator(x).to_dense()`` equals
+        ``hess(x)``. At a point where nothing is known yet one kernel computes f, the gradient and the
+        operator's arrays (f and the gradient are kept: ``fun_and_jac(x)`` then costs nothing); where f and
+        the gradient are known, the arrays are computed from their intermediates."""
+        hit = self._cached(x, "H_operator")
+        if hit is not None:
+            return hit
+        program = self._hessian_program()
+        held = {None: 0, "value": 1, "gradient": 2}[self._level(x)]
+        values = self._values(x)
+        levels, arrays, keep = program.evaluate(held, values, self._point.values)
+        operator = program.operator(arrays, values, self.xp, self.xp.zeros((1,), dtype=self.dtype))
+        if "value" in levels:
+            keep["f"], keep["value level"] = float(levels["value"][0]), True
+        if "gradient" in levels:
+            keep["g"], keep["gradient level"] = self._flatten(levels["gradient"]), True
+        self._store(x, keep, H_operator=operator)
+        return operator
+
+    def _hessian_program(self) -> OperatorProgram:
+        """The Hessian's plan and kernels, made on first use (the recognizer and compilation cost nothing
+        for users who never ask for the operator)."""
+        program = self.__dict__.get("_hessian_operator_program")
+        if program is None:
+            lazy = frozenset(k for k, v in self.data.items() if is_dask(v))
+            plan = hessian_plan(self.hessian_blocks, self.sizes, [v.ndim for v in self.wrt], lazy)
+            point = self._plan  # the levels of one evaluation point (``_point.PointPlan``)
+            levels = [(level, point.outputs[level], point.exports[level]) for level in ("value", "gradient")]
+            program = OperatorProgram(plan, name="objective_hess_operator", sizes=self.sizes, symmetric=True,
+                                      levels=levels)
+            self._hessian_operator_program = program
+        return program
 
     def _flatten(self, parts):
         flat = [self.xp.reshape(self.xp.asarray(p), (-1,)) for p in parts]
@@ -267,10 +423,14 @@ class Objective(_Bound):
 class LeastSquares(_Bound):
     """A residual r (any shape) over the flat vector packing ``wrt``: ``fun``/``residual`` and ``jac``/``jacobian``.
 
-    ``objective()`` gives the matching ``Objective`` for 0.5 * ||r||^2, for Newton-type methods.
+    ``objective()`` gives the matching ``Objective`` for 0.5 * ||r||^2, for Newton-type methods. ``r`` may be
+    a list of residual blocks ``[r1, r2, ...]`` (any shapes): the residual is their flattened concatenation,
+    its Jacobian the blocks' Jacobians one above the other.
     """
 
     def __init__(self, r, wrt, data=None, *, sizes=None, like=None):
+        if isinstance(r, (list, tuple)):
+            r = residual_blocks(r, "LeastSquares: the residual blocks")
         super().__init__(r, wrt, data, sizes, "LeastSquares", like)
         self.jacobian_blocks = [derivative_once(self.expr, v) for v in self.wrt]
         hint = dict(self.sizes)
@@ -300,6 +460,31 @@ class LeastSquares(_Bound):
         return hit
 
     jacobian = jac
+
+    def jac_operator(self, x):
+        """The Jacobian at x as a linear operator of ``ricci.solvers`` that keeps its structure: per-entry
+        residuals (gathers ``take(U, rows)``) give a ``SparseOperator`` with only the nonzeros, residual
+        blocks (``[r_obs, sqrt(lam) U, sqrt(lam) V]``) a ``BlockOperator`` whose identity and zero blocks
+        stay so, a residual ``X @ w - y`` with sparse X the ``SparseOperator`` of X itself; otherwise a
+        ``DenseOperator``. ``jac_operator(x).to_dense()`` equals ``jac(x)``. The residual is computed by the
+        same kernel when it is not known at x yet (and kept)."""
+        hit = self._cached(x, "J_operator")
+        if hit is not None:
+            return hit
+        program = self.__dict__.get("_jacobian_operator_program")
+        if program is None:
+            plan = jacobian_plan(self.jacobian_blocks, self.sizes, self.expr.ndim)
+            program = OperatorProgram(plan, name="residual_jacobian_operator", sizes=self.sizes, symmetric=False,
+                                      levels=[("residual", [self.expr], [])])
+            self._jacobian_operator_program = program
+        values = self._values(x)
+        levels, arrays, _ = program.evaluate(int(self._cached(x, "r") is not None), values, {})
+        operator = program.operator(arrays, values, self.xp, self.xp.zeros((1,), dtype=self.dtype))
+        if "residual" in levels:
+            self._store(x, r=self.xp.reshape(self.xp.asarray(levels["residual"][0]), (-1,)), J_operator=operator)
+        else:
+            self._store(x, J_operator=operator)
+        return operator
 
     def __call__(self, x):
         return self.fun(x)

@@ -6,7 +6,8 @@ Grammar (precedence from loose to tight; binary operators are left-associative):
     term    := unary (('*' | '/' | '.*' | './') unary)*
     unary   := ('-' | '+') unary | power
     power   := postfix (('^' | '.^') unary)?
-    postfix := atom "'"*
+    postfix := atom ("'" | '[' item (',' item)* ']')*
+    item    := int | int? ':' int? (':' int?)?          (an int may carry a sign: x[-1], x[:-1])
     atom    := number | name | name '(' expr (',' expr)* ')' | '(' expr ')'
 
 ``*`` is the matrix product (and scaling by a scalar), ``.*`` ``./`` ``.^`` act entry-wise, ``'`` transposes.
@@ -14,8 +15,19 @@ Vectors are columns: ``x'*y`` is the inner product, ``x*y'`` the outer product, 
 Shapes come from keyword declarations (``A=("n", "n")``, ``x="n"``, ``c=()``, integers allowed) or else
 from the name, as on matrixcalculus.org: a-g scalars, h-z vectors, A-Z matrices. Unknown dimensions are
 inferred through the expression by unification (in ``A*x - y`` the rows of A are the length of y), and
-``vector(c)``, ``matrix(c)``, ``eye`` take their sizes from where they stand. Numbers are decimal literals
-and ``inf``, ``nan`` (unless declared as variables).
+``vector(c)``, ``matrix(c)``, ``eye`` take their sizes from where they stand (``vector(c, n)``,
+``matrix(c, m, n)`` and ``eye(n)`` give them). Numbers are decimal literals and ``inf``, ``nan`` (unless
+declared as variables).
+
+Blocks: ``concat(a, b, ...)`` joins vectors end to end and matrices one above the other, ``hconcat(A, B, ...)``
+matrices side by side, ``stack(a, b, ...)`` scalars into a vector or vectors into the rows of a matrix;
+subscripts are NumPy's basic indexing with integer bounds: ``x[2:5]``, ``x[-1]``, ``A[:, 1:3]``, ``A[1, :]``
+(a row, as a column vector), ``x[0:10:2]``; an indexed or sliced axis needs a known integer size.
+
+Gathers: ``take(U, rows)`` is U's rows at the positions ``rows`` (``take(A, cols, 1)`` its columns), and
+``scatter_add(G, rows, m)`` sums G's rows into m positions (``scatter_add(G, cols, n, 1)`` its columns); the
+positions are an integer NumPy array declared by keyword, ``rs.parse("take(U, rows)", rows=array)``, which is
+how such expressions print (the language has no array literals).
 
 Parsing is two passes: a recursive-descent parser builds a small syntax tree with source positions, then a
 typing pass unifies dimensions (reporting a conflict with both sizes and the sub-expressions they came from)
@@ -33,9 +45,11 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import numpy as np
+
 from . import _build as B
-from ._dims import DimensionError, as_dim, dim_symbol
-from ._nodes import Expr
+from ._dims import DimensionError, as_dim, dim_sum, dim_symbol
+from ._nodes import Expr, IndexArray
 
 #: How deeply parentheses, function calls and exponents may nest. The parser and the typing pass recurse
 #: once per level (about a dozen Python frames); chains such as ``a + b + ...``, ``- - x`` and repeated
@@ -106,7 +120,7 @@ class _DimensionParseError(ParseError, DimensionError):
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
-    r"|(?P<op>\.\*|\./|\.\^|[-+*/^'(),]))"
+    r"|(?P<op>\.\*|\./|\.\^|[-+*/^'(),\[\]:]))"
 )
 
 
@@ -233,13 +247,67 @@ class _Parser:
         return base
 
     def postfix(self) -> Node:
-        """atom "'"*: one transpose node whose value is the number of primes modulo 2 (A'' is A)."""
+        """atom ("'" | subscript)*, read in a loop: a run of primes is one transpose node whose value is their
+        number modulo 2 (A'' is A); a subscript ``[items]`` is an index node (at most MAX_NESTING of them in
+        one chain, since the typing pass recurses through each)."""
         node = self.atom()
-        primes, end = 0, node.end
-        while self.peek().text == "'":
-            end = self.take().pos + 1
-            primes += 1
-        return Node("transpose", node.pos, end, primes % 2, [node]) if primes else node
+        subscripts = 0
+        while self.peek().text in ("'", "["):
+            if self.peek().text == "[":
+                subscripts += 1
+                if subscripts > MAX_NESTING:
+                    raise ParseError(*_caret(self.text, self.peek().pos,
+                                             f"more than {MAX_NESTING} subscripts in a row"))
+                node = self.subscript(node)
+                continue
+            primes, end = 0, node.end
+            while self.peek().text == "'":
+                end = self.take().pos + 1
+                primes += 1
+            node = Node("transpose", node.pos, end, primes % 2, [node])
+        return node
+
+    def subscript(self, base: Node) -> Node:
+        """``base[item, ...]``: an index node whose value is the items (ints and Python slices)."""
+        self.take()  # '['
+        items = [self.subscript_item()]
+        while self.peek().text == ",":
+            self.take()
+            items.append(self.subscript_item())
+        close = self.expect("]", "',' or ']' in the subscript")
+        return Node("index", base.pos, close.pos + 1, tuple(items), [base])
+
+    def subscript_item(self):
+        """An int (an entry) or ``start:stop:step`` with each part optional (a range, as a Python slice)."""
+        start = self.subscript_int()
+        if self.peek().text != ":":
+            if start is None:
+                tok = self.peek()
+                found = "the end of the input" if tok.kind == "end" else repr(tok.text)
+                raise ParseError(*_caret(self.text, tok.pos, f"expected an integer or a range a:b in the subscript, "
+                                                             f"found {found}"))
+            return start
+        self.take()
+        stop = self.subscript_int()
+        step = None
+        if self.peek().text == ":":
+            self.take()
+            step = self.subscript_int()
+        return slice(start, stop, step)
+
+    def subscript_int(self):
+        """An integer, with an optional sign, in a subscript; None where none is written."""
+        tok = self.peek()
+        sign = 1
+        if tok.text in ("-", "+"):
+            sign = -1 if self.take().text == "-" else 1
+            tok = self.peek()
+        elif tok.kind != "number":
+            return None
+        if tok.kind != "number" or not re.fullmatch(r"\d+", tok.text):
+            found = "the end of the input" if tok.kind == "end" else repr(tok.text)
+            raise ParseError(*_caret(self.text, tok.pos, f"a subscript takes integers, found {found}"))
+        return sign * self.number(self.take())
 
     def atom(self) -> Node:
         tok = self.peek()
@@ -288,8 +356,9 @@ SCALAR, COL, ROW, MAT = "scalar", "column vector", "row vector", "matrix"
 ELEMENTWISE = ("sin", "cos", "tan", "arcsin", "arccos", "arctan", "exp", "log", "log1p", "expm1", "sqrt", "tanh",
                "sigmoid", "softplus", "abs", "sign", "relu")
 REDUCTIONS = ("sum", "tr", "det", "logdet", "norm1", "norm2", "logsumexp")
-STRUCTURAL = ("inv", "diag", "vector", "matrix", "kron", "reshape")
-FUNCTIONS = ELEMENTWISE + REDUCTIONS + STRUCTURAL
+STRUCTURAL = ("inv", "diag", "vector", "matrix", "kron", "reshape", "concat", "hconcat", "stack", "eye")
+GATHERS = ("take", "scatter_add")  # by the positions of an index array declared by keyword
+FUNCTIONS = ELEMENTWISE + REDUCTIONS + STRUCTURAL + GATHERS
 
 
 def _located(error: ParseError, node: Node) -> ParseError:
@@ -323,9 +392,9 @@ class _Dims:
         if ra == rb:
             return
         va, vb = self.value[ra], self.value[rb]
-        if isinstance(va, _Product) and vb is not None:  # a product's size is checked when it is built
+        if isinstance(va, _DERIVED) and vb is not None:  # a derived size is checked when it is built
             va = self.value[ra] = vb
-        elif isinstance(vb, _Product):
+        elif isinstance(vb, _DERIVED):
             vb = va if va is not None else vb
         if va is not None and vb is not None and va != vb:
             def src(r):
@@ -349,6 +418,25 @@ class _Product:
     right: int
 
 
+@dataclass(frozen=True)
+class _Sum:
+    """The size of a concatenation's axis: the sum of the parts' dimension variables."""
+
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class _Sliced:
+    """The size of a sliced axis: the length of the range ``item`` (a Python slice) of the dimension variable
+    ``base``, known once ``base`` is an integer."""
+
+    base: int
+    item: slice
+
+
+_DERIVED = (_Product, _Sum, _Sliced)
+
+
 @dataclass
 class Typed:
     kind: str
@@ -360,7 +448,8 @@ def parse(text: str, **shapes) -> Expr:
     """Parse the matrix language into an expression (see the module docstring for the language).
 
     ``shapes`` declares variables: ``A=("n", "n")``, ``x="n"`` or ``x=("n",)``, ``c=()``, with integers
-    or dimension names; undeclared names get the default shape of their first letter. Raises
+    or dimension names; undeclared names get the default shape of their first letter. An integer NumPy
+    array declares an index array of that name, the positions of ``take`` and ``scatter_add``. Raises
     :class:`ParseError` (a ValueError) for any text that is not an expression of the language, and a
     TypeError for a ``text`` that is not a string or a shape that is not a tuple of dimensions.
     """
@@ -434,8 +523,15 @@ class _Typer:
         self.free = dict(free or {})  # name -> rank, of undeclared dimensions (to try another shape)
         self.vars: dict = {}
         self.defaulted: set = set()  # names whose shape came from their first letter
+        self.index_arrays: dict = {}  # name -> IndexArray, for take and scatter_add
         for name, shape in shapes.items():
             if name in self.free:
+                continue
+            if isinstance(shape, np.ndarray) and shape.dtype.kind in "iub":  # positions, not a shape
+                try:
+                    self.index_arrays[name] = B.index_array(shape, f"parse: index array {name!r}", name)
+                except ValueError as exc:
+                    raise ParseError(str(exc)) from None
                 continue
             if isinstance(shape, (str, int)):
                 shape = (shape,)
@@ -484,6 +580,11 @@ class _Typer:
                 return dim_symbol(v)
             if isinstance(v, _Product):  # the size of a Kronecker product
                 return resolve(v.left) * resolve(v.right)
+            if isinstance(v, _Sum):  # the size of a concatenation
+                return dim_sum(resolve(part) for part in v.parts)
+            if isinstance(v, _Sliced):  # a sliced axis (of an integer size; else building it is refused)
+                base = resolve(v.base)
+                return len(range(*v.item.indices(base))) if isinstance(base, int) else base
             if v is not None:  # a product of dimension names (reshape)
                 return v
             if r not in names:
@@ -558,6 +659,9 @@ class _Typer:
             return Typed(MAT, (d, d), lambda r: B.eye(r(d)))
         if name in FUNCTIONS:
             self.err(node, f"{name} is a function: write {name}(...)")
+        if name in self.index_arrays:
+            self.err(node, f"{name} is an index array: it stands only for the positions in take(A, {name}) and "
+                           f"scatter_add(G, {name}, m)")
         if name in NUMBER_NAMES and name not in self.declared and name not in self.free:
             value = NUMBER_NAMES[name]
             return Typed(SCALAR, (), lambda r: B.const(value))
@@ -724,17 +828,20 @@ class _Typer:
         if name not in FUNCTIONS:
             self.err(node, f"unknown function {name!r}; known functions: {', '.join(sorted(FUNCTIONS))}")
         if name in ("vector", "matrix"):
+            return self._fill(node)
+        if name in ("concat", "hconcat", "stack"):
+            return self._blocks(node)
+        if name == "eye":  # eye(n): the identity with its size (a bare eye takes it from where it stands)
             self._arity(node, 1)
-            c = self._constant(node.args[0], f"{name}(c) needs a constant number c")
-            if name == "vector":
-                d = self.dims.new()
-                return Typed(COL, (d,), lambda r: B.full((r(d),), c))
-            d1, d2 = self.dims.new(), self.dims.new()
-            return Typed(MAT, (d1, d2), lambda r: B.full((r(d1), r(d2)), c))
+            d, origin = self._dimension(node.args[0]), (node.args[0].pos, node.args[0].end)
+            dim = self.dim_for(d, origin) if isinstance(d, (int, str)) else self.dims.new(d, origin)
+            return Typed(MAT, (dim, dim), lambda r: B.eye(r(dim)))
         if name == "kron":
             return self._kron(node)
         if name == "reshape":
             return self._reshape(node)
+        if name in GATHERS:
+            return self._gather(node)
         self._arity(node, 1)
         t = self.visit(node.args[0])
         if name in ELEMENTWISE:
@@ -761,6 +868,75 @@ class _Typer:
             self.dims.unify(t.dims[0], t.dims[1], node, "diag (it needs a square matrix)")
             return Typed(COL, (t.dims[0],), lambda r: B.diag(t.build(r)))
         self.err(node, "diag needs a vector or a square matrix, got a scalar", shape=True)
+
+    def _fill(self, node):
+        """vector(c) and matrix(c), sized by where they stand, or vector(c, n) and matrix(c, m, n)."""
+        name = node.value
+        rank = 1 if name == "vector" else 2
+        if len(node.args) not in (1, 1 + rank):
+            sizes = "n" if rank == 1 else "m, n"
+            self.err(node, f"{name} takes a constant and, optionally, its size: {name}(c) or {name}(c, {sizes}); "
+                           f"got {len(node.args)} argument(s)")
+        c = self._constant(node.args[0], f"{name}(c) needs a constant number c")
+        dims = []
+        for arg in node.args[1:]:
+            d, origin = self._dimension(arg), (arg.pos, arg.end)
+            dims.append(self.dim_for(d, origin) if isinstance(d, (int, str)) else self.dims.new(d, origin))
+        dims = tuple(dims) or tuple(self.dims.new() for _ in range(rank))
+        return Typed(COL if rank == 1 else MAT, dims, lambda r: B.full(tuple(r(d) for d in dims), c))
+
+    def _blocks(self, node):
+        """concat(a, b, ...) (vectors end to end, matrices one above the other), hconcat(A, B, ...) (matrices
+        side by side), stack(a, b, ...) (scalars into a vector, vectors into the rows of a matrix)."""
+        name = node.value
+        parts = [self.visit(arg) for arg in node.args]
+        kinds = {p.kind for p in parts}
+        listed = ", ".join(f"a {p.kind} ({self.src(a)})" for p, a in zip(parts, node.args))
+        origin = (node.pos, node.end)
+        if len(kinds) != 1:
+            self.err(node, f"{name} needs parts of one kind, got {listed}", shape=True)
+        kind = parts[0].kind
+        if name == "stack":
+            if kind == MAT:
+                self.err(node, f"stack joins scalars or vectors (the language has no tensors of order 3), got {listed}",
+                         shape=True)
+            for p in parts[1:]:
+                for a, b in zip(parts[0].dims, p.dims):
+                    self.dims.unify(a, b, node, "stack (its parts have one shape)")
+            count = self.dims.new(len(parts), origin)
+            dims = (count,) + parts[0].dims
+            return Typed(COL if kind == SCALAR else MAT, dims, lambda r: B.stack([p.build(r) for p in parts]))
+        if kind == SCALAR or (name == "hconcat" and kind != MAT):
+            what = "matrices" if name == "hconcat" else "vectors or matrices"
+            hint = " (stack(a, b) joins scalars)" if kind == SCALAR else ""
+            self.err(node, f"{name} joins {what}, got {listed}{hint}", shape=True)
+        axis = 1 if name == "hconcat" else 0
+        if kind == MAT:
+            for p in parts[1:]:
+                self.dims.unify(parts[0].dims[1 - axis], p.dims[1 - axis], node,
+                                f"{name} (its parts have the same number of {'rows' if axis else 'columns'})")
+        total = self.dims.new(_Sum(tuple(p.dims[axis] for p in parts)), origin)
+        dims = list(parts[0].dims)
+        dims[axis] = total
+        return Typed(kind, tuple(dims), lambda r: B.concat([p.build(r) for p in parts], axis))
+
+    def v_index(self, node):
+        """x[2:5], A[:, 1:3], A[1, :], x[2]: one item per axis; a matrix's row or column is a column vector."""
+        t = self.visit(node.args[0])
+        items = node.value
+        if t.kind == SCALAR:
+            self.err(node, f"{self.src(node.args[0])} is a scalar: it has no entries to index", shape=True)
+        if len(items) != len(t.dims):
+            self.err(node, f"a {t.kind} takes {len(t.dims)} subscript{'s' if len(t.dims) > 1 else ''} "
+                           f"(x[2:5], A[1:3, :]), got {len(items)}", shape=True)
+        dims = []
+        for item, d in zip(items, t.dims):
+            if isinstance(item, slice):
+                whole = item.start is None and item.stop is None and item.step in (None, 1)
+                dims.append(d if whole else self.dims.new(_Sliced(d, item), (node.pos, node.end)))
+        kind = {0: SCALAR, 1: ROW if t.kind == ROW else COL, 2: MAT}[len(dims)]
+        key = items if len(items) > 1 else items[0]
+        return Typed(kind, tuple(dims), lambda r: t.build(r)[key])
 
     def _kron(self, node):
         """kron(a, b) of two vectors (length m*p) or two matrices ((m*p) x (n*q))."""
@@ -799,19 +975,64 @@ class _Typer:
             if node.value in FUNCTIONS or node.value == "eye":
                 self.err(node, f"expected a dimension (an integer or a name such as n), found {node.value!r}")
             return node.value
-        if node.kind == "binary" and node.value == "*":
-            chain = []  # m * n * ... leans left: walk it in a loop
-            while node.kind == "binary" and node.value == "*":
+        if node.kind == "binary" and node.value in ("*", "+"):
+            op, chain = node.value, []  # m * n * ... (or m + n + ...) leans left: walk it in a loop
+            while node.kind == "binary" and node.value == op:
                 chain.append(node)
                 node = node.args[0]
             size = self._dimension(node)
             size = dim_symbol(size) if isinstance(size, str) else size
-            for times in reversed(chain):
-                d = self._dimension(times.args[1])
-                size = size * (dim_symbol(d) if isinstance(d, str) else d)
+            for step in reversed(chain):
+                d = self._dimension(step.args[1])
+                d = dim_symbol(d) if isinstance(d, str) else d
+                size = size * d if op == "*" else size + d
             return size
-        self.err(node, f"expected a dimension (an integer, a name such as n, or a product m*n), "
+        self.err(node, f"expected a dimension (an integer, a name such as n, a product m*n or a sum m + n), "
                        f"found {self.src(node)!r}")
+
+    def _index(self, node) -> "IndexArray":
+        """The declared index array a name stands for (the positions argument of take and scatter_add)."""
+        if node.kind != "name" or node.value not in self.index_arrays:
+            self.err(node, f"expected the name of an index array declared by keyword, as in rs.parse(\"take(U, "
+                           f"rows)\", rows=numpy.array([...])), found {self.src(node)!r}")
+        return self.index_arrays[node.value]
+
+    def _gather_axis(self, node, arg_node, t: Typed) -> int:
+        """The axis argument of take/scatter_add: 0 (rows, the default) or 1 (a matrix's columns)."""
+        if arg_node is None:
+            return 0
+        if arg_node.kind != "number" or arg_node.value not in (0, 1) or isinstance(arg_node.value, float):
+            self.err(arg_node, f"the axis of {node.value} is 0 (rows) or 1 (columns), got {self.src(arg_node)!r}")
+        if arg_node.value == 1 and t.kind != MAT:
+            self.err(arg_node, f"axis 1 needs a matrix, got a {t.kind}", shape=True)
+        return arg_node.value
+
+    def _gather(self, node):
+        """take(A, rows[, axis]): A's rows (or, with axis 1, columns) at the positions rows; scatter_add(G,
+        rows, m[, axis]): their sums into m positions. ``rows`` is an index array passed by keyword."""
+        name = node.value
+        low, high = (2, 3) if name == "take" else (3, 4)
+        if not low <= len(node.args) <= high:
+            usage = "take(A, rows) or take(A, cols, 1)" if name == "take" else \
+                "scatter_add(G, rows, m) or scatter_add(G, cols, n, 1)"
+            self.err(node, f"{name} takes {low} or {high} arguments ({usage}), got {len(node.args)}")
+        t = self.visit(node.args[0])
+        if t.kind == SCALAR:
+            self.err(node, f"{name} needs a vector or a matrix, got a scalar ({self.src(node.args[0])})", shape=True)
+        index = self._index(node.args[1])
+        axis = self._gather_axis(node, node.args[low] if len(node.args) > low else None, t)
+        count = self.dim_for(len(index), (node.args[1].pos, node.args[1].end))
+        dims = list(t.dims)
+        if name == "take":
+            dims[axis] = count
+            return Typed(t.kind, tuple(dims), lambda r: B.take(t.build(r), index, axis))
+        self.dims.unify(dims[axis], count, node, "scatter_add (one position per entry along the axis)")
+        arg = node.args[2]
+        d = self._dimension(arg)
+        origin = (arg.pos, arg.end)
+        size = self.dim_for(d, origin) if isinstance(d, (int, str)) else self.dims.new(d, origin)
+        dims[axis] = size
+        return Typed(t.kind, tuple(dims), lambda r: B.scatter_add(t.build(r), index, r(size), axis))
 
     def _arity(self, node, n):
         if len(node.args) != n:

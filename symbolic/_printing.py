@@ -20,6 +20,8 @@ import sympy
 
 from ._functions import X
 from ._nodes import Add, Const, Contract, Delta, Det, Elementwise, Expr, Fill, Inverse, LogDet, LogSumExp, Reshape, Var
+from ._nodes import Concat, Slice
+from ._nodes import ScatterAdd, Take
 
 # precedence levels; an entry-wise product sits just below the matrix product, so that a Hadamard
 # product inside a chain of '*' (same precedence in the language) is always parenthesised
@@ -579,6 +581,96 @@ def matrix_logsumexp(pr: Printer, e: LogSumExp):
     return pr.s.func("logsumexp", pr.matrix(e.arg)[0]), ATOM
 
 
+def _gather_args(pr: Printer, e, first: str, *more) -> str:
+    """The arguments of take(...) and scatter_add(...): the operand, the label of the indices (which rs.parse
+    reads back when the array is passed under that name: rs.parse("take(U, rows)", rows=array); the language
+    has no array literals, as for constants), more, and the axis where it is not 0."""
+    items = [first, pr.s.name(e.index.label), *more] + ([str(e.axis)] if e.axis else [])
+    return ", ".join(items)
+
+
+def matrix_take(pr: Printer, e: Take):
+    """take(A, rows), or take(A, cols, 1) along the columns, for vectors and matrices."""
+    if e.ndim > 2 or e.arg.ndim > 2:
+        raise NoMatrixForm(e)
+    return pr.s.func("take", _gather_args(pr, e, pr.matrix(e.arg)[0])), ATOM
+
+
+def matrix_scatter_add(pr: Printer, e: ScatterAdd):
+    """scatter_add(G, rows, m), or scatter_add(G, cols, n, 1) along the columns, for vectors and matrices."""
+    if e.ndim > 2 or e.arg.ndim > 2:
+        raise NoMatrixForm(e)
+    return pr.s.func("scatter_add", _gather_args(pr, e, pr.matrix(e.arg)[0], _dim_text(e.size))), ATOM
+
+
+def _items_text(items, sep: str = ", ") -> str:
+    """Slice items as written in a subscript: ``:``, ``2``, ``1:3``, ``0:9:2``."""
+    def one(item):
+        if item is None:
+            return ":"
+        if isinstance(item, int):
+            return str(item)
+        start, stop, step = item
+        return f"{start}:{stop}" + (f":{step}" if step != 1 else "")
+    return sep.join(one(item) for item in items)
+
+
+def _block_part(pr: Printer, part: Expr) -> str:
+    """A part of a concatenation: a fill with its sizes (``vector(0, 3)``, ``matrix(1, m, 2)``, which the
+    language reads back; a bare ``vector(0)`` takes its size from where it stands, which a concatenation does
+    not fix), anything else in matrix notation (or named, in index notation)."""
+    if isinstance(part, Fill):
+        return _sized_fill(pr, part.value, part.shape)
+    if isinstance(part, Var):
+        return pr.s.name(part.name)
+    return pr.argument(part)
+
+
+def _sized_fill(pr: Printer, value, shape) -> str:
+    """A fill with its sizes: ``c``, ``vector(c, n)``, ``matrix(c, m, n)`` (in LaTeX as any fill)."""
+    if pr.s.latex or not shape or len(shape) > 2:
+        return pr.s.fill(value, shape)
+    kind = "vector" if len(shape) == 1 else "matrix"
+    return f"{kind}({', '.join([_fmt_number(value)] + [_dim_text(d) for d in shape])})"
+
+
+def _stacked_rows(pr: Printer, e: Concat):
+    """The rows of a concatenation that is a stack, as text: each part a scalar or a vector given a leading
+    axis of size 1 (a reshape, or a fill of that shape); None for other concatenations."""
+    if e.axis != 0 or e.ndim > 2:
+        return None
+    for p in e.parts:
+        reshaped = isinstance(p, Reshape) and p.arg.ndim == e.ndim - 1 and \
+            tuple(p.new_shape) == (1,) + tuple(p.arg.shape)
+        if not (reshaped or isinstance(p, Fill) and p.shape[0] == 1):
+            return None
+    return [_sized_fill(pr, p.value, p.shape[1:]) if isinstance(p, Fill) else pr.matrix(p.arg)[0] for p in e.parts]
+
+
+def matrix_concat(pr: Printer, e: Concat):
+    """concat(a, b) (vectors end to end, matrices one above the other), hconcat(A, B) (side by side), and
+    stack(a, b) where the parts are scalars or vectors given a leading axis (rows); fills with their sizes."""
+    if e.ndim > 2:
+        raise NoMatrixForm(e)
+    rows = _stacked_rows(pr, e)
+    if rows is not None:
+        return pr.s.func("stack", ", ".join(rows)), ATOM
+    parts = [_sized_fill(pr, p.value, p.shape) if isinstance(p, Fill) else pr.matrix(p)[0] for p in e.parts]
+    return pr.s.func("concat" if e.axis == 0 else "hconcat", ", ".join(parts)), ATOM
+
+
+def matrix_slice(pr: Printer, e: Slice):
+    """x[2:5], A[:, 1:3], A[1, :], x[2]: the argument (parenthesised unless an atom) with its items."""
+    if e.arg.ndim > 2:
+        raise NoMatrixForm(e)
+    if isinstance(e.arg, Delta):  # a strided selector: the identity with its size (eye takes it from context)
+        n = _dim_text(e.arg.dim)
+        return (f"I_{{{n}}}" if pr.s.latex else pr.s.func("eye", n)) + f"[{_items_text(e.items)}]", POSTFIX
+    text, prec = pr.matrix(e.arg)
+    base = text if prec >= ATOM else f"\\left({text}\\right)" if pr.s.latex else f"({text})"
+    return f"{base}[{_items_text(e.items)}]", POSTFIX
+
+
 MATRIX_RULES = {
     Var: matrix_variable,
     Const: matrix_constant,
@@ -592,6 +684,10 @@ MATRIX_RULES = {
     LogDet: matrix_scalar_function,
     Reshape: matrix_reshape,
     LogSumExp: matrix_logsumexp,
+    Concat: matrix_concat,
+    Slice: matrix_slice,
+    Take: matrix_take,
+    ScatterAdd: matrix_scatter_add,
 }
 
 
@@ -749,6 +845,58 @@ def index_logsumexp(pr: Printer, e: LogSumExp, letters, used):
     return pr.s.reduction("logsumexp", "lse", a, body[0]), ATOM
 
 
+def index_take(pr: Printer, e: Take, letters, used):
+    """A[rows[k],j]: the argument indexed at the gathered position along the taken axis."""
+    inner = list(letters)
+    inner[e.axis] = pr.s.index(pr.s.name(e.index.label), [letters[e.axis]])
+    return pr.indexed(e.arg, inner, set(used) | set(letters))
+
+
+def index_scatter_add(pr: Printer, e: ScatterAdd, letters, used):
+    """scatter_add(G, rows, m)[i,j]; an argument without a matrix form is named and defined after the
+    expression (``where T1[k,j,l] = ...``)."""
+    whole = pr.whole(e, letters)
+    if whole is not None:
+        return whole
+    text = pr.s.func("scatter_add", _gather_args(pr, e, pr.named(e.arg), _dim_text(e.size)))
+    return (pr.s.index(text, letters) if letters else text), ATOM
+
+
+def _position(letter: str, start: int, step: int, latex: bool) -> str:
+    """The index of an argument's axis that a range (start, _, step) of a slice reads at the result's index
+    ``letter``: ``i``, ``i+2``, ``2*i+1`` (braced in LaTeX, where subscripts are not separated)."""
+    text = (f"{step}*{letter}" if step != 1 else letter) + (f"+{start}" if start else "")
+    return f"{{{text}}}" if latex and text != letter else text
+
+
+def index_slice(pr: Printer, e: Slice, letters, used):
+    """x[i+2], A[1,j], x[2*i+1]: the argument indexed at the positions the items pick (a matrix form such
+    as x[2] where the result is a scalar)."""
+    whole = pr.whole(e, letters) if not letters else None
+    if whole is not None:
+        return whole
+    inner, given = [], iter(letters)
+    for item in e.items:
+        if isinstance(item, int):
+            inner.append(str(item))
+        elif item is None:
+            inner.append(next(given))
+        else:
+            inner.append(_position(next(given), item[0], item[2], pr.s.latex))
+    return pr.indexed(e.arg, inner, set(used) | set(letters))
+
+
+def index_concat(pr: Printer, e: Concat, letters, used):
+    """concat(A, B)[i,j] in matrix notation where it has one; else concat(T1, T2; axis 2)[i,j,k] with the
+    parts named (defined after the expression)."""
+    whole = pr.whole(e, letters)
+    if whole is not None:
+        return whole
+    parts = ", ".join(_block_part(pr, p) for p in e.parts)
+    text = pr.s.func("concat", f"{parts}; axis {e.axis}")
+    return (pr.s.index(text, letters) if letters else text), ATOM
+
+
 INDEX_RULES = {
     Var: index_variable,
     Const: index_constant,
@@ -762,6 +910,10 @@ INDEX_RULES = {
     LogDet: index_matrix_function,
     Reshape: index_matrix_function,
     LogSumExp: index_logsumexp,
+    Concat: index_concat,
+    Slice: index_slice,
+    Take: index_take,
+    ScatterAdd: index_scatter_add,
 }
 
 
@@ -871,6 +1023,10 @@ TREE_RULES = {
     LogDet: lambda e, kids: f"LogDet({kids})",
     Reshape: lambda e, kids: f"Reshape[{', '.join(_dim_text(d) for d in e.new_shape)}]({kids})",
     LogSumExp: lambda e, kids: f"LogSumExp[axis={e.axis}]({kids})",
+    Concat: lambda e, kids: f"Concat[axis={e.axis}]({kids})",
+    Slice: lambda e, kids: f"Slice[{_items_text(e.items)}]({kids})",
+    Take: lambda e, kids: f"Take[{e.index.label}, axis={e.axis}]({kids})",
+    ScatterAdd: lambda e, kids: f"ScatterAdd[{e.index.label} -> {_dim_text(e.size)}, axis={e.axis}]({kids})",
 }
 
 

@@ -101,3 +101,68 @@ def test_helical_valley_branch():
     p = problems.get("helical-valley")
     left = np.asarray(p.residual.fun(np.array([-1.0, 0.5, 0.0])))
     assert left[0] == pytest.approx(-100 * (math.atan(-0.5) / (2 * math.pi) + 0.5))
+
+
+def _reference_jacobian(name, x, mgh_reference, h=1e-6):
+    """The Jacobian of the NumPy reference residual by central differences, column by column."""
+    cols = []
+    for k in range(len(x)):
+        step = h * max(1.0, abs(x[k]))
+        e = np.zeros(len(x))
+        e[k] = step
+        cols.append((mgh_reference.residual(name, x + e) - mgh_reference.residual(name, x - e)) / (2 * step))
+    return np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("name", MGH)
+def test_gradient_and_hessian_at_x0_match_the_reference(name, built, rng, mgh_reference):
+    """f = sum r_i^2: the exact gradient is 2 J' r with J the reference's Jacobian; the exact Hessian applied to a
+    direction is the central difference of the exact gradient, and it is symmetric."""
+    p = built[name]
+    x = np.array(p.x0)
+    r, J = mgh_reference.residual(name, x), _reference_jacobian(name, x, mgh_reference)
+    g = np.asarray(p.objective.jac(x))
+    np.testing.assert_allclose(g, 2 * J.T @ r, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(g).max()))
+    H = np.asarray(p.objective.hess(x))
+    np.testing.assert_allclose(H, H.T, rtol=1e-10, atol=1e-10 * max(1.0, np.abs(H).max()))
+    v = rng.standard_normal(x.shape)
+    h = 1e-6 * max(1.0, np.linalg.norm(x)) / np.linalg.norm(v)
+    fd = (np.asarray(p.objective.jac(x + h * v)) - np.asarray(p.objective.jac(x - h * v))) / (2 * h)
+    rounding = 10 * np.finfo(float).eps * np.abs(g).max() / h
+    np.testing.assert_allclose(H @ v, fd, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(H @ v).max()) + rounding)
+
+
+def _is_selector_or_unit(array) -> bool:
+    """A 0/1 constant that only places or picks entries: a unit vector, or a matrix with exactly one 1 in every
+    row or in every column (S x picks entries of x, P v places the entries of v)."""
+    a = np.asarray(array)
+    if not np.isin(a, (0.0, 1.0)).all():
+        return False
+    if a.ndim == 1:
+        return a.sum() == 1
+    return a.ndim == 2 and ((a.sum(axis=1) == 1).all() or (a.sum(axis=0) == 1).all())
+
+
+@pytest.mark.parametrize("name", MGH)
+def test_residuals_are_built_from_slices_and_blocks_without_selector_constants(name, built):
+    from ricci.symbolic._nodes import Const, topological
+
+    p = built[name]
+    consts = [node for node in topological([p.residual.expr]) if isinstance(node, Const)]
+    assert not [c.label for c in consts if _is_selector_or_unit(c.array)]
+
+
+def test_the_placement_helpers_are_slices_and_blocks(rng):
+    import ricci.symbolic as rs
+
+    x, v = rs.Vector("x", 6), rs.Vector("v", 3)
+    xv, vv = rng.standard_normal(6), rng.standard_normal(3)
+    assert problems.select(6, range(0, 6, 2), x) is x[0:5:2] and problems.select(6, [3], x) is x[3:4]
+    np.testing.assert_array_equal(rs.compile(problems.select(6, [1, 2, 5], x))(x=xv), xv[[1, 2, 5]])
+    placed = np.zeros(6)
+    placed[[4, 0, 1]] = vv
+    np.testing.assert_array_equal(rs.compile(problems.place(6, [4, 0, 1], v))(v=vv), placed)
+    assert problems.place(5, range(1, 4), v) is rs.concat([rs.zeros(1), v, rs.zeros(1)])
+    assert problems.stack(problems.components(x, 3)) is x[0:3]
+    with pytest.raises(ValueError, match="distinct"):
+        problems.place(6, [1, 1, 2], v)

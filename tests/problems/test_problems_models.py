@@ -2,6 +2,7 @@
 directions), the least-squares relation f = c ||r||^2, scikit-learn concordance, validation, generators."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from ricci import problems
 from ricci.problems import synthetic
 
@@ -145,6 +146,65 @@ def test_matrix_factorization_mask_ignores_missing_entries(rng):
         problems.matrix_factorization(T, 2, mask=mask * 0.5)
     with pytest.raises(ValueError, match="NaN"):
         problems.matrix_factorization(T_nan, 2)
+
+
+def _factorization_reference(T, mask, lam, x, rank):
+    """f, gradient, Hessian and residual Jacobian of 1/2 ||M .* (U V' - T)||^2 + lam/2 (||U||^2 + ||V||^2),
+    dense NumPy over all m x n entries (the formulation before the gathers), and the residual
+    [r_obs; sqrt(lam) U; sqrt(lam) V] over the observed entries in row-major order."""
+    m, n = T.shape
+    U, V = x[:m * rank].reshape(m, rank), x[m * rank:].reshape(n, rank)
+    M = mask.astype(float)
+    E = M * (U @ V.T - np.where(mask, T, 0.0))
+    f = 0.5 * np.sum(E**2) + lam / 2 * (np.sum(U**2) + np.sum(V**2))
+    g = np.concatenate([(E @ V + lam * U).ravel(), (E.T @ U + lam * V).ravel()])
+    I_r = np.eye(rank)
+    HUU = np.einsum("ik,il,lj,lp->ijkp", np.eye(m), M, V, V) + lam * np.einsum("ik,jp->ijkp", np.eye(m), I_r)
+    HVV = np.einsum("lk,il,ij,ip->ljkp", np.eye(n), M, U, U) + lam * np.einsum("lk,jp->ljkp", np.eye(n), I_r)
+    HUV = np.einsum("il,lj,ip->ijlp", M, V, U) + np.einsum("il,jp->ijlp", E, I_r)
+    a, b = m * rank, n * rank
+    H = np.block([[HUU.reshape(a, a), HUV.reshape(a, b)], [HUV.reshape(a, b).T, HVV.reshape(b, b)]])
+    rows, cols = np.nonzero(mask)
+    J_obs = np.zeros((len(rows), a + b))
+    for k, (i, l) in enumerate(zip(rows, cols)):
+        J_obs[k, i * rank:(i + 1) * rank] = V[l]
+        J_obs[k, a + l * rank:a + (l + 1) * rank] = U[i]
+    J = np.vstack([J_obs, np.sqrt(lam) * np.eye(a + b)])
+    return f, g, H, J
+
+
+@settings(max_examples=12, deadline=None)
+@given(m=st.integers(1, 6), n=st.integers(1, 5), seed=st.integers(0, 2**16), lam=st.sampled_from([0.0, 1e-3, 0.5]))
+def test_matrix_factorization_f_g_H_J_at_x0_match_numpy_on_the_observed_entries(m, n, seed, lam):
+    """The gathered formulation (take(U, rows), take(V, cols)) has the values of the dense masked one."""
+    rng = np.random.default_rng(seed)
+    rank = int(rng.integers(1, min(m, n) + 1))
+    mask = rng.random((m, n)) < 0.6
+    mask.flat[int(rng.integers(m * n))] = True  # at least one observed entry
+    T = np.where(mask, rng.normal(size=(m, n)), np.nan)
+    p = problems.matrix_factorization(T, rank, mask=mask.astype(float), lam=lam, seed=seed)
+    for x in (np.array(p.x0), rng.normal(size=p.n)):
+        f, g, H, J = _factorization_reference(T, mask, lam, x, rank)
+        assert p.objective.fun(x) == pytest.approx(f, rel=1e-12, abs=1e-14)
+        np.testing.assert_allclose(np.asarray(p.objective.jac(x)), g, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(p.objective.hess(x)), H, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(p.residual.jac(x)), J, rtol=1e-12, atol=1e-13)
+        r = np.asarray(p.residual.fun(x))
+        assert r.shape == (int(mask.sum()) + p.n,) and 0.5 * r @ r == pytest.approx(f, rel=1e-12, abs=1e-14)
+
+
+def test_matrix_factorization_works_on_the_observed_entries_only():
+    """The expression gathers rows of U and V at the observed positions: no m x n array is data or built,
+    the gradient is a scatter-add and the Hessian in U block diagonal (one r x r block per row)."""
+    from ricci.symbolic._nodes import ScatterAdd, Take, topological
+
+    T, mask = synthetic.low_rank(30, 20, 3, missing=0.9, seed=1)
+    p = problems.matrix_factorization(T, 3, mask=mask)
+    assert set(p.data) == {"t", "lam"} and p.data["t"].shape == (int(mask.sum()),)
+    nodes = topological([p.expression] + p.objective.gradient + [b for row in p.objective.hessian_blocks for b in row])
+    assert any(isinstance(e, Take) for e in nodes) and any(isinstance(e, ScatterAdd) for e in nodes)
+    assert all(30 * 20 not in (d for d in e.shape if isinstance(d, int)) for e in nodes)
+    assert "scatter_add(" in str(p.objective.hessian_blocks[0][0])  # delta[i,k]*scatter_add(...)[i,j,l]
 
 
 def test_mlp_variables_and_validation():

@@ -107,3 +107,23 @@ def test_the_printer_builds_no_node():
     for e in (H, K):
         str(e), rs.latex(e), repr(e), rs.index_notation(e)
     assert len(_nodes._TABLE) == before
+
+
+def test_gathers_and_scatters_print_and_lower_without_building_nodes():
+    """Take and ScatterAdd: printing reads only, and code generation asks only which operands a product's code
+    reads (``_emit.reads``, which leaves out the selectors it applies as gathers and scatters)."""
+    import numpy as np
+
+    from ricci.symbolic import _emit, _nodes
+
+    U, V = rs.Matrix("U", "m", "k"), rs.Matrix("V", "n", "k")
+    rows, cols = np.array([0, 2, 1]), np.array([1, 1, 0])
+    r = rs.sum(rs.take(U, rows) * rs.take(V, cols), axis=1)
+    f = r @ r
+    exprs = [rs.jacobian(r, U), rs.hessian(f, U), rs.jacobian(rs.grad(f, U), V)]
+    before = len(_nodes._TABLE)
+    for e in exprs:
+        str(e), rs.latex(e), repr(e), rs.index_notation(e)
+        for node in _nodes.topological([e]):
+            assert set(map(id, _emit.reads(node))) <= set(map(id, node.children()))
+    assert len(_nodes._TABLE) == before

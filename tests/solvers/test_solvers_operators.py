@@ -1,0 +1,508 @@
+"""The methods on derivatives given as operators (issue 10, item 6).
+
+Each structured Hessian (dense, Gram plus a scaled identity, block diagonal, sparse, Kronecker, block) and each
+structured Jacobian (dense, sparse, block, a scipy LinearOperator) is given to every method that accepts it, and
+the run is compared with the same method given the dense matrix (the oracle): the same iterates to 1e-10 where
+the two take the same steps in exact arithmetic, otherwise the same minimizer, which each problem knows in
+closed form. Methods that factorize refuse an operator known only through products with a TypeError naming the
+method and what to pass; the Jacobi preconditioner of trust-ncg / trust-krylov reaches the same minimizer with
+fewer products where the Hessian's diagonal carries its ill-conditioning.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ricci.solvers import (
+    BlockDiagonalOperator,
+    BlockOperator,
+    DenseOperator,
+    DiagonalOperator,
+    GramOperator,
+    KroneckerOperator,
+    Operator,
+    ScaledIdentity,
+    SparseOperator,
+    least_squares,
+    minimize,
+)
+from scipy.sparse.linalg import LinearOperator
+
+N = 12
+FACTORIZING = ("newton", "trust-exact", "dogleg")
+KRYLOV = ("trust-ncg", "trust-krylov")
+SAME_STEPS = ("newton", "dogleg", "trust-ncg", "trust-krylov")  # trust-exact: More-Sorensen's bracket differs
+
+
+def _spd(rng, k, low=0.5, high=4.0):
+    Q, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    return (Q * rng.uniform(low, high, k)) @ Q.T
+
+
+def _symmetrize(A):
+    return 0.5 * (A + A.T)
+
+
+def structured_matrices(rng):
+    """name -> (operator, dense array) for symmetric positive definite matrices of size N = 12."""
+    out = {"dense": _symmetrize(_spd(rng, N))}
+    X, d, lam = rng.standard_normal((8, N)), rng.uniform(0.5, 2.0, 8), 0.7  # m < n: the Woodbury solve
+    out["gram+identity"] = (GramOperator(X, d) + ScaledIdentity(N, lam), X.T @ (d[:, None] * X) + lam * np.eye(N))
+    blocks = np.stack([_symmetrize(_spd(rng, 3)) for _ in range(4)])
+    out["block_diagonal"] = BlockDiagonalOperator(blocks)
+    band = sp.diags_array([np.full(N - 1, -0.9), np.full(N, 2.5), np.full(N - 1, -0.9)], offsets=[-1, 0, 1])
+    out["sparse"] = SparseOperator(sp.csr_array(band))
+    out["kronecker"] = KroneckerOperator(_symmetrize(_spd(rng, 3)), _symmetrize(_spd(rng, 4)))
+    corner = BlockDiagonalOperator(np.stack([_symmetrize(_spd(rng, 2, 3.0, 5.0)) for _ in range(4)]))
+    coupling = 0.3 * rng.standard_normal((8, 4))
+    out["block"] = BlockOperator([[corner, DenseOperator(coupling)],
+                                  [DenseOperator(coupling.T), DenseOperator(_symmetrize(_spd(rng, 4, 3.0, 5.0)))]])
+    result = {}
+    for name, value in out.items():
+        if isinstance(value, tuple):
+            result[name] = value
+        elif isinstance(value, Operator):
+            result[name] = (value, np.asarray(value.to_dense()))
+        else:
+            result[name] = (DenseOperator(value), value)
+    return result
+
+
+class KnownMinimum:
+    """f(x) = 1/2 (x - x*)' A (x - x*) + c sum log cosh(x - x*): minimized at x* only (f is strictly convex),
+    with Hessian A + c diag(sech^2(x - x*)), as an operator (``hess``) or dense (``hess_dense``). With c = 0 the
+    Hessian operator is A's own, so that A's factorization is the one used (a Kronecker or a block operator
+    plus a diagonal has no structured solve)."""
+
+    def __init__(self, operator, dense, rng, c=1.5):
+        self.A_op, self.A = operator, dense
+        self.x_star = rng.standard_normal(N)
+        self.c = c
+        self.products = 0
+
+    def fun(self, x):
+        z = x - self.x_star
+        return 0.5 * z @ self.A @ z + self.c * np.sum(np.logaddexp(z, -z) - np.log(2.0))
+
+    def jac(self, x):
+        z = x - self.x_star
+        return self.A @ z + self.c * np.tanh(z)
+
+    def _curvature(self, x):
+        return self.c / np.cosh(x - self.x_star) ** 2
+
+    def hess(self, x):
+        return self.A_op + DiagonalOperator(self._curvature(x)) if self.c else self.A_op
+
+    def hess_dense(self, x):
+        return self.A + np.diag(self._curvature(x))
+
+    def hess_linear_operator(self, x):
+        H = self.hess_dense(x)
+        return LinearOperator((N, N), matvec=lambda v: H @ v, rmatvec=lambda v: H @ v, dtype=np.float64)
+
+    def hessp(self, x, p):
+        self.products += 1
+        return self.hess_dense(x) @ p
+
+
+def run(problem, method, hess, x0, **options):
+    iterates = []
+    res = minimize(problem.fun, x0, method=method, jac=problem.jac, hess=hess, callback=iterates.append,
+                   options={"gtol": 1e-10, **options})
+    return res, np.array(iterates)
+
+
+MATRICES = structured_matrices(np.random.default_rng(20))
+QUADRATIC = ("kronecker", "block")  # c = 0: their own factorizations (eigen, Schur complement) are used
+
+
+@pytest.mark.parametrize("structure", sorted(MATRICES))
+@pytest.mark.parametrize("method", FACTORIZING + KRYLOV)
+def test_operator_hessian_agrees_with_the_dense_matrix(structure, method):
+    rng = np.random.default_rng(1)
+    operator, dense = MATRICES[structure]
+    problem = KnownMinimum(operator, dense, rng, c=0.0 if structure in QUADRATIC else 1.5)
+    x0 = problem.x_star + 3.0 * rng.standard_normal(N)
+    ours, path = run(problem, method, problem.hess, x0)
+    reference, reference_path = run(problem, method, problem.hess_dense, x0)
+    assert ours.success and reference.success, (ours.message, reference.message)
+    np.testing.assert_allclose(ours.x, problem.x_star, atol=1e-8)
+    np.testing.assert_allclose(reference.x, problem.x_star, atol=1e-8)
+    assert isinstance(ours.hess if method in FACTORIZING else problem.hess(ours.x), Operator)
+    if method in SAME_STEPS:
+        assert path.shape == reference_path.shape
+        np.testing.assert_allclose(path, reference_path, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", KRYLOV)
+def test_krylov_methods_take_a_linear_operator(method):
+    """A scipy LinearOperator is known only through products: the Krylov methods use it (without the Jacobi
+    preconditioner, which needs a diagonal) and take the steps they take on the dense matrix."""
+    rng = np.random.default_rng(2)
+    operator, dense = MATRICES["gram+identity"]
+    problem = KnownMinimum(operator, dense, rng)
+    x0 = problem.x_star + 3.0 * rng.standard_normal(N)
+    ours, path = run(problem, method, problem.hess_linear_operator, x0)
+    reference, reference_path = run(problem, method, problem.hess_dense, x0, preconditioner="none")
+    assert ours.success and reference.success
+    np.testing.assert_allclose(ours.x, problem.x_star, atol=1e-8)
+    np.testing.assert_allclose(path, reference_path, rtol=1e-10, atol=1e-10)
+    with pytest.raises(TypeError, match=f"method '{method}' with preconditioner='diagonal' needs the Hessian's "
+                                        "diagonal.*MatvecOperator.*preconditioner='none'"):
+        run(problem, method, problem.hess_linear_operator, x0, preconditioner="diagonal")
+
+
+@pytest.mark.parametrize("method", FACTORIZING)
+def test_factorizing_methods_refuse_a_products_only_hessian(method):
+    problem = KnownMinimum(*MATRICES["dense"], np.random.default_rng(3))
+    with pytest.raises(TypeError, match=f"method '{method}' factorizes the Hessian.*MatvecOperator.*known only "
+                                        "through products.*trust-ncg"):
+        run(problem, method, problem.hess_linear_operator, np.zeros(N))
+
+
+def test_an_objective_with_hess_operator_is_asked_for_the_operator():
+    """``hess_operator`` is used instead of ``hess`` (never called), and the result's hess is the operator."""
+    problem = KnownMinimum(*MATRICES["gram+identity"], np.random.default_rng(4))
+    calls = {"hess": 0, "hess_operator": 0}
+
+    class Objective:
+        fun, jac = staticmethod(problem.fun), staticmethod(problem.jac)
+
+        def hess(self, x):
+            calls["hess"] += 1
+            return problem.hess_dense(x)
+
+        def hess_operator(self, x):
+            calls["hess_operator"] += 1
+            return problem.hess(x)
+
+    res = minimize(Objective(), np.zeros(N), method="newton", options={"gtol": 1e-10})
+    assert res.success and calls["hess"] == 0 and calls["hess_operator"] == res.nhev >= 1
+    assert isinstance(res.hess, Operator)
+    np.testing.assert_allclose(res.hess.to_dense(), problem.hess_dense(res.x), atol=1e-12)
+    np.testing.assert_allclose(res.x, problem.x_star, atol=1e-8)
+
+
+def test_explicit_hess_overrides_hess_operator():
+    problem = KnownMinimum(*MATRICES["dense"], np.random.default_rng(5))
+
+    class Objective:
+        fun, jac = staticmethod(problem.fun), staticmethod(problem.jac)
+
+        def hess_operator(self, x):
+            raise AssertionError("hess_operator must not be called when hess= is given")
+
+    res = minimize(Objective(), np.zeros(N), method="trust-exact", hess=problem.hess_dense, options={"gtol": 1e-10})
+    assert res.success and isinstance(res.hess, np.ndarray)
+
+
+@pytest.mark.parametrize("method", ["newton", "trust-exact", "dogleg"])
+def test_power_of_two_scaling_is_exact_on_operators(method):
+    """f times 2^-700 is solved on 2^k f (the evaluator's exact scaling, applied to the operator as c * H): the
+    same iterates as the unscaled f, for the methods whose steps do not depend on the units of f (CG's forcing
+    term min(0.5, sqrt(||g||)) ||g|| does)."""
+    problem = KnownMinimum(*MATRICES["gram+identity"], np.random.default_rng(6))
+    tiny = 2.0 ** -700
+    x0 = problem.x_star + 2.0
+    _, path = run(problem, method, problem.hess, x0)
+    iterates = []
+    res = minimize(lambda x: tiny * problem.fun(x), x0, method=method, jac=lambda x: tiny * problem.jac(x),
+                   hess=lambda x: tiny * problem.hess(x), callback=iterates.append, options={"gtol": 1e-10 * tiny})
+    assert res.success
+    np.testing.assert_allclose(np.array(iterates), path, rtol=1e-13, atol=1e-13)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), shift=st.floats(-3.0, 3.0))
+def test_newton_shift_schedule_on_an_indefinite_gram(seed, shift):
+    """Algorithm 3.3 on a Gram operator with negative weights (indefinite): the factorization solves with the
+    shift it reports, and the direction is a descent direction; the same as on the dense matrix when no shift
+    is needed."""
+    from array_api_compat import numpy as xnp
+    from ricci.solvers._newton_step import newton_direction, shifted_factorization
+
+    rng = np.random.default_rng(seed)
+    X, d = rng.standard_normal((6, 5)), rng.uniform(-1.0, 2.0, 6)
+    H = GramOperator(X, d, shift)
+    dense = X.T @ (d[:, None] * X) + shift * np.eye(5)
+    g = rng.standard_normal(5)
+    factorization = shifted_factorization(xnp, H)
+    y = factorization.solve(g)
+    np.testing.assert_allclose((dense + factorization.shift * np.eye(5)) @ y, g, atol=1e-8 * np.abs(y).max())
+    p, tau = newton_direction(xnp, H, g)
+    assert g @ p < 0
+    if tau == 0.0:
+        np.testing.assert_allclose(p, -np.linalg.solve(dense, g), rtol=1e-8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), radius=st.floats(0.01, 10.0), rows=st.integers(2, 9))
+def test_more_sorensen_on_a_gauss_newton_operator(seed, radius, rows):
+    """More-Sorensen on a Gram operator J'J (fewer rows than columns: singular, Woodbury solves) with the
+    positive semidefinite bounds 0 <= lambda_1, ||B|| <= tr(B): Theorem 4.1 of Nocedal & Wright (2006) holds,
+    (B + lam I) p = -g with lam (radius - ||p||) = 0, to More-Sorensen's accuracy k_easy."""
+    from array_api_compat import numpy as xnp
+    from ricci.solvers._more_sorensen import more_sorensen
+
+    rng = np.random.default_rng(seed)
+    J = rng.standard_normal((rows, 6))
+    g = J.T @ rng.standard_normal(rows) + 1e-3 * rng.standard_normal(6)
+    sol = more_sorensen(xnp, GramOperator(J), g, radius, k_easy=1e-10, positive_semidefinite=True)
+    p, lam = sol.step, sol.multiplier
+    scale = max(1.0, np.abs(J.T @ J).max(), np.abs(g).max())
+    assert lam >= 0 and np.linalg.norm(p) <= radius * (1 + 1e-8)
+    np.testing.assert_allclose((J.T @ J + lam * np.eye(6)) @ p, -g, atol=1e-6 * scale * max(1.0, radius))
+    assert lam * (radius - np.linalg.norm(p)) <= 1e-6 * scale * radius
+
+
+class BadlyScaled:
+    """f(x) = 1/2 (x - x*)' S C S (x - x*) + sum log cosh(x - x*) with C of condition 10 and S = diag(s), s over
+    four decades: the Hessian's diagonal carries the ill-conditioning (the Jacobi preconditioner's case)."""
+
+    def __init__(self, n=60, seed=7):
+        rng = np.random.default_rng(seed)
+        Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        C = (Q * np.geomspace(1.0, 10.0, n)) @ Q.T
+        s = np.logspace(-2, 2, n)
+        self.A = _symmetrize(s[:, None] * C * s[None, :])
+        self.x_star = rng.standard_normal(n)
+        self.products = 0
+
+    def fun(self, x):
+        z = x - self.x_star
+        return 0.5 * z @ self.A @ z + np.sum(np.logaddexp(z, -z) - np.log(2.0))
+
+    def jac(self, x):
+        z = x - self.x_star
+        return self.A @ z + np.tanh(z)
+
+    def hess(self, x):
+        return DenseOperator(self.A, symmetric=True) + DiagonalOperator(1.0 / np.cosh(x - self.x_star) ** 2)
+
+    def hessp(self, x, p):
+        self.products += 1
+        return self.hess(x).matvec(p)
+
+
+@pytest.mark.parametrize(("method", "chosen"), [("trust-ncg", "diagonal"), ("trust-krylov", "diagonal"),
+                                                ("trust-ncg", "factorization")])
+def test_preconditioners_save_products(method, chosen):
+    """The same minimizer with fewer Hessian-vector products (counted at hessp; the diagonal, or the lagged
+    factorization, comes from hess)."""
+    counts = {}
+    for preconditioner in ("none", chosen):
+        problem = BadlyScaled()
+        res = minimize(problem.fun, np.zeros(problem.A.shape[0]), method=method, jac=problem.jac, hess=problem.hess,
+                       hessp=problem.hessp, options={"gtol": 1e-8, "preconditioner": preconditioner})
+        assert res.success, res.message
+        np.testing.assert_allclose(res.x, problem.x_star, atol=1e-8)
+        counts[preconditioner] = problem.products
+    assert counts[chosen] <= counts["none"] / 3, counts
+
+
+def test_lagged_factorization_on_a_rotated_ill_conditioning():
+    """Where the diagonal is nearly constant (A = Q diag(geomspace(1, 1e4)) Q', Q random) the Jacobi
+    preconditioner cannot help, the lagged factorization of the Hessian can: a few products per subproblem."""
+    rng = np.random.default_rng(13)
+    Q, _ = np.linalg.qr(rng.standard_normal((60, 60)))
+    problem = KnownMinimum(DenseOperator((Q * np.geomspace(1.0, 1e4, 60)) @ Q.T, symmetric=True), None, rng)
+    problem.A = problem.A_op.A
+    problem.x_star = rng.standard_normal(60)
+    counts = {}
+    for preconditioner in ("none", "diagonal", "factorization"):
+        problem.products = 0
+        res = minimize(problem.fun, np.zeros(60), method="trust-ncg", jac=problem.jac, hess=problem.hess,
+                       hessp=problem.hessp, options={"gtol": 1e-8, "preconditioner": preconditioner})
+        assert res.success, res.message
+        np.testing.assert_allclose(res.x, problem.x_star, atol=1e-8)
+        counts[preconditioner] = problem.products
+    assert counts["diagonal"] > counts["none"] / 3 and counts["factorization"] <= counts["none"] / 5, counts
+
+
+def test_lagged_factorization_is_trust_ncg_s_and_needs_a_factorizable_hessian():
+    problem = KnownMinimum(*MATRICES["dense"], np.random.default_rng(14))
+    with pytest.raises(ValueError, match="option 'preconditioner' of method 'trust-krylov' must be 'auto', "
+                                         "'diagonal' or 'none'; got 'factorization'"):
+        run(problem, "trust-krylov", problem.hess, np.zeros(N), preconditioner="factorization")
+    with pytest.raises(TypeError, match="method 'trust-ncg' with preconditioner='factorization' needs a Hessian it "
+                                        "can factorize.*MatvecOperator"):
+        run(problem, "trust-ncg", problem.hess_linear_operator, np.zeros(N), preconditioner="factorization")
+
+
+def test_jacobi_on_a_diagonal_hessian_needs_one_product_per_interior_step():
+    """With B diagonal the preconditioned B is a multiple of the identity: CG is exact after one product."""
+    from array_api_compat import numpy as xnp
+    from ricci.solvers._trust_region import jacobi_scaling, steihaug_subproblem
+
+    rng = np.random.default_rng(8)
+    b = rng.uniform(1.0, 100.0, 20)
+    g = rng.standard_normal(20)
+
+    class Model:
+        xp = xnp
+
+        def __init__(self):
+            self.g, self.products = g, 0
+
+        def hessp(self, v):
+            self.products += 1
+            return b * v
+
+        def diagonal(self, required):
+            return b
+
+    model = Model()
+    step = steihaug_subproblem(None, "required").solve(model, radius=1e6)
+    assert model.products == 1 and not step.hits_boundary
+    np.testing.assert_allclose(step.step, -g / b, rtol=1e-12)
+    scaling = jacobi_scaling(xnp, b)
+    assert step.length == pytest.approx(np.linalg.norm(step.step / scaling), rel=1e-12)
+
+
+def test_auto_preconditioner_only_where_the_diagonal_is_free():
+    """"auto": on for hess without hessp (products are the operator's anyway), off when hessp is given beside a
+    dense hess (its diagonal would cost an evaluation of H per iteration)."""
+    problem = BadlyScaled()
+    calls = {"hess": 0}
+
+    def hess(x):
+        calls["hess"] += 1
+        return problem.hess(x)
+
+    res = minimize(problem.fun, np.zeros(60), method="trust-ncg", jac=problem.jac, hess=hess, hessp=problem.hessp)
+    assert res.success and calls["hess"] == 0
+    res = minimize(problem.fun, np.zeros(60), method="trust-ncg", jac=problem.jac, hess=hess)
+    assert res.success and calls["hess"] == res.nhev >= 1
+    with pytest.raises(TypeError, match="preconditioner='diagonal' needs the Hessian: pass hess=.*only hessp was given"):
+        minimize(problem.fun, np.zeros(60), method="trust-ncg", jac=problem.jac, hessp=problem.hessp,
+                 options={"preconditioner": "diagonal"})
+    with pytest.raises(ValueError, match="option 'preconditioner' must be 'auto' or 'diagonal' or 'factorization' "
+                                         "or 'none'"):
+        minimize(problem.fun, np.zeros(60), method="trust-ncg", jac=problem.jac, hess=hess,
+                 options={"preconditioner": "jacobi"})
+
+
+@pytest.mark.parametrize("structure", ["dense", "gram+identity"])
+def test_auto_preconditioner_with_hess_operator_and_hessp(structure):
+    """An object with hess_operator and hessp: "auto" preconditions with a structured operator's diagonal at
+    every iteration, but stops asking for an operator that turns out dense (after the first iteration)."""
+    problem = KnownMinimum(*MATRICES[structure], np.random.default_rng(15))
+    calls = {"hess_operator": 0}
+
+    class Objective:
+        fun, jac, hessp = staticmethod(problem.fun), staticmethod(problem.jac), staticmethod(problem.hessp)
+
+        def hess_operator(self, x):
+            calls["hess_operator"] += 1
+            return problem.hess(x) if structure != "dense" else DenseOperator(problem.hess_dense(x), symmetric=True)
+
+    res = minimize(Objective(), np.zeros(N), method="trust-ncg", options={"gtol": 1e-10})
+    assert res.success
+    np.testing.assert_allclose(res.x, problem.x_star, atol=1e-8)
+    if structure == "dense":
+        assert calls["hess_operator"] == 1
+    else:
+        assert calls["hess_operator"] >= res.nit - 1 >= 2
+
+
+# ---- least squares on Jacobian operators --------------------------------------------------------------------
+class ZeroResidual:
+    """r(x) = [A (x - x*); c (x - x*)^2] (m = 20 + 12 residuals, n = 12): cost 0 at x* only, with Jacobian
+    [A; 2 c diag(x - x*)] as a block operator, a sparse matrix, a LinearOperator or a dense array."""
+
+    def __init__(self, rng, c=0.5):
+        A = sp.random_array((20, N), density=0.3, random_state=np.random.default_rng(rng.integers(2**32)))
+        self.A = sp.csr_array(A + sp.eye_array(20, N))
+        self.x_star = rng.standard_normal(N)
+        self.c = c
+
+    def residual(self, x):
+        z = x - self.x_star
+        return np.concatenate([self.A @ z, self.c * z * z])
+
+    def _lower(self, x):
+        return 2.0 * self.c * (x - self.x_star)
+
+    def jac_dense(self, x):
+        return np.vstack([self.A.toarray(), np.diag(self._lower(x))])
+
+    def jac_sparse(self, x):
+        return sp.vstack([self.A, sp.diags_array(self._lower(x))]).tocsr()
+
+    def jac_block(self, x):
+        return BlockOperator([[SparseOperator(self.A)], [DiagonalOperator(self._lower(x))]])
+
+    def jac_linear_operator(self, x):
+        J = self.jac_dense(x)
+        return LinearOperator(J.shape, matvec=lambda v: J @ v, rmatvec=lambda u: J.T @ u, dtype=np.float64)
+
+
+JACOBIANS = ("jac_dense", "jac_sparse", "jac_block", "jac_linear_operator")
+
+
+@pytest.mark.parametrize("form", JACOBIANS)
+@pytest.mark.parametrize("method", ["lm", "gauss-newton"])
+def test_jacobian_operators_reach_the_known_minimizer(form, method):
+    rng = np.random.default_rng(9)
+    problem = ZeroResidual(rng)
+    x0 = problem.x_star + rng.standard_normal(N)
+    iterates, reference_iterates = [], []
+    ours = least_squares(problem.residual, x0, jac=getattr(problem, form), method=method, callback=iterates.append,
+                         ftol=None, xtol=None, gtol=None, optimality_tol=1e-12)
+    reference = least_squares(problem.residual, x0, jac=problem.jac_dense, method=method,
+                              callback=reference_iterates.append, ftol=None, xtol=None, gtol=None,
+                              optimality_tol=1e-12)
+    assert ours.success and reference.success, (ours.message, reference.message)
+    np.testing.assert_allclose(ours.x, problem.x_star, atol=1e-7)
+    assert ours.cost <= 1e-20
+    np.testing.assert_allclose(ours.grad, reference.grad, atol=1e-11)
+    if form != "jac_dense":
+        assert not isinstance(ours.jac, np.ndarray)
+    if method == "gauss-newton" and form in ("jac_sparse", "jac_block"):  # the same factorized steps
+        np.testing.assert_allclose(np.array(iterates), np.array(reference_iterates), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["lm", "gauss-newton"])
+def test_x_scale_on_a_structured_jacobian(method):
+    """Column scaling in the Jacobian's structure (block of sparse and diagonal) agrees with the dense run."""
+    rng = np.random.default_rng(10)
+    problem = ZeroResidual(rng)
+    x0 = problem.x_star + rng.standard_normal(N)
+    scale = np.logspace(-1, 1, N)
+    runs = [least_squares(problem.residual, x0, jac=jac, method=method, x_scale=scale, ftol=None, xtol=None,
+                          gtol=None, optimality_tol=1e-12) for jac in (problem.jac_block, problem.jac_dense)]
+    for res in runs:
+        assert res.success, res.message
+        np.testing.assert_allclose(res.x, problem.x_star, atol=1e-7)
+
+
+def test_an_object_with_jac_operator_is_asked_for_the_operator():
+    problem = ZeroResidual(np.random.default_rng(11))
+    calls = {"jacobian": 0, "jac_operator": 0}
+
+    class Residuals:
+        residual = staticmethod(problem.residual)
+
+        def jacobian(self, x):
+            calls["jacobian"] += 1
+            return problem.jac_dense(x)
+
+        def jac_operator(self, x):
+            calls["jac_operator"] += 1
+            return problem.jac_block(x)
+
+    res = least_squares(Residuals(), problem.x_star + 1.0, method="lm")
+    assert res.success and calls["jacobian"] == 0 and calls["jac_operator"] == res.njev
+    assert isinstance(res.jac, BlockOperator)
+    np.testing.assert_allclose(res.x, problem.x_star, atol=1e-7)
+
+
+def test_least_squares_refuses_what_is_not_a_jacobian():
+    problem = ZeroResidual(np.random.default_rng(12))
+    with pytest.raises(TypeError, match="jac must return an array of shape.*Operator.*LinearOperator"):
+        least_squares(problem.residual, np.zeros(N), jac=lambda x: {"J": 1})
+    with pytest.raises(ValueError, match=r"jac must return an operator of shape \(32, 12\); got SparseOperator"):
+        least_squares(problem.residual, np.zeros(N), jac=lambda x: SparseOperator(problem.A))

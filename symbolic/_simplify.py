@@ -104,13 +104,18 @@ def contract_distribute_large_sums(node: Contract):
     """
     for k, op in enumerate(node.operands):
         if isinstance(op, Add) and op.ndim >= 3 and len(op.terms) > 1:
-            ops = list(node.operands)
-            terms = []
-            for t in op.terms:
-                ops[k] = t
-                terms.append(contract(ops, node.indices, node.output))
-            return add(terms, op.coeffs)
+            return _distribute(node, k, op)
     return None
+
+
+def _distribute(node: Contract, k: int, op: Add):
+    """The product ``node`` with its k-th operand, the sum ``op``, distributed: one product per term of op."""
+    ops = list(node.operands)
+    terms = []
+    for t in op.terms:
+        ops[k] = t
+        terms.append(contract(ops, node.indices, node.output))
+    return add(terms, op.coeffs)
 
 
 #: The most operands a product gets by flattening. Bringing a product of n operands to its canonical form
@@ -1176,12 +1181,7 @@ def contract_distribute_block_sums(node: Contract):
     for k, op in enumerate(node.operands):
         if isinstance(op, Add) and len(op.terms) > 1 and any(
                 isinstance(t, Concat) and _splits(node, k, t) for t in op.terms):
-            ops = list(node.operands)
-            terms = []
-            for t in op.terms:
-                ops[k] = t
-                terms.append(contract(ops, node.indices, node.output))
-            return add(terms, op.coeffs)
+            return _distribute(node, k, op)
     return None
 
 

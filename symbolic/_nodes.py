@@ -689,7 +689,7 @@ def elementwise(fn: ElementwiseFunction, arg: Expr) -> Expr:
 
 def power(arg: Expr, p) -> Expr:
     """arg .^ p entry by entry, for a constant p (ones for p = 0)."""
-    p = sympy.sympify(p)
+    p = sympy.sympify(p, strict=True)  # a number; never text (sympify evaluates strings as Python)
     if p == 0:
         return fill(1, arg.shape)
     return elementwise(function_of(X**p), arg)

@@ -239,3 +239,13 @@ def test_elementwise_names_are_read_as_python_reads_them():
     for bad in ("lambda", "ｆｏｒ", "two words", "", "x\n", 3):
         with pytest.raises(ValueError, match="elementwise: the name"):
             rs.elementwise(bad, "x")
+
+
+def test_no_private_constructor_sympifies_text(capsys):
+    """``_nodes.power`` read its exponent with a non-strict sympify, which evaluates a string as Python; the
+    public ``x ** "..."`` refused text before reaching it, but no path may run text."""
+    x = rs.Vector("x", 3)
+    with pytest.raises(Exception) as info:
+        _nodes.power(x, "__import__('builtins').print('RAN')")
+    assert not isinstance(info.value, AssertionError)
+    assert "RAN" not in capsys.readouterr().out

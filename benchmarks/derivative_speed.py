@@ -41,7 +41,6 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import datetime
-import gc
 import json
 import statistics
 import sys
@@ -53,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import ricci.symbolic as rs
 from _harness import configure_threads, limit_native_threads, machine
-from hessian_speed import agrees, plan_samples
+from hessian_speed import agrees, plan_samples, take_samples
 from peers import import_jax, jax_objective, logistic_loss
 from ricci import problems
 from ricci.problems import logistic_loss_expression
@@ -262,25 +261,6 @@ CASES = (
 
 # ------------------------------------------------------------------------------------------------------------
 # Measurement
-
-
-def take_samples(plans: dict, clock) -> None:
-    """hessian_speed.take_samples with a choice of clock: interleaved rounds, garbage collection off."""
-    keys = list(plans)
-    for r in range(max((p.samples for p in plans.values()), default=0)):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            plan = plans[key]
-            if len(plan.times) >= plan.samples:
-                continue
-            gc.collect()
-            gc.disable()
-            try:
-                start = clock()
-                for _ in range(plan.number):
-                    plan.call()
-                plan.times.append((clock() - start) / plan.number)
-            finally:
-                gc.enable()
 
 
 def run_case(case: Case, jax, args) -> Result:

@@ -171,19 +171,20 @@ def _isdtype(xp, dtype, kind):
 
 def is_sparse(value):
     """True for a ``scipy.sparse`` matrix or array (recognised by its type, without importing scipy)."""
-    kind = type(value)
-    hit = _SPARSE_TYPES.get(kind)
-    if hit is None:
-        hit = _SPARSE_TYPES[kind] = kind.__module__.startswith("scipy.sparse") and hasattr(kind, "tocsr")
-    return hit
+    return _of_library(value, _SPARSE_TYPES, "scipy.sparse", "tocsr")
 
 
 def is_dask(value):
     """True for a Dask array (recognised by its type, without importing dask)."""
+    return _of_library(value, _DASK_TYPES, "dask.array", "compute")
+
+
+def _of_library(value, cache: dict, module: str, method: str) -> bool:
+    """Whether ``type(value)`` comes from ``module`` and has ``method`` (memoized per type in ``cache``)."""
     kind = type(value)
-    hit = _DASK_TYPES.get(kind)
+    hit = cache.get(kind)
     if hit is None:
-        hit = _DASK_TYPES[kind] = kind.__module__.startswith("dask.array") and hasattr(kind, "compute")
+        hit = cache[kind] = kind.__module__.startswith(module) and hasattr(kind, method)
     return hit
 
 

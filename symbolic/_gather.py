@@ -175,32 +175,30 @@ def _positions(node, group, k, target, dim, ctx, lines, temps) -> str:
 def _scatter(node, group, k, current, current_idx, target, dim, ctx, lines, temps):
     """Sum the rows k of ``current`` into the positions (index_1[k], ..., index_g[k]) of the group's
     selectors, flattened row-major: the new leading axes are the selectors' columns."""
-    ctx.helpers.add("_segment_sum")
-    positions = _positions(node, group, k, target, dim, ctx, lines, temps)
-    front = [k] + [ix for ix in current_idx if ix != k]
-    size = " * ".join(dim(i) for _, i in group)
-    out = f"{target}_s{k}"
-    lines.append(f"{out} = _segment_sum(xp, {_permute(current, current_idx, front)}, {positions}, {size}, device)")
-    temps.append(out)
-    new_idx = [i for _, i in group] + front[1:]
-    if len(group) > 1:
-        shape = ", ".join(dim(ix) for ix in new_idx)
-        lines.append(f"{out} = xp.reshape({out}, ({shape},))")
-    return out, new_idx
+    return _by_positions("_segment_sum", "s", False, node, group, k, current, current_idx, target, dim, ctx,
+                         lines, temps)
 
 
 def _spread(node, group, k, current, current_idx, target, dim, ctx, lines, temps):
     """Spread the rows k of ``current`` (k stays free) along the group's selector columns, a new axis after
     k: entry [k, i, ..] is current[k, ..] where index[k] = i and 0 elsewhere (``_spread_rows``; several
     selectors on one k spread along their columns flattened row-major, then reshaped)."""
-    ctx.helpers.add("_spread_rows")
+    return _by_positions("_spread_rows", "m", True, node, group, k, current, current_idx, target, dim, ctx,
+                         lines, temps)
+
+
+def _by_positions(helper, suffix, keep_k, node, group, k, current, current_idx, target, dim, ctx, lines, temps):
+    """One call of the kernel helper ``helper(xp, rows k first, positions, size, device)`` over the group's
+    selector positions; its result has the selectors' columns as new axes (after k when ``keep_k``, in its
+    place otherwise), reshaped from one flattened axis when the group holds several selectors."""
+    ctx.helpers.add(helper)
     positions = _positions(node, group, k, target, dim, ctx, lines, temps)
     front = [k] + [ix for ix in current_idx if ix != k]
     size = " * ".join(dim(i) for _, i in group)
-    out = f"{target}_m{k}"
-    lines.append(f"{out} = _spread_rows(xp, {_permute(current, current_idx, front)}, {positions}, {size}, device)")
+    out = f"{target}_{suffix}{k}"
+    lines.append(f"{out} = {helper}(xp, {_permute(current, current_idx, front)}, {positions}, {size}, device)")
     temps.append(out)
-    new_idx = [k] + [i for _, i in group] + front[1:]
+    new_idx = ([k] if keep_k else []) + [i for _, i in group] + front[1:]
     if len(group) > 1:
         shape = ", ".join(dim(ix) for ix in new_idx)
         lines.append(f"{out} = xp.reshape({out}, ({shape},))")

@@ -25,6 +25,7 @@ import builtins
 import keyword
 import numbers
 import re
+import sys
 import time
 import unicodedata
 from functools import cached_property
@@ -240,7 +241,15 @@ class CompiledFunction:
             args = self._binding.arguments(arrays)
             self._last = _LastCall(arrays, args, self._positions)
         result = self._kernel(*args)
+        if self.detach:
+            inputs = [a for a in arrays.values() if hasattr(a, "shape")]
+            result = _detached(result, inputs) if self.single else tuple(_detached(r, inputs) for r in result)
         return result if self.single else tuple(result)
+
+    # Whether a result that is an input, or a view of one (x, x[1:3], A' for an input A), is returned as a copy
+    # (``rs.compile``: the caller's arrays are never handed back to be mutated through); internal kernels,
+    # whose results solvers and operators read without writing, skip the check.
+    detach = False
 
     # The last call's binding, reused while the inputs are those arrays again, or arrays of the same type,
     # dtype and shape that it passed on unconverted (a solver's new x; an Objective's data, the same objects
@@ -284,6 +293,16 @@ class CompiledFunction:
         outs = ", ".join(f"{shape_str(e.shape)}" for e in self.outputs)
         args = ", ".join(f"{v.name}{shape_str(v.shape)}" for v in self.variables)
         return f"<ricci compiled {self.name}({args}) -> {outs}; see .source>"
+
+
+def _detached(out, inputs):
+    """``out``, or a copy of it where it may share memory with one of the ``inputs`` (NumPy's, CuPy's, ...
+    ``may_share_memory`` of the library the array belongs to; libraries without one have immutable arrays)."""
+    library = sys.modules.get(type(out).__module__.partition(".")[0])
+    shares = getattr(library, "may_share_memory", None)
+    if shares is None or not any(type(a) is type(out) and shares(out, a) for a in inputs):
+        return out
+    return out.copy()
 
 
 class _LastCall:
@@ -434,7 +453,9 @@ def compile(exprs, *, name: str = "kernel", sizes: dict | None = None, variables
             raise TypeError(f"compile: variables must be variables (rs.Vector(...)), got {type(v).__name__}")
         extra.append(v)
     pre = _check_precomputed(precomputed, items, extra)
-    return CompiledFunction(items, single=single, name=name, sizes=sizes, extra=extra, precomputed=pre)
+    fn = CompiledFunction(items, single=single, name=name, sizes=sizes, extra=extra, precomputed=pre)
+    fn.detach = True
+    return fn
 
 
 def _check_precomputed(precomputed, items, extra) -> dict:

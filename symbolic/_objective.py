@@ -128,8 +128,9 @@ class _Bound:
 
     # -- packing -----------------------------------------------------------------------------------------
     def unpack(self, x) -> dict:
-        """The flat vector x as a dict name -> array of each variable's shape."""
-        x = self._check_x(x)
+        """The flat vector x as a dict name -> array of each variable's shape (views of one copy of x, so that
+        no result, such as the gradient x of x'x/2, is the caller's array or a view of it)."""
+        x = self.xp.asarray(self._check_x(x), copy=True)
         out = {}
         for v, shape, off, cnt in zip(self.wrt, self.shapes, self.offsets, self.counts):
             out[v.name] = self.xp.reshape(x[off:off + cnt], shape)
@@ -355,7 +356,7 @@ class Objective(_Bound):
         """The Hessian-vector product H(x) p, from the symbolic product (the Hessian is never formed). What
         no direction changes (sigmoid(...) for the logistic loss) is computed once per point, with f and
         the gradient where x is new, and kept: each further product at x costs only the part that reads p."""
-        p = self._check_x(p)
+        p = self.xp.asarray(self._check_x(p), copy=True)  # a result may be p itself (f = x'x/2): never the caller's
         directions = {d.name: self.xp.reshape(p[off:off + cnt], shape)
                       for d, shape, off, cnt in zip(self.directions, self.shapes, self.offsets, self.counts)}
         if self._cached(x, "curvature stage") is not None and self._level(x) == "gradient":

@@ -12,6 +12,7 @@ from ._calculus import derivative_table, resolve_variable, variables
 from ._codegen import compile as compile_exprs
 from ._dims import DimensionError, plain_shape, plain_ties
 from ._fdcheck import DerivativeCheck, finite_difference_check
+from ._nodes import ScatterAdd, Take, topological
 
 
 def check_derivatives(f, wrt=None, order: int = 2, data=None, *, seed=0, directions: int = 2,
@@ -87,6 +88,9 @@ def check_derivatives(f, wrt=None, order: int = 2, data=None, *, seed=0, directi
                 ties, who=what, mismatch=DimensionError,
                 rank_message="{who}: data {name!r} must be a {ndim}-D array of shape {shape}, got shape {got}",
                 size_message="{who}: data {name!r} must have shape {shape} = {expected}{where}, got {got}")
+    for d, least in _gathered_sizes(f).items():  # a gather's positions must exist in the drawn sizes
+        if d not in bound:
+            bound[d] = int(rng.integers(least, least + 4))
     names = [row[0] for row in table]
 
     def evaluate(**arrays):
@@ -96,6 +100,22 @@ def check_derivatives(f, wrt=None, order: int = 2, data=None, *, seed=0, directi
         evaluate, shapes, [(row[0], row[2], row[3], row[4]) for row in table[1:]], ties=ties,
         dimensions=fn.dim_names, values=values, sizes=bound, seed=rng, directions=int(directions),
         rtol=float(rtol), atol=float(atol))
+
+
+def _gathered_sizes(f) -> dict:
+    """Dimension name -> the least size it may have: the axis a ``take`` reads from, or the axis a
+    ``scatter_add`` writes to, must hold the largest position of its index."""
+    least: dict = {}
+    for node in topological([f]):
+        if isinstance(node, Take):
+            d = node.arg.shape[node.axis]
+        elif isinstance(node, ScatterAdd):
+            d = node.size
+        else:
+            continue
+        for name in ([str(d)] if not isinstance(d, int) and getattr(d, "is_Symbol", False) else []):
+            least[name] = max(least.get(name, 1), node.index.bound)
+    return least
 
 
 def _is_real(x) -> bool:

@@ -308,3 +308,15 @@ def test_bad_input_is_a_clear_error(call, error, match):
 def test_nodes_are_the_gather_and_scatter_types():
     assert isinstance(Ut, Take) and Ut.shape == (K, rs.Matrix("U", "m", "r").shape[1])
     assert isinstance(rs.scatter_add(G, ROWS, "m"), ScatterAdd)
+
+
+def test_check_derivatives_draws_sizes_that_hold_every_gathered_position():
+    """A symbolic axis that a take reads from (or a scatter_add writes to) is drawn at least as long as its
+    index's largest position + 1, so the check runs instead of failing with an IndexError."""
+    idx = np.array([0, 7, 3])
+    x = rs.Vector("x", "n")
+    report = rs.check_derivatives(rs.sum(rs.take(x, idx) ** 2), [x])
+    assert report.passed and report.sizes["n"] >= 8
+    y = rs.Vector("y", 3)
+    report = rs.check_derivatives(rs.sum(rs.exp(rs.scatter_add(y, idx, "m"))), [y])
+    assert report.passed and report.sizes["m"] >= 8

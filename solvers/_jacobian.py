@@ -10,7 +10,11 @@ item 6; Nocedal & Wright (2006), Section 10.3 for the normal equations and for L
 * a structured J (sparse, block, block diagonal, diagonal, ...): the normal equations are kept in the
   structure, ``J_s.gram()`` (a sparse J'J stays sparse, a block J gives a block Gram solved through a Schur
   complement), with J_s formed by scaling J's columns in its own structure (:func:`scale_columns`, a table of
-  rules per operator type); where no rule applies, the Gram of J is scaled instead (:class:`ScaledGram`);
+  rules per operator type); where no rule applies, the Gram of J is scaled instead (:class:`ScaledGram`).
+  For a factorization's J = [[J_U, J_V], [c I, 0], [0, c I]] the corner J_U'J_U + D is recognised block
+  diagonal (r x r per row of U) and eliminated as bundle adjusters do (issue 11): the Schur complement onto V,
+  solved by conjugate gradients with products through J_U and J_V (``_op_schur``), so neither J'J nor the
+  coupling J_U'J_V is formed densely;
 * a J known only through products (a scipy LinearOperator): J'J would cost n products to form, so the damped
   problem ``min ||J_s q + r||^2 + mu ||q||^2``, i.e. the least-squares problem of ``[J_s; sqrt(mu) I]``, is
   solved by LSQR (Paige & Saunders, ACM TOMS 8, 1982) with ``damp = sqrt(mu)``: :func:`damped_solve`.

@@ -14,8 +14,14 @@ fail (lambda too small) or steps fall inside the region (lambda too large). The 
 on the spectrum: Gershgorin's for a dense B, +-||B||_F (``norm_estimate``, a bound on ||B||_2) otherwise.
 It stops when | ||p|| - radius | <= k_easy * radius.
 
-B is an operator (``_operators.py``) with ``factorize(shift)``, ``diagonal()`` and ``norm_estimate()``; phase 1
-uses only those, so a structured B (a Gram, block-diagonal or sparse Hessian) is never formed densely there.
+B is an operator (``_operators.py``) with ``solver(shift, rtol)`` (``factorize(shift)`` or, where the structure
+makes it cheaper, an iterative solve to relative residual rtol: conjugate gradients on a block operator's Schur
+complement), ``diagonal()`` and ``norm_estimate()``; phase 1 uses only those, so a structured B (a Gram,
+block-diagonal or sparse Hessian) is never formed densely there. An iterative solve tests positive definiteness
+where cheap (diagonal blocks) and otherwise along the Krylov space of its right-hand side (negative curvature
+met by conjugate gradients, the test of Steihaug's method); an indefinite B + lambda I that test misses gives a
+stationary point of the model on the boundary rather than its minimizer, which the trust-region ratio test
+judges as any other step.
 
 Phase 2 runs when phase 1 reaches its iteration cap or its bracket collapses with ||p|| < radius, the
 signature of the *hard case* (g orthogonal to the eigenspace of the smallest eigenvalue lambda_1).
@@ -59,10 +65,17 @@ def _spectral_bounds(xp, B, diag, positive_semidefinite: bool) -> tuple[float, f
     return float(xp.min(diag - off)), float(xp.max(row_abs))  # ||B||_1 = ||B||_inf >= ||B||_2 for symmetric B
 
 
+#: The relative residual of phase 1's solves where B's structure offers an iterative solve (module docstring).
+SOLVE_RTOL = 1e-10
+
+
 def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int = 25,
-                  secular_tol: float = 1e-10, positive_semidefinite: bool = False) -> SubproblemSolution:
+                  secular_tol: float = 1e-10, positive_semidefinite: bool = False,
+                  rtol: float | None = SOLVE_RTOL) -> SubproblemSolution:
     """Solve the trust-region subproblem for the operator B; see the module docstring for the method and its
-    source. ``positive_semidefinite``: B is known to be (a Gauss-Newton matrix J'J), which gives cheap bounds."""
+    source. ``positive_semidefinite``: B is known to be (a Gauss-Newton matrix J'J), which gives cheap bounds.
+    ``rtol``: phase 1 may solve with ``B + lambda I`` iteratively to this relative residual (``B.solver``);
+    None: factorizations only."""
     gnorm = norm(xp, g)
     diag = B.diagonal()
     eig_low, b_norm = _spectral_bounds(xp, B, diag, positive_semidefinite)
@@ -76,14 +89,14 @@ def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int 
     for _ in range(maxiter):
         factorizations += 1
         try:
-            factorization = B.factorize(lam)
+            factorization = B.solver(lam, rtol=rtol)
+            p = -factorization.solve(g)
         except NotPositiveDefinite:  # lambda < -lambda_1
             lam_lo = max(lam_lo, lam)
             if lam_hi - lam_lo <= 1e-12 * max(1.0, lam_hi):
                 break
             lam = max(math.sqrt(lam_lo * lam_hi), lam_lo + 1e-2 * (lam_hi - lam_lo))
             continue
-        p = -factorization.solve(g)
         p_norm = norm(xp, p)
         if not math.isfinite(p_norm):
             break
@@ -97,7 +110,10 @@ def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int 
             lam_lo = max(lam_lo, lam)
         if lam_hi - lam_lo <= 1e-6 * max(lam_hi, 1e-300) and p_norm < radius:
             break  # bracket collapsed at the left end with ||p|| < radius: the hard case
-        q_norm = math.sqrt(max(dot(xp, p, factorization.solve(p)), 0.0))  # ||q||^2 = p'(B + lambda I)^-1 p
+        try:
+            q_norm = math.sqrt(max(dot(xp, p, factorization.solve(p)), 0.0))  # ||q||^2 = p'(B + lambda I)^-1 p
+        except NotPositiveDefinite:  # an iterative solve met negative curvature only now: lambda < -lambda_1
+            q_norm = 0.0
         lam_newton = lam + (p_norm / q_norm) ** 2 * (p_norm - radius) / radius if q_norm > 0 else -1.0
         if lam_lo < lam_newton < lam_hi:
             lam = lam_newton

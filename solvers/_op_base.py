@@ -130,6 +130,14 @@ class Operator:
         """``x`` with ``(A + shift I) x = b``; the same as ``factorize(shift).solve(b)``."""
         return self.factorize(shift).solve(b)
 
+    def solver(self, shift: float = 0.0, rtol: float | None = None) -> Factorization:
+        """A solver of ``(A + shift I) x = b``. With ``rtol`` None, or for structures without an iterative
+        route, :meth:`factorize` (exact; NotPositiveDefinite raised here). With ``rtol`` a caller accepts solves
+        to relative residual ``||b - (A + shift I) x|| <= rtol ||b||`` by an iterative method where the
+        structure makes that cheaper (a block operator's Schur complement, ``_op_schur``); such a solver's
+        ``solve`` may itself raise NotPositiveDefinite, so callers catch it around both calls."""
+        return self.factorize(shift)
+
     def _factorize(self, shift: float) -> Factorization:
         return dense_factorization(self, shift)
 

@@ -10,7 +10,11 @@ Shifted solves of a symmetric block operator (``BlockOperator._factorize``):
    (Zhang, ed., "The Schur Complement and Its Applications", Springer 2005, Theorem 1.12). S is formed densely
    (it is the small part) from products with identity columns, a few columns at a time, and factorized by
    Cholesky; a solve is two solves with the eliminated blocks and one with S (Golub & Van Loan 2013, Sec. 3.2.10).
-   Eliminating the cheaply invertible block in whichever corner it is keeps S the size of the rest.
+   Eliminating the cheaply invertible block in whichever corner it is keeps S the size of the rest. One block
+   diagonal eliminated onto a block-diagonal (or diagonal) rest through a sparse coupling, the shape of a
+   factorization's Hessian and of its Gauss-Newton matrix J'J + D, forms S block row by block row in
+   :mod:`._op_schur`; :meth:`BlockOperator.solver` with a tolerance solves that case by conjugate gradients
+   on S instead, without forming it (Ceres Solver's ITERATIVE_SCHUR).
 2. Every block has a scipy.sparse form: the sparse symmetric LDL' of the assembled matrix.
 3. Otherwise the dense fallback (Cholesky of ``to_dense() + sI``).
 """
@@ -28,6 +32,8 @@ from ._op_base import (
     Factorization,
     NotPositiveDefinite,
     Operator,
+    check_scalar,
+    check_shift,
     cholesky_solver,
     dense_factorization,
     sparse_spd_solver,
@@ -35,6 +41,14 @@ from ._op_base import (
 from ._op_compose import SumOperator, as_operator, host_sparse
 from ._op_elementary import DiagonalOperator, ScaledIdentity, SparseOperator, _set
 from ._op_gram import GramOperator, _sparse_diag
+from ._op_schur import (
+    BlockCoupling,
+    block_inverses,
+    cholesky_in_place,
+    iterative_schur_factorization,
+    prefer_iterative,
+    schur_complement,
+)
 from ._op_structured import BlockDiagonalOperator
 
 _CHUNK_ENTRIES = 1 << 22  # entries of the dense column chunks used to form a Schur complement (32 MiB in float64)
@@ -45,6 +59,26 @@ def _offsets(sizes):
     for size in sizes:
         out.append(out[-1] + size)
     return out
+
+
+@dataclass(frozen=True)
+class _SchurSetting:
+    """A block diagonal (b, p, p) eliminated onto a rest with (n/q, q, q) diagonal blocks through a coupling."""
+
+    B_blocks: object
+    A_blocks: object
+    coupling: BlockCoupling
+
+
+def _diagonal_blocks(form):
+    """The (n/q, q, q) NumPy stack of a block-diagonal, diagonal or scaled-identity operator, else None."""
+    if isinstance(form, BlockDiagonalOperator) and form.xp is NUMPY and form.symmetric:
+        return np.asarray(form.blocks)
+    if isinstance(form, DiagonalOperator) and form.xp is NUMPY:
+        return np.asarray(form.d)[:, None, None]
+    if isinstance(form, ScaledIdentity) and form.xp is NUMPY:
+        return np.full((form.n, 1, 1), form.c)
+    return None
 
 
 #: Operators of at most this size are factorized densely: one Cholesky of a 500 x 500 matrix takes a few ms,
@@ -85,7 +119,8 @@ class BlockOperator(Operator):
             if b.xp is not present[0].xp:
                 raise TypeError(f"BlockOperator: blocks compute on different libraries ({present[0].xp.__name__}, "
                                 f"{b.xp.__name__})")
-        _set(self, blocks=grid, row_sizes=tuple(rows), col_sizes=tuple(cols), symmetric=False)
+        _set(self, blocks=grid, row_sizes=tuple(rows), col_sizes=tuple(cols), symmetric=False,
+             _cache={})  # structure read once and reused by every shift: block-diagonal forms, block couplings
         if symmetric is None:
             symmetric = self._detect_symmetric()
         elif symmetric and rows != cols:
@@ -236,9 +271,11 @@ class BlockOperator(Operator):
             elif block.cheaply_invertible:
                 forms[i] = block
             else:
-                pattern = block_diagonal_form(block)
-                if pattern is not None:
-                    forms[i] = pattern
+                key = ("pattern", i)
+                if key not in self._cache:
+                    self._cache[key] = block_diagonal_form(block)
+                if self._cache[key] is not None:
+                    forms[i] = self._cache[key]
         return forms
 
     def _eliminable(self, forms):
@@ -268,10 +305,71 @@ class BlockOperator(Operator):
                 return Factorization(shift, "sparse-ldl", self.shape[0], NUMPY, solve)
         return dense_factorization(self, shift, "dense-fallback")
 
+    def solver(self, shift: float = 0.0, rtol: float | None = None) -> Factorization:
+        """A solver of ``(A + shift I) x = b``: :meth:`factorize` when ``rtol`` is None; otherwise, for a block
+        diagonal eliminated onto a block-diagonal rest of more than ``_op_schur.ITERATIVE_ABOVE`` unknowns, the
+        preconditioned conjugate gradients on the Schur complement to relative residual ``rtol``
+        (:func:`._op_schur.iterative_schur_factorization`), whose ``solve`` may raise NotPositiveDefinite."""
+        if rtol is None:
+            return self.factorize(shift)
+        rtol = check_scalar(rtol, f"{self.name}.solver(rtol)")
+        if not 0.0 < rtol < 1.0:
+            raise ValueError(f"{self.name}.solver: rtol must lie in (0, 1); got {rtol}")
+        shift = check_shift(shift, self.name)
+        if (self.xp is not NUMPY or not self.symmetric or self.shape[0] <= DENSE_BELOW
+                or self.shape[0] != self.shape[1]):
+            return self.factorize(shift)
+        forms = self._cheap_forms(shift)
+        eliminated = self._eliminable(forms)
+        if len(eliminated) != 1 or len(self.blocks) != 2:
+            return self.factorize(shift)
+        E, R = eliminated, [1 - eliminated[0]]
+        setting = self._schur_setting(E, R, forms)
+        if setting is None or not prefer_iterative(self.row_sizes[R[0]]):
+            return self.factorize(shift)
+        upper, lower = self.blocks[E[0]][R[0]], self.blocks[R[0]][E[0]]
+        # products with the coupling: a sparse block as BSR of the block form (shares its values); any other
+        # (the Gram's J_U' W J_V of a least-squares problem) through its own factors, cheaper than the product
+        matvec = setting.coupling.bsr().__matmul__ if isinstance(upper, SparseOperator) else upper.matvec
+        factorization = iterative_schur_factorization(
+            setting.coupling, setting.B_blocks, forms[R[0]], setting.A_blocks, shift, rtol=rtol,
+            size=self.shape[0], exact=lambda: self._schur(shift, E, R, forms),
+            what=f"BlockOperator + {shift:g}*I",
+            products=(matvec, lower.matvec))
+        if E[0] == 0:
+            return factorization
+        n_r = self.row_sizes[0]  # the eliminated block is the second: reorder to (eliminated, rest) and back
+
+        def solve(B):
+            X = factorization._solve_matrix(np.concatenate([B[n_r:], B[:n_r]], axis=0))
+            return np.concatenate([X[X.shape[0] - n_r:], X[:X.shape[0] - n_r]], axis=0)
+
+        return Factorization(shift, factorization.method, self.shape[0], NUMPY, solve)
+
+    def _schur_setting(self, E, R, forms):
+        """The one-block-diagonal-onto-block-diagonal setting of :mod:`._op_schur` (NumPy, symmetric, one
+        eliminated block diagonal E with p x p blocks, one rest R whose form is block diagonal with q x q
+        blocks, or diagonal, and a sparse coupling), with the coupling's block form cached; None otherwise."""
+        if not self.symmetric or len(E) != 1 or len(R) != 1 or not isinstance(forms.get(E[0]), BlockDiagonalOperator):
+            return None
+        B_blocks = np.asarray(forms[E[0]].blocks)
+        A_blocks = _diagonal_blocks(forms.get(R[0]))
+        if A_blocks is None or B_blocks.shape[1] != B_blocks.shape[2]:
+            return None
+        key = ("coupling", E[0], R[0], B_blocks.shape[1], A_blocks.shape[1])
+        if key not in self._cache:
+            C = self._host_sparse_part(E, R)
+            self._cache[key] = None if C is None else BlockCoupling.of(C, B_blocks.shape[1], A_blocks.shape[1])
+        if self._cache[key] is None:
+            return None
+        return _SchurSetting(B_blocks, A_blocks, self._cache[key])
+
     def _host_sparse_part(self, rows, cols):
         """The blocks (rows x cols) assembled as one scipy.sparse CSR array, or None if one has no sparse form."""
         import scipy.sparse as sp
 
+        if len(rows) == 1 and len(cols) == 1 and self.blocks[rows[0]][cols[0]] is not None:
+            return host_sparse(self.blocks[rows[0]][cols[0]])  # one block: its own form, not a copy
         parts = []
         for i in rows:
             row = []
@@ -304,7 +402,8 @@ class BlockOperator(Operator):
             S = self._schur_complement_sparse(shift, E, R, forms)
             if S is None:
                 S = self._schur_complement(shift, E, R, solvers)
-            S_solve = cholesky_solver(xp, S, f"the Schur complement of BlockOperator + {shift:g}*I")
+            what = f"the Schur complement of BlockOperator + {shift:g}*I"
+            S_solve = cholesky_in_place(S, what) if xp is NUMPY else cholesky_solver(xp, S, what)
         sizes, r_offsets = self.row_sizes, _offsets([self.row_sizes[j] for j in R])
 
         def solve(B):
@@ -330,9 +429,15 @@ class BlockOperator(Operator):
     def _schur_complement_sparse(self, shift, E, R, forms):
         """S through sparse products, when the eliminated blocks have sparse explicit inverses (diagonal, block
         diagonal) and the coupling blocks sparse forms: ``A_RR + sI - A_RE (A_EE + sI)^-1 A_ER`` with the
-        product ``A_RE ((A_EE + sI)^-1 A_ER)`` formed sparse and only S itself dense. None otherwise."""
+        product ``A_RE ((A_EE + sI)^-1 A_ER)`` formed sparse and only S itself dense (one block diagonal
+        eliminated onto a block-diagonal rest: block by block, :func:`._op_schur.schur_complement`). None
+        otherwise."""
         if self.xp is not NUMPY:
             return None
+        setting = self._schur_setting(E, R, forms)
+        if setting is not None:
+            inverse = block_inverses(setting.B_blocks, shift, f"BlockOperator + {shift:g}*I: diagonal block {E[0]}")
+            return schur_complement(setting.coupling, inverse, setting.A_blocks, None, shift)
         coupling = self._host_sparse_part(E, R)
         if coupling is None:
             return None
@@ -417,12 +522,14 @@ def block_diagonal_form(op, max_block: int = _MAX_PATTERN_BLOCK):
     """A :class:`BlockDiagonalOperator` equal to the symmetric sparse operator ``op`` (a SparseOperator or a
     Gram operator of a sparse matrix) when its nonzeros lie in diagonal blocks of one size k <= max_block
     (every nonzero (i, j) has i // k == j // k; the smallest such k with at least two blocks), else None. This
-    is how the Gram matrix J_U'J_U of a factorization's Jacobian is recognised as block diagonal."""
-    if op.xp is not NUMPY or not op.symmetric or not isinstance(op, (SparseOperator, GramOperator)):
+    is how the Gram matrix J_U'J_U of a factorization's Jacobian, and J_U'J_U + D of Levenberg-Marquardt's
+    scaled normal equations (a sum with a sparse form), are recognised as block diagonal."""
+    if op.xp is not NUMPY or not op.symmetric or not isinstance(op, (SparseOperator, GramOperator, SumOperator)):
         return None
-    if isinstance(op, GramOperator) and op.kind != "sparse":
+    matrix = host_sparse(op)  # None for a dense Gram or a sum with a term that has no sparse form
+    if matrix is None:
         return None
-    matrix = host_sparse(op).tocoo()
+    matrix = matrix.tocoo()
     n = matrix.shape[0]
     rows, cols = np.asarray(matrix.row), np.asarray(matrix.col)
     spread = int(np.abs(rows - cols).max()) + 1 if matrix.nnz else 1
@@ -503,6 +610,15 @@ class WeightedProductOperator(Operator):
 
     def to_dense(self):
         return self.left._rmatmat(self._weigh(self.xp.asarray(self.right.to_dense())))
+
+    def norm_estimate(self) -> float:
+        """Exact from the sparse product where L and R have sparse forms; otherwise the bound
+        ``||L' W R||_F <= ||L||_F max|w| ||R||_F`` (never the dense form, which has n^2 entries)."""
+        matrix = host_sparse(self)
+        if matrix is not None:
+            return float(np.linalg.norm(matrix.data))
+        largest = 1.0 if self.w is None else float(self.xp.max(self.xp.abs(self.w)))
+        return self.left.norm_estimate() * largest * self.right.norm_estimate()
 
 
 @host_sparse.register

@@ -8,12 +8,15 @@ the generic results of ``c * A`` and of the Gram matrix of a block operator. Eve
 ``rmatvec`` (vectors and (n, k) matrices), ``T``, ``diagonal()``, ``to_dense()``, ``norm_estimate()``,
 ``gram(weights)``, ``nbytes``, ``+`` and scalar ``*``, and square symmetric ones ``factorize(shift)`` /
 ``solve(b, shift)`` for ``(A + shift I) x = b`` by the cheapest exact method of their structure, raising
-:class:`NotPositiveDefinite` when ``A + shift I`` is not positive definite. :func:`as_operator` wraps arrays,
+:class:`NotPositiveDefinite` when ``A + shift I`` is not positive definite; ``solver(shift, rtol)`` lets a
+caller accept an iterative solve to a relative residual where that is cheaper (conjugate gradients on a block
+operator's Schur complement, ``_op_schur``). :func:`as_operator` wraps arrays,
 scipy.sparse matrices and scipy LinearOperators.
 
 The implementation is split by kind: ``_op_base`` (base class, factorization record, shared factorizations),
 ``_op_elementary``, ``_op_gram``, ``_op_structured`` (Kronecker, block diagonal), ``_op_compose`` (sums,
-multiples, ``+`` rules, sparse assembly, ``as_operator``) and ``_op_block``.
+multiples, ``+`` rules, sparse assembly, ``as_operator``), ``_op_block`` and ``_op_schur`` (Schur complements
+onto a block-diagonal rest, exact and by conjugate gradients).
 """
 from ._op_base import Factorization, NotPositiveDefinite, Operator
 from ._op_block import BlockOperator, WeightedProductOperator

@@ -296,7 +296,11 @@ def assemble_blocks(plan: BlockPlan, ctx: _Context):
     """A BlockOperator (zero blocks are None); one DenseOperator when every block is dense (then nothing is
     gained by blocks)."""
     ops = _solvers()
-    rows = [[None if isinstance(b, ZeroPlan) else ctx.build(b, plan.symmetric and i == j) for j, b in enumerate(row)]
+    zero_row = [all(isinstance(b, ZeroPlan) for b in row) for row in plan.blocks]
+    zero_col = [all(isinstance(row[j], ZeroPlan) for row in plan.blocks) for j in range(len(plan.blocks[0]))]
+    # a zero block is None, except where its whole block row or column is zero (BlockOperator needs its size)
+    rows = [[None if isinstance(b, ZeroPlan) and not (zero_row[i] or zero_col[j])
+             else ctx.build(b, plan.symmetric and i == j) for j, b in enumerate(row)]
             for i, row in enumerate(plan.blocks)]
     if all(op is None or isinstance(op, ops.DenseOperator) for row in rows for op in row):
         xp = ctx.xp

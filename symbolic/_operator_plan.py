@@ -143,11 +143,19 @@ class SparsePlan(Plan):
             first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
             starts = None if first.all() else np.flatnonzero(first)
             height = self.shape[1] if transposed else self.shape[0]
-            indptr = np.zeros(height + 1, dtype=np.int64)
+            index = _index_dtype(max(len(order), height, self.shape[0], self.shape[1]))  # the cache is kept
+            indptr = np.zeros(height + 1, dtype=index)
             np.cumsum(np.bincount(rows[first], minlength=height), out=indptr[1:])
-            cached = (order, starts, cols[first], indptr)
+            cached = (order.astype(index, copy=False), None if starts is None else starts.astype(index, copy=False),
+                      cols[first].astype(index, copy=False), indptr)
             object.__setattr__(self, key, cached)  # a cache, not state: the plan's fields do not change
         return cached
+
+
+def _index_dtype(largest: int):
+    """int32 for index arrays whose entries stay below 2^31 (half the memory of the plan's cached structure,
+    which lives as long as the compiled objective), else int64."""
+    return np.int32 if largest < 2**31 - 1 else np.int64
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,7 +163,7 @@ class SparsePart:
     """Entries ``values.ravel()[k]`` at (``rows[k]``, ``cols[k]``): the positions are fixed when the plan is
     made (they come from the constant index arrays of selectors), only the values change with x."""
 
-    rows: object  # int64 NumPy array
+    rows: object  # int32 (int64 beyond 2^31) NumPy array
     cols: object
     values: Expr
 
@@ -357,9 +365,9 @@ def term_selected(t: _Term, sizes, shape):
 
     def flat(axes):
         if not axes:
-            return np.zeros(math.prod(grid), dtype=np.int64)
+            return np.zeros(math.prod(grid), dtype=np.int32)
         dims = [dim_value(t.dims[ix], sizes) for ix in axes]
-        return np.ravel_multi_index([coordinates(ix) for ix in axes], dims).astype(np.int64)
+        return np.ravel_multi_index([coordinates(ix) for ix in axes], dims).astype(_index_dtype(math.prod(dims)))
 
     return SparsePlan(shape, (SparsePart(flat(t.row), flat(t.col), values),))
 

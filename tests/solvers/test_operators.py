@@ -9,6 +9,7 @@ LinearOperators, Dask data, and the same dense comparisons on CuPy (GPU class).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -30,9 +31,9 @@ from ricci.solvers import (
     ScaledIdentity,
     SparseOperator,
     SumOperator,
+    _op_block,
     as_operator,
 )
-from ricci.solvers import _op_block
 from ricci.solvers._op_block import block_diagonal_form
 from scipy.sparse.linalg import aslinearoperator
 
@@ -785,3 +786,144 @@ def test_factorization_like_block_operator_takes_the_block_row_schur_path():
     rhs = rng.standard_normal(op.shape[0])
     np.testing.assert_allclose(fact.solve(rhs), np.linalg.solve(op.to_dense() + 0.25 * np.eye(op.shape[0]), rhs),
                                rtol=1e-9)
+
+
+# ---- Schur complements onto a block-diagonal rest (_op_schur): exact blocks and iterative solves ----------------
+def _schur_case(rng, b, p, nb, q, density, e_first=True, negative=0.0):
+    """A block operator [[B, C], [C', A]] (or [[A, C'], [C, B]]) with B (b blocks p x p) and A (nb blocks q x q)
+    symmetric positive definite block diagonals and C sparse, and its dense matrix."""
+    G = rng.standard_normal((b, p, p))
+    B = G @ np.swapaxes(G, 1, 2) + p * np.eye(p)
+    C = sp.random_array((b * p, nb * q), density=density, rng=rng, format="csr")
+    Cd = C.toarray()
+    coupled = float(np.linalg.eigvalsh(Cd.T @ np.linalg.solve(_block_diag(B), Cd)).max())  # A above it: M > 0
+    H = rng.standard_normal((nb, q, q))
+    A = H @ np.swapaxes(H, 1, 2) + (q + coupled + negative) * np.eye(q)
+    Bop, Aop, Cop, Ctop = (BlockDiagonalOperator(B), BlockDiagonalOperator(A), SparseOperator(C),
+                           SparseOperator(C.T.tocsr()))
+    grid = [[Bop, Cop], [Ctop, Aop]] if e_first else [[Aop, Ctop], [Cop, Bop]]
+    op = BlockOperator(grid, True)
+    return op, op.to_dense(), B, A, C
+
+
+@settings(max_examples=15, deadline=None)
+@given(b=st.integers(1, 7), p=st.integers(1, 4), nb=st.integers(1, 6), q=st.integers(1, 4),
+       density=st.floats(0.05, 1.0), seed=seeds, shift=st.sampled_from([0.0, 0.3]))
+def test_block_schur_complement_and_its_diagonal_blocks_equal_the_dense_ones(b, p, nb, q, density, seed, shift):
+    from ricci.solvers._op_schur import (
+        BlockCoupling,
+        block_inverses,
+        schur_complement,
+        schur_diagonal_blocks,
+    )
+
+    rng = np.random.default_rng(seed)
+    _, _, B, A, C = _schur_case(rng, b, p, nb, q, density)
+    coupling = BlockCoupling.of(C, p, q)
+    assert np.all(np.diff(coupling.rows) >= 0) and coupling.values.shape[1:] == (p, q)
+    inverse = block_inverses(B, shift, "B")
+    Cd = C.toarray()
+    u, v = rng.standard_normal(b * p), rng.standard_normal(nb * q)
+    np.testing.assert_allclose(coupling.matvec(v), Cd @ v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(coupling.rmatvec(u), Cd.T @ u, rtol=1e-12, atol=1e-12)
+    expected = (_block_diag(A) + shift * np.eye(nb * q)
+                - Cd.T @ np.linalg.solve(_block_diag(B) + shift * np.eye(b * p), Cd))
+    np.testing.assert_allclose(schur_complement(coupling, inverse, A, None, shift), expected, rtol=1e-10,
+                               atol=1e-10)
+    np.testing.assert_allclose(schur_complement(coupling, inverse, np.zeros_like(A), _block_diag(A), shift),
+                               expected, rtol=1e-10, atol=1e-10)
+    diagonal = schur_diagonal_blocks(coupling, inverse, A, shift)
+    np.testing.assert_allclose(diagonal, np.stack([expected[j * q:(j + 1) * q, j * q:(j + 1) * q]
+                                                   for j in range(nb)]), rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(b=st.integers(2, 9), p=st.integers(1, 4), nb=st.integers(1, 6), q=st.integers(1, 4),
+       density=st.floats(0.05, 0.8), seed=seeds, shift=st.sampled_from([0.0, 0.7]), e_first=st.booleans())
+def test_iterative_schur_solves_like_the_dense_matrix(b, p, nb, q, density, seed, shift, e_first):
+    with _iterative_schur_at_any_size():
+        _check_iterative_schur(b, p, nb, q, density, seed, shift, e_first)
+
+
+@contextlib.contextmanager
+def _iterative_schur_at_any_size():
+    """The iterative Schur route for operators of any size (hypothesis reuses a test's function-scoped
+    fixtures across examples, so the patch is a context inside the test)."""
+    from ricci.solvers import _op_schur
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_op_schur, "ITERATIVE_ABOVE", 0)
+        yield
+
+
+def _check_iterative_schur(b, p, nb, q, density, seed, shift, e_first):
+    rng = np.random.default_rng(seed)
+    if b * p <= nb * q:  # the larger block diagonal is the one eliminated
+        b = nb * q // p + 1
+    op, dense, *_ = _schur_case(rng, b, p, nb, q, density, e_first)
+    solver = op.solver(shift, rtol=1e-12)
+    assert solver.method == "iterative-schur"
+    assert op.solver(shift).method == "schur"  # rtol None: the exact factorization
+    rhs = rng.standard_normal((op.shape[0], 2))
+    expected = np.linalg.solve(dense + shift * np.eye(op.shape[0]), rhs)
+    for got in (solver.solve(rhs), np.stack([solver.solve(rhs[:, 0]), solver.solve(rhs[:, 1])], axis=1),
+                op.solver(shift).solve(rhs)):
+        assert np.linalg.norm(got - expected) <= 1e-8 * np.linalg.norm(expected)
+
+
+def test_iterative_schur_reports_indefinite_input(monkeypatch):
+    from ricci.solvers import _op_schur
+
+    monkeypatch.setattr(_op_schur, "ITERATIVE_ABOVE", 0)
+    # S = [[a - c^2, -c^2], [-c^2, a - c^2]] has positive diagonal but the eigenvalue a - 2 c^2 < 0
+    c = math.sqrt(0.7)
+    op = BlockOperator([[BlockDiagonalOperator(np.ones((2, 1, 1))), sp.csr_array([[c, c], [0.0, 0.0]])],
+                        [sp.csr_array([[c, 0.0], [c, 0.0]]), DiagonalOperator(np.ones(2))]], True)
+    assert float(np.linalg.eigvalsh(op.to_dense()).min()) < 0
+    rng = np.random.default_rng(3)
+    with pytest.raises(NotPositiveDefinite, match="curvature"):
+        op.solver(0.0, rtol=1e-10).solve(rng.standard_normal(4))
+    with pytest.raises(NotPositiveDefinite):  # the exact route agrees
+        op.factorize(0.0)
+    shift = 1.0
+    x = op.solver(shift, rtol=1e-12).solve(np.arange(4.0))
+    np.testing.assert_allclose(x, np.linalg.solve(op.to_dense() + shift * np.eye(4), np.arange(4.0)), rtol=1e-9)
+    # an indefinite diagonal block of S (a principal submatrix) is found before any solve
+    rng = np.random.default_rng(4)
+    indefinite, *_ = _schur_case(rng, 8, 2, 3, 2, 0.5, negative=-1000.0)
+    with pytest.raises(NotPositiveDefinite, match="diagonal blocks of its Schur complement"):
+        indefinite.solver(0.0, rtol=1e-10)
+    with pytest.raises(NotPositiveDefinite, match="eliminated block"):
+        indefinite.solver(-50.0, rtol=1e-10)
+    with pytest.raises(ValueError, match="rtol"):
+        indefinite.solver(0.0, rtol=2.0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(users=st.integers(3, 12), items=st.integers(2, 9), rank=st.integers(1, 3), seed=seeds)
+def test_levenberg_marquardt_normal_equations_keep_the_block_structure(users, items, rank, seed):
+    """J = [[J_U, J_V], [c I, 0], [0, c I]] scaled by columns: (J S)'(J S) + mu I is solved through the Schur
+    complement onto V (J_U'J_U + D recognised block diagonal), exactly and iteratively, never densely."""
+    with _iterative_schur_at_any_size():
+        _check_levenberg_marquardt_normal_equations(users, items, rank, seed)
+
+
+def _check_levenberg_marquardt_normal_equations(users, items, rank, seed):
+    from ricci.solvers._jacobian import scaled_gram
+
+    rng = np.random.default_rng(seed)
+    JU, JV = _factorization_jacobian(rng, max(users, items + 1), items, rank, 0.4)
+    nu, nv = JU.shape[1], JV.shape[1]
+    J = BlockOperator([[SparseOperator(JU), SparseOperator(JV)], [ScaledIdentity(nu, 0.1), None],
+                       [None, ScaledIdentity(nv, 0.1)]])
+    s = rng.uniform(0.5, 2.0, nu + nv)
+    G = scaled_gram(J, s)
+    assert block_diagonal_form(G.blocks[0][0]).blocks.shape == (nu // rank, rank, rank)
+    Jd = J.to_dense() * s[None, :]
+    mu = float(rng.uniform(0.01, 1.0))
+    rhs = rng.standard_normal(nu + nv)
+    expected = np.linalg.solve(Jd.T @ Jd + mu * np.eye(nu + nv), rhs)
+    for solver in (G.factorize(mu), G.solver(mu, rtol=1e-12)):
+        assert solver.method in ("schur", "iterative-schur")
+        assert np.linalg.norm(solver.solve(rhs) - expected) <= 1e-8 * np.linalg.norm(expected)
+    assert G.solver(mu, rtol=1e-12).method == "iterative-schur"

@@ -506,3 +506,133 @@ def test_least_squares_refuses_what_is_not_a_jacobian():
         least_squares(problem.residual, np.zeros(N), jac=lambda x: {"J": 1})
     with pytest.raises(ValueError, match=r"jac must return an operator of shape \(32, 12\); got SparseOperator"):
         least_squares(problem.residual, np.zeros(N), jac=lambda x: SparseOperator(problem.A))
+
+
+# ---- matrix factorization: Schur-complement steps (exact and iterative) against dense ones ------------------
+class Factorization:
+    """f(U, V) = 1/2 sum over observed (i, j) of (u_i . v_j - T_ij)^2 + c^2/2 (|U|^2 + |V|^2), x = [vec U; vec V]
+    (rows of U, then rows of V). Residual r = [u_i . v_j - T_ij; c vec U; c vec V] with the block Jacobian
+    [[J_U, J_V], [c I, 0], [0, c I]]; the Hessian [[diag(H_U,i), C], [C', diag(H_V,j)]] with blocks
+    H_U,i = sum_j v_j v_j' + c^2 I and C_ij = v_j u_i' + r_ij I, as operators or dense."""
+
+    def __init__(self, rng, users=9, items=7, rank=2, observed=0.6, c=0.1):
+        mask = rng.random((users, items)) < observed
+        mask[np.arange(users), rng.integers(items, size=users)] = True
+        mask[rng.integers(users, size=items), np.arange(items)] = True
+        self.I, self.J = np.nonzero(mask)
+        self.T = rng.standard_normal((users, rank)) @ rng.standard_normal((rank, items))
+        self.m, self.n, self.r, self.c = users, items, rank, c
+
+    def split(self, x):
+        k = self.m * self.r
+        return x[:k].reshape(self.m, self.r), x[k:].reshape(self.n, self.r)
+
+    def entries(self, x):
+        U, V = self.split(x)
+        return np.sum(U[self.I] * V[self.J], axis=1) - self.T[self.I, self.J]
+
+    def residual(self, x):
+        return np.concatenate([self.entries(x), self.c * x])
+
+    def fun(self, x):
+        return 0.5 * float(self.residual(x) @ self.residual(x))
+
+    def jac(self, x):
+        return self.jac_dense(x).T @ self.residual(x)
+
+    def _jacobian_blocks(self, x):
+        U, V = self.split(x)
+        r, k = self.r, self.I.size
+        rows = np.repeat(np.arange(k), r)
+        JU = sp.csr_array((V[self.J].ravel(), (rows, (self.I[:, None] * r + np.arange(r)).ravel())), (k, self.m * r))
+        JV = sp.csr_array((U[self.I].ravel(), (rows, (self.J[:, None] * r + np.arange(r)).ravel())), (k, self.n * r))
+        return JU, JV
+
+    def jac_block(self, x):
+        JU, JV = self._jacobian_blocks(x)
+        return BlockOperator([[SparseOperator(JU), SparseOperator(JV)], [ScaledIdentity(JU.shape[1], self.c), None],
+                              [None, ScaledIdentity(JV.shape[1], self.c)]])
+
+    def jac_dense(self, x):
+        return self.jac_block(x).to_dense()
+
+    def hess(self, x):
+        U, V = self.split(x)
+        r, e = self.r, self.entries(x)
+        HU = np.zeros((self.m, r, r))
+        HV = np.zeros((self.n, r, r))
+        np.add.at(HU, self.I, V[self.J][:, :, None] * V[self.J][:, None, :])
+        np.add.at(HV, self.J, U[self.I][:, :, None] * U[self.I][:, None, :])
+        blocks = V[self.J][:, :, None] * U[self.I][:, None, :] + e[:, None, None] * np.eye(r)  # v_j u_i' + r_ij I
+        C = sp.bsr_array((blocks, self.J, np.searchsorted(self.I, np.arange(self.m + 1))),
+                         shape=(self.m * r, self.n * r)).tocsr()
+        eye = self.c ** 2 * np.eye(r)
+        return BlockOperator([[BlockDiagonalOperator(HU + eye), SparseOperator(C)],
+                              [SparseOperator(C.T.tocsr()), BlockDiagonalOperator(HV + eye)]], True)
+
+    def hess_dense(self, x):
+        return self.hess(x).to_dense()
+
+
+@pytest.fixture
+def schur_everywhere(monkeypatch):
+    """The Schur-complement paths at test sizes: no dense cutoff, the iterative route from any size."""
+    from ricci.solvers import _op_block, _op_schur
+
+    monkeypatch.setattr(_op_block, "DENSE_BELOW", 0)
+    monkeypatch.setattr(_op_schur, "ITERATIVE_ABOVE", 0)
+
+
+def test_factorization_hessian_operator_is_the_dense_hessian():
+    rng = np.random.default_rng(3)
+    problem = Factorization(rng)
+    x = rng.standard_normal(problem.m * problem.r + problem.n * problem.r)
+    h, e = 1e-6, rng.standard_normal(x.size)
+    fd = (problem.jac(x + h * e) - problem.jac(x - h * e)) / (2 * h)  # the finite-difference Hessian-vector product
+    np.testing.assert_allclose(problem.hess(x).matvec(e), fd, rtol=1e-6, atol=1e-6)
+    fd_grad = (problem.fun(x + h * e) - problem.fun(x - h * e)) / (2 * h)
+    assert abs(fd_grad - problem.jac(x) @ e) <= 1e-6 * max(1.0, abs(fd_grad))
+
+
+@pytest.mark.parametrize("route", ["exact", "iterative"])
+@pytest.mark.parametrize("method", ["lm", "gauss-newton"])
+def test_schur_least_squares_steps_equal_the_dense_steps_on_a_factorization(monkeypatch, method, route):
+    from ricci.solvers import _op_block, _op_schur
+
+    monkeypatch.setattr(_op_block, "DENSE_BELOW", 0)
+    monkeypatch.setattr(_op_schur, "ITERATIVE_ABOVE", 0 if route == "iterative" else 10**9)
+    rng = np.random.default_rng(11)
+    problem = Factorization(rng)
+    x0 = rng.standard_normal(problem.m * problem.r + problem.n * problem.r)
+    paths = {}
+    for form in ("jac_block", "jac_dense"):
+        iterates = []
+        res = least_squares(problem.residual, x0, jac=getattr(problem, form), method=method, max_nfev=8,
+                            callback=iterates.append)
+        paths[form] = (res, np.array(iterates))
+    (ours, path), (reference, reference_path) = paths["jac_block"], paths["jac_dense"]
+    assert path.shape == reference_path.shape and path.shape[0] >= 3
+    np.testing.assert_allclose(path, reference_path, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(ours.cost, reference.cost, rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["newton", "dogleg", "trust-exact"])
+def test_schur_newton_steps_equal_the_dense_steps_on_a_factorization(schur_everywhere, method):
+    """Newton and dogleg take the dense run's steps (conjugate gradients on the Schur complement to 1e-10);
+    trust-exact's More-Sorensen bracket starts from other spectral bounds for a structured B (module
+    docstring of _more_sorensen), so its steps differ: it reaches the dense run's minimizer."""
+    rng = np.random.default_rng(5)
+    problem = Factorization(rng)
+    x0 = rng.standard_normal(problem.m * problem.r + problem.n * problem.r)
+    options = {"maxiter": 6} if method != "trust-exact" else {"maxiter": 500, "gtol": 1e-9}
+    ours, path = run(problem, method, problem.hess, x0, **options)
+    reference, reference_path = run(problem, method, problem.hess_dense, x0, **options)
+    if method == "trust-exact":
+        assert ours.success and reference.success  # f(UQ, VQ) = f(U, V) for orthogonal Q: compare U V' and f
+        (U, V), (U_ref, V_ref) = problem.split(ours.x), problem.split(reference.x)
+        np.testing.assert_allclose(U @ V.T, U_ref @ V_ref.T, atol=1e-6)
+        np.testing.assert_allclose(ours.fun, reference.fun, rtol=1e-10)
+    else:
+        assert path.shape == reference_path.shape
+        np.testing.assert_allclose(path, reference_path, rtol=1e-6, atol=1e-6)
+    assert ours.fun <= problem.fun(x0)

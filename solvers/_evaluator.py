@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._arrays import as_array, as_scalar, power_of_two_scale
+from ._arrays import as_array, as_scalar, max_abs, power_of_two_scale
 from ._user_operators import (
     check_finite,
     dense_form,
@@ -118,7 +118,53 @@ class FloatingPointGuard:
         return np.errstate(**self.user_settings)
 
 
-class Evaluator:
+class ScaledModel:
+    """What every model of the function the drivers see shares: the scalar one (:class:`Evaluator`: f, g, H) and
+    the residual one (``_residual_model.ResidualEvaluator``: 1/2 ||r||^2, J'r, J'J). Both count the user's
+    calls (``counts``), call user code under the caller's floating-point settings (:meth:`call_user`), and
+    present ``scale^value_degree * f`` to the drivers for a power of two ``scale`` chosen at x0
+    (:meth:`scale_at_start`; see the module docstring), so that :meth:`user_value` and :meth:`user_array` are
+    where the drivers' values cross back to the user: the value and the gradient both carry that factor
+    (``value_degree`` 1 for the scalar model, which scales f; 2 for the residual model, which scales r). The
+    factor is divided out one ``scale`` at a time: scale^2 itself may exceed the float range."""
+
+    value_degree = 1
+
+    def __init__(self, xp, x0, args, guard: FloatingPointGuard, kwargs=None):
+        self.xp = xp
+        self.like = x0
+        self.n = x0.shape[0]
+        self.args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+        self.kwargs = dict(kwargs or {})
+        self.guard = guard
+        self.counts = Counts()
+        self.scale = 1.0
+        self.scale_chosen = False  # set by scale_at_start, which runs once
+
+    def call_user(self, function, *arguments):
+        """``function(*arguments, *args, **kwargs)`` under the caller's floating-point settings."""
+        with self.guard.user():
+            return function(*arguments, *self.args, **self.kwargs)
+
+    def user_value(self, f: float) -> float:
+        """A (scaled) value of the solver as the user's f."""
+        for _ in range(self.value_degree if self.scale != 1.0 else 0):
+            f = f / self.scale
+        return f
+
+    def user_array(self, a):
+        """A (scaled) gradient of the solver as the user's."""
+        if a is None:
+            return a
+        for _ in range(self.value_degree if self.scale != 1.0 else 0):
+            a = a * (1.0 / self.scale)
+        return a
+
+    def _scaled(self, value):
+        return value if self.scale == 1.0 else value * self.scale
+
+
+class Evaluator(ScaledModel):
     """Counted, memoized evaluations at points of one namespace, dtype and shape.
 
     ``factorizes`` says that the method factorizes the Hessian (Newton, trust-exact, dogleg): a Hessian known
@@ -126,26 +172,29 @@ class Evaluator:
 
     def __init__(self, xp, x0, functions: UserFunctions, args, guard: FloatingPointGuard, *, method: str = "",
                  factorizes: bool = False):
-        self.xp = xp
-        self.like = x0
-        self.n = x0.shape[0]
+        super().__init__(xp, x0, args, guard)
         self._fun, self._jac, self._fun_and_jac = functions.fun, functions.jac, functions.fun_and_jac
         self._hess, self._hessp = functions.hess, functions.hessp
         self.method, self.factorizes = method, factorizes
         self.hessian_source = "hess_operator" if functions.hess_is_operator else "hess"
-        self.args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
-        self.guard = guard
-        self.counts = Counts()
         self._fx = self._f = None
         self._gx = self._g = None
         self._hx = self._h = self._h_user = None
         self._h_checked = False
-        self.scale = 1.0
         # the Hessian's diagonal comes for free where the operator is what the methods use anyway: from hess
         # when there is no hessp (products are then the operator's), or from an object's hess_operator unless it
         # turns out dense while hessp gives the products (found at its first evaluation, see hessian())
         self.has_hessian = functions.hess is not None
         self.diagonal_is_cheap = self.has_hessian and (functions.hess_is_operator or functions.hessp is None)
+
+    def scale_at_start(self, x0, f: float, g) -> None:
+        """Choose the scale from f(x0) and g(x0) (both finite)."""
+        self.set_scale(max(abs(f), max_abs(self.xp, g)))
+        self.scale_chosen = True
+
+    def callback_fields(self, x, f: float, g) -> dict:
+        """What scipy's minimize hands a callback besides x and nit: the user's f and gradient."""
+        return {"fun": self.user_value(f), "jac": self.user_array(g)}
 
     def set_scale(self, magnitude: float) -> None:
         """Work on ``scale * f`` from now on, ``scale`` the power of two of :func:`power_of_two_scale`
@@ -162,25 +211,13 @@ class Evaluator:
         if self._h is not None:
             self._h = ratio * self._h
 
-    def user_value(self, f: float) -> float:
-        """A (scaled) value of the solver as the user's f."""
-        return f if self.scale == 1.0 else f / self.scale
-
-    def user_array(self, a):
-        """A (scaled) gradient of the solver as the user's."""
-        return a if self.scale == 1.0 or a is None else a * (1.0 / self.scale)
-
-    def _scaled(self, value):
-        return value if self.scale == 1.0 else value * self.scale
-
     def value(self, x) -> float:
         if x is self._fx:
             return self._f
         if self._fun is None or (self._fun_and_jac is not None and self._jac is None):
             self._both(x)
         else:
-            with self.guard.user():
-                raw = self._fun(x, *self.args)
+            raw = self.call_user(self._fun, x)
             self.counts.nfev += 1
             self._fx, self._f = x, self._scaled(as_scalar(raw, "fun"))
         return self._f
@@ -191,8 +228,7 @@ class Evaluator:
         if self._jac is None:
             self._both(x)
         else:
-            with self.guard.user():
-                raw = self._jac(x, *self.args)
+            raw = self.call_user(self._jac, x)
             self.counts.njev += 1
             self._gx, self._g = x, self._scaled(as_array(self.xp, raw, self.like, (self.n,), "jac"))
         return self._g
@@ -203,8 +239,7 @@ class Evaluator:
         return self.value(x), self.gradient(x)
 
     def _both(self, x):
-        with self.guard.user():
-            out = self._fun_and_jac(x, *self.args)
+        out = self.call_user(self._fun_and_jac, x)
         try:
             f, g = out
         except (TypeError, ValueError) as exc:
@@ -218,8 +253,7 @@ class Evaluator:
         """The (scaled) Hessian operator at x (see the module docstring for what ``hess`` may return)."""
         if x is self._hx:
             return self._h
-        with self.guard.user():
-            raw = self._hess(x, *self.args)
+        raw = self.call_user(self._hess, x)
         self.counts.nhev += 1
         op, user_form = derivative_operator(raw, self.xp, self.like, (self.n, self.n), self.hessian_source,
                                             symmetric=True)
@@ -261,8 +295,7 @@ class Evaluator:
     def hess_vec(self, x, p):
         """H(x) p: the user's hessp when given, else the product with the (memoized) Hessian operator."""
         if self._hessp is not None:
-            with self.guard.user():
-                raw = self._hessp(x, p, *self.args)
+            raw = self.call_user(self._hessp, x, p)
             self.counts.nhev += 1
             return self._scaled(as_array(self.xp, raw, self.like, (self.n,), "hessp"))
         Hp = self.hessian(x).matvec(p)  # the memoized operator is scaled already

@@ -2,15 +2,17 @@
 
 A *direction rule* supplies p_k (the safeguarded Newton step, or the L-BFGS two-loop recursion) and a first
 trial step; a line search (Armijo backtracking or strong Wolfe) supplies alpha_k. The driver owns
-non-finite values along the way; the gtol test on the gradient's infinity norm, the iteration limit,
-callbacks and the ``disp`` report are the shared :class:`~._iteration.IterationSkeleton`.
+non-finite values along the way; the stopping tests (``minimize``'s gtol on the gradient's infinity norm and
+iteration limit, or a boundary's own, as least_squares'), callbacks and the report are the shared
+:class:`~._iteration.IterationSkeleton`. Damped Gauss-Newton (``_gauss_newton.py``) is a direction rule of this
+driver on the residual model.
 """
 from __future__ import annotations
 
 import math
 
 from ._arrays import NonFiniteValue, all_finite, dot, max_abs, norm, overflow_detail
-from ._iteration import IterationSkeleton
+from ._iteration import IterationSkeleton, LineStep, Run
 from ._line_search import Ray, backtracking, strong_wolfe
 from ._newton_step import newton_direction
 from ._result import Outcome
@@ -36,13 +38,23 @@ class NewtonDirection:
 
 def minimize_line_search(evaluator, x0, rule, opts, *, method: str, line_search: str, callback):
     """Run the line-search iteration; returns an OptimizeResult."""
-    xp = evaluator.xp
     skeleton = IterationSkeleton(evaluator, x0, opts, method=method, step_label="step", callback=callback)
+    run = line_search_iterations(skeleton, x0, rule, opts, line_search=line_search)
+    return skeleton.result(run.outcome, run.x, run.f, run.g, run.nit, uses_hessian=rule.uses_hessian,
+                           detail=run.detail)
+
+
+def line_search_iterations(skeleton, x0, rule, opts, *, line_search: str, f_noise_ulps: float = 8.0) -> Run:
+    """The iteration itself, on the skeleton's evaluator and tests (``minimize``'s, or a boundary's own).
+
+    ``opts`` gives c1, c2 and max_line_search; ``f_noise_ulps``: the line searches accept an increase of f up
+    to that many ulps of |f| (see ``_line_search.py``; 0 for a strict Armijo test)."""
+    evaluator, xp, tests = skeleton.evaluator, skeleton.xp, skeleton.tests
     x = x0
     f, g, outcome = skeleton.start(x)
     k, step_length, detail = 0, None, None
     while outcome is None:
-        outcome = skeleton.stop(k, f, g, step_length)
+        outcome = skeleton.stop(k, x, f, g, step_length)
         if outcome is not None:
             break
         try:
@@ -64,31 +76,28 @@ def minimize_line_search(evaluator, x0, rule, opts, *, method: str, line_search:
         p_norm = norm(xp, p)
         min_alpha = skeleton.machine_eps * (1.0 + max_abs(xp, x)) / max(p_norm, 1e-300)
         ray = Ray(evaluator, x, p)
-        f_noise = 8.0 * skeleton.machine_eps * abs(f)
+        f_noise = f_noise_ulps * skeleton.machine_eps * abs(f)
+        max_steps = tests.line_search_steps(evaluator, opts.max_line_search)
         if line_search == "wolfe":
             ls = strong_wolfe(ray, f, slope, alpha0=alpha0, c1=opts.c1, c2=opts.c2,
-                              max_steps=opts.max_line_search, min_alpha=min_alpha, f_noise=f_noise)
+                              max_steps=max_steps, min_alpha=min_alpha, f_noise=f_noise)
         else:
-            ls = backtracking(ray, f, slope, alpha0=alpha0, c1=opts.c1, max_steps=opts.max_line_search,
+            ls = backtracking(ray, f, slope, alpha0=alpha0, c1=opts.c1, max_steps=max_steps,
                               min_alpha=min_alpha, f_noise=f_noise)
         if not ls.accepted:
-            if ls.nonfinite:
-                outcome = Outcome.NON_FINITE
-                detail = ("f was NaN or inf at trial points along the last search direction, and no step at "
-                          "which it was finite decreased it.")
-            else:
-                outcome = Outcome.LINE_SEARCH_FAILED
+            outcome, detail = tests.line_search_failed(evaluator, ls.nonfinite)
             break
         x_new = ray.point(ls.alpha)
         g_new = evaluator.gradient(x_new)
         if not all_finite(xp, g_new):
-            outcome = Outcome.NON_FINITE
-            detail = "The gradient had NaN or inf entries at the next point, where f was finite."
+            outcome, detail = tests.nonfinite_gradient(evaluator)
             break
         rule.update(x_new - x, g_new - g)
+        step = LineStep(x, f, p, p_norm, ls.alpha, x_new, ls.f, getattr(rule, "model_decrease", None))
         x, f, g = x_new, ls.f, g_new
         step_length = ls.alpha * p_norm
         k += 1
-        if skeleton.callback_stops(x, f, g, k, step_length=step_length):
+        outcome, detail = tests.after_step(evaluator, step)
+        if outcome is None and skeleton.callback_stops(x, f, g, k, step_length=step_length):
             outcome = Outcome.CALLBACK_STOP
-    return skeleton.result(outcome, x, f, g, k, uses_hessian=rule.uses_hessian, detail=detail)
+    return Run(outcome, x, f, g, k, detail or skeleton.detail)

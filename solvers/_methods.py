@@ -11,8 +11,12 @@ Each ``minimize`` method is a composition of a driver and a step (STYLE.md, "sol
 
 and a callable with the signature scipy.optimize.minimize expects of a custom ``method``, so
 ``scipy.optimize.minimize(f, x0, method=ricci.solvers.trust_exact, jac=..., hess=...)`` works. The
-``least_squares`` methods, "lm" and "gauss-newton", minimize the cost 1/2 ||r(x)||^2 from the residual r and
-its Jacobian J (see ``_least_squares.py``).
+``least_squares`` methods minimize the cost 1/2 ||r(x)||^2 from the residual r and its Jacobian J, through the
+residual model (``_residual_model.py``) on the same drivers, with scipy's tests and statuses at their boundary
+(``_least_squares.py``):
+
+    lm            trust-region driver + Levenberg-Marquardt subproblem and MINPACK's radius rule (More 1978)
+    gauss-newton  line-search driver (Armijo) + damped Gauss-Newton direction (Algorithm 3.3 on J'J)
 
 The registry says which methods exist, which family each belongs to (and so which problems it applies to:
 least-squares methods need residuals), what derivatives it uses, and how to ask it to stop at a gradient

@@ -13,73 +13,35 @@ Algorithm 7.2; the Steihaug-Toint method of Gould, Lucidi, Roma & Toint, SIAM J.
 d'Bd, beta = r+'y+ / r'y, the M-norms along the way follow from the recurrences
 ``z+'Mz+ = z'Mz + 2 alpha z'Md + alpha^2 d'Md``, ``z+'Md+ = beta (z'Md + alpha d'Md)``,
 ``d+'Md+ = r+'y+ + beta^2 d'Md`` (the iterates grow monotonically in the M-norm, which is what makes stopping
-at the first boundary crossing sound), so M is only ever applied as a solve ``M^-1 r``.
+at the first boundary crossing sound), so M is only ever applied as a solve ``M^-1 r``. There is one loop:
+:func:`steihaug_cg` is this iteration with M = I (y = r, and the recurrences give the Euclidean norms).
 """
 from __future__ import annotations
 
 import math
 
-from ._arrays import NonFiniteValue, SolverOverflow, all_finite, dot, norm
-from ._boundary import boundary_roots, roots_from_products
+from ._arrays import NonFiniteValue, SolverOverflow, all_finite, dot
+from ._boundary import roots_from_products
 from ._more_sorensen import SubproblemSolution
 
 
 def steihaug_cg(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
-    """Returns ``(solution, Bp)``; ``hessp(v)`` computes B v."""
-    gnorm = norm(xp, g)
-    tol = min(0.5, math.sqrt(gnorm)) * gnorm if forcing is None else forcing
-    z = xp.zeros_like(g)
-    Bz = xp.zeros_like(g)
-    r = g
-    d = -g
-    rr = gnorm * gnorm
-    for j in range(maxiter):
-        Bd = hessp(d)
-        dBd = dot(xp, d, Bd)
-        if not math.isfinite(dBd):
-            if not all_finite(xp, Bd):
-                raise NonFiniteValue("A Hessian-vector product has NaN or inf entries.")
-            raise SolverOverflow("The curvature d'Bd of a conjugate-gradient direction overflowed.")
-        if dBd <= 0:
-            tau = _boundary_tau(xp, z, d, Bz, Bd, g, radius, choose="model")
-            return SubproblemSolution(z + tau * d, 0.0, True, j + 1), Bz + tau * Bd
-        alpha = rr / dBd
-        z_next = z + alpha * d
-        if norm(xp, z_next) >= radius:
-            tau = _boundary_tau(xp, z, d, Bz, Bd, g, radius, choose="positive")
-            return SubproblemSolution(z + tau * d, 0.0, True, j + 1), Bz + tau * Bd
-        z, Bz = z_next, Bz + alpha * Bd
-        r = r + alpha * Bd
-        rr_next = dot(xp, r, r)
-        if math.sqrt(rr_next) < tol:
-            return SubproblemSolution(z, 0.0, False, j + 1), Bz
-        d = -r + (rr_next / rr) * d
-        rr = rr_next
-    return SubproblemSolution(z, 0.0, False, maxiter), Bz
-
-
-def _boundary_tau(xp, z, d, Bz, Bd, g, radius, *, choose):
-    """A root of ||z + tau d|| = radius: "positive" takes the positive root, "model" the root with the lower
-    model value m(z + tau d)."""
-    roots = boundary_roots(xp, z, d, radius)
-    if choose == "positive":
-        return roots[1]
-    gd, dBd, zBd = dot(xp, g, d), dot(xp, d, Bd), dot(xp, z, Bd)
-
-    def model_change(t):  # m(z + t d) - m(z)
-        return t * (gd + zBd) + 0.5 * t * t * dBd
-
-    return min(roots, key=model_change)
+    """Returns ``(solution, Bp)``; ``hessp(v)`` computes B v. The iteration is :func:`preconditioned_steihaug_cg`
+    with M = I (no solve is applied, and the M-norms are the Euclidean ones)."""
+    sol, Bp, _length = preconditioned_steihaug_cg(xp, hessp, g, radius, solve_m=None, maxiter=maxiter,
+                                                  forcing=forcing)
+    return sol, Bp
 
 
 def preconditioned_steihaug_cg(xp, hessp, g, radius: float, *, solve_m, maxiter: int, forcing=None):
-    """Steihaug-CG preconditioned by M (``solve_m(r)`` computes M^-1 r) in the region ||p||_M <= radius; see the
-    module docstring. The forcing term is that of :func:`steihaug_cg` in the M^-1-norm of the residual,
-    sqrt(r'M^-1 r). Returns ``(solution, Bp, ||p||_M)``."""
+    """Steihaug-CG preconditioned by M (``solve_m(r)`` computes M^-1 r; None: M = I) in the region
+    ||p||_M <= radius; see the module docstring. The forcing term is eq. 7.3's, min(0.5, sqrt(||g||)) ||g||, in
+    the M^-1-norm of the residual, sqrt(r'M^-1 r). Returns ``(solution, Bp, ||p||_M)``."""
+    identity = solve_m is None
     z = xp.zeros_like(g)
     Bz = xp.zeros_like(g)
     r = g
-    y = solve_m(r)
+    y = r if identity else solve_m(r)
     ry = dot(xp, r, y)
     g_norm = math.sqrt(max(ry, 0.0))
     tol = min(0.5, math.sqrt(g_norm)) * g_norm if forcing is None else forcing
@@ -104,7 +66,7 @@ def preconditioned_steihaug_cg(xp, hessp, g, radius: float, *, solve_m, maxiter:
             return SubproblemSolution(z + tau * d, 0.0, True, j + 1), Bz + tau * Bd, radius
         z, Bz, zMz = z + alpha * d, Bz + alpha * Bd, zMz_next
         r = r + alpha * Bd
-        y = solve_m(r)
+        y = r if identity else solve_m(r)
         ry_next = dot(xp, r, y)
         if math.sqrt(max(ry_next, 0.0)) < tol:
             return SubproblemSolution(z, 0.0, False, j + 1), Bz, math.sqrt(zMz)

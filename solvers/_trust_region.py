@@ -1,4 +1,12 @@
-"""The trust-region driver (Algorithm 4.1 of Nocedal & Wright (2006)).
+"""The trust-region driver (Algorithm 4.1 of Nocedal & Wright (2006)), for every trust-region method of
+``minimize`` and for Levenberg-Marquardt (``_levenberg_marquardt.py``) on the residual model.
+
+The driver (:func:`trust_region_iterations`) runs: solve the subproblem, evaluate the trial point, compare
+the actual with the predicted reduction, update the radius, accept or reject; what differs between the methods
+is a *radius rule* object (the initial radius, the ratio rho, its update, the acceptance test, what a
+non-finite gradient means, whether every trial is an iteration) and the stopping tests of the iteration
+skeleton (``_iteration.py``; ``least_squares`` brings MINPACK's, ``minimize`` the gradient test).
+:class:`NocedalWrightRadius` is ``minimize``'s rule, described next.
 
 Each iteration minimizes the quadratic model m(p) = f + g'p + 1/2 p'Bp within ||p|| <= radius (the
 *subproblem*, solved by one of the step modules: More-Sorensen, Steihaug-CG, GLTR, dogleg), then compares the
@@ -44,7 +52,7 @@ from ._arrays import (
     overflow_detail,
 )
 from ._dogleg import dogleg_step
-from ._iteration import IterationSkeleton
+from ._iteration import IterationSkeleton, Run
 from ._lanczos import gltr
 from ._more_sorensen import more_sorensen
 from ._newton_step import shifted_factorization
@@ -55,14 +63,23 @@ from ._user_operators import products_only
 
 @dataclass(frozen=True)
 class Step:
+    """A subproblem's step p. ``slope`` (g'p), ``multiplier`` (lambda of (B + lambda M) p = -g) and
+    ``model_reduction`` (a callable giving m(0) - min m, the model's reduction at its own unconstrained
+    minimizer) are given by the subproblems whose radius rule or tests use them (Levenberg-Marquardt's)."""
+
     step: object
     predicted_decrease: float  # m(0) - m(p)
     hits_boundary: bool
-    length: float  # ||p|| in the norm of the region (Euclidean, or ||p||_M with a preconditioner M)
+    length: float  # ||p|| in the norm of the region (Euclidean, ||p||_M with a preconditioner M, ||D p|| for LM)
+    slope: float | None = None
+    multiplier: float | None = None
+    model_reduction: Callable | None = None
+    region_norm: Callable | None = None  # v -> the region's norm of v (as the subproblem now measures it)
 
 
 class _Model:
-    """The quadratic model at x: gradient g, and the operator B, products with B or its diagonal on demand."""
+    """The quadratic model at x: gradient g, and the operator B, products with B or its diagonal on demand (the
+    evaluator's Hessian; a residual model's subproblem asks the evaluator for its curvature operator)."""
 
     def __init__(self, evaluator, x, g):
         self.evaluator, self.x, self.g = evaluator, x, g
@@ -168,7 +185,7 @@ class LaggedFactorization:
                 raise TypeError(f"method {self.method!r} with preconditioner='factorization' needs a Hessian it can "
                                 f"factorize, but the Hessian is {H.name}, known only through products; return an "
                                 "array or a structured Operator, or pass preconditioner='none'")
-            factorization = shifted_factorization(xp, H)
+            factorization = shifted_factorization(xp, H, preconditioner=True)
             diagonal = xp.abs(H.diagonal() + factorization.shift)
             c = float(xp.exp(xp.mean(xp.log(xp.maximum(diagonal, xp.full_like(diagonal, 1e-300))))))
             self.solve = lambda r: c * factorization.solve(r)
@@ -221,67 +238,168 @@ def lanczos_subproblem(maxiter: int | None, jacobi: str = "off"):
     return ProductSubproblem(gltr, maxiter, jacobi)
 
 
+@dataclass(frozen=True)
+class Trial:
+    """What came of one trial step from x (value f): the step, the trial value (None when the trial point was
+    not evaluated; inf when not finite), the ratio rho of actual to predicted reduction, the radius after its
+    update, and whether the point was accepted (x_new, f_new: the point the iteration continues from)."""
+
+    x: object
+    f: float
+    step: Step
+    f_trial: float | None
+    rho: float
+    radius: float
+    accepted: bool
+    x_new: object
+    f_new: float
+
+
+class NocedalWrightRadius:
+    """``minimize``'s radius rule (Algorithm 4.1 of Nocedal & Wright (2006), see the module docstring): every
+    trial is an iteration; rho < 1/4 shrinks the radius to radius / 4, rho > 3/4 with a step on the boundary
+    doubles it (up to ``max_trust_radius``), rho > eta accepts; a trial point whose gradient is not finite is
+    rejected. Keeps the count of consecutive non-finite trials of one run (mutable: one per run)."""
+
+    trial_is_iteration = True
+
+    def __init__(self, opts, machine_eps: float):
+        self.opts, self.machine_eps = opts, machine_eps
+        self.nonfinite_streak = 0
+
+    def initial(self, subproblem, model, f: float) -> float:
+        return float(self.opts.initial_trust_radius)
+
+    def stalled(self, xp, x, radius: float):
+        """``(outcome, detail)`` once the radius is negligible relative to x, else ``(None, None)``."""
+        if radius > self.machine_eps * max(1.0, max_abs(xp, x)):
+            return None, None
+        if self.nonfinite_streak:
+            return Outcome.NON_FINITE, ("f or its gradient was NaN or inf at every trial point until the trust "
+                                        "radius became negligible.")
+        return Outcome.NO_PROGRESS, None
+
+    def after_solve(self, radius: float, step: Step) -> float:
+        return radius
+
+    def evaluates(self, step: Step) -> bool:
+        """Whether the trial point is worth evaluating: the model predicts a decrease."""
+        return step.predicted_decrease > 0 and math.isfinite(step.predicted_decrease) and math.isfinite(step.length)
+
+    def ratio(self, f: float, f_trial: float, step: Step) -> float:
+        if not math.isfinite(f_trial):
+            self.nonfinite_streak += 1
+            return -math.inf
+        self.nonfinite_streak = 0
+        # Near the minimizer both reductions sink into the rounding of f; the safeguard of Conn, Gould & Toint
+        # (2000), Section 17.4.2, adds delta ~ eps*|f| to both, so that a step predicted and achieved at that
+        # level is judged by rho ~ 1, not by noise.
+        delta = 10.0 * self.machine_eps * max(1.0, abs(f))
+        return (f - f_trial + delta) / (step.predicted_decrease + delta)
+
+    def update(self, radius: float, rho: float | None, step: Step, f: float, f_trial: float | None) -> float:
+        if rho is None:  # not evaluated: the step is lost in rounding; shrink and retry
+            p_norm = step.length
+            return 0.25 * min(radius, p_norm) if p_norm > 0 and math.isfinite(p_norm) else 0.25 * radius
+        if rho < 0.25:
+            return 0.25 * radius
+        if rho > 0.75 and step.hits_boundary:
+            return min(2.0 * radius, self.opts.max_trust_radius)
+        return radius
+
+    def accepts(self, rho: float | None) -> bool:
+        return rho is not None and rho > self.opts.eta
+
+    def nonfinite_gradient(self, radius: float, step: Step):
+        """``(stop, radius)`` for an accepted trial whose gradient is not finite: go on, the trial rejected and
+        the radius shrunk below the step."""
+        self.nonfinite_streak += 1
+        return False, 0.25 * min(radius, step.length)
+
+
 def minimize_trust_region(evaluator, x0, subproblem, opts, *, method: str, callback):
     """Run Algorithm 4.1; returns an OptimizeResult."""
-    xp = evaluator.xp
     skeleton = IterationSkeleton(evaluator, x0, opts, method=method, step_label="radius", callback=callback)
-    machine_eps = skeleton.machine_eps
-    radius = float(opts.initial_trust_radius)
+    radius_rule = NocedalWrightRadius(opts, skeleton.machine_eps)
+    run = trust_region_iterations(skeleton, x0, subproblem, radius_rule)
+    return skeleton.result(run.outcome, run.x, run.f, run.g, run.nit, uses_hessian=subproblem.uses_hessian,
+                           detail=run.detail)
+
+
+def trust_region_iterations(skeleton, x0, subproblem, radius_rule):
+    """The trust-region iteration on the skeleton's evaluator and tests, with a subproblem and a radius rule
+    (:class:`NocedalWrightRadius` for ``minimize``; MINPACK's for Levenberg-Marquardt,
+    ``_levenberg_marquardt.py``). Returns a ``_iteration.Run``.
+
+    An iteration is every trial step when ``radius_rule.trial_is_iteration`` (``minimize``: the report, the
+    stopping tests and the callback come after every trial), else every accepted step (MINPACK: the report and
+    the gradient tests at each new point, the evaluation budget before every trial). A subproblem with an
+    ``at_point(model)`` method is told of each new point before it is solved there. The skeleton's tests may
+    provide ``before_trial(evaluator)`` and ``after_trial(evaluator, trial)``, each ``(outcome, detail)``."""
+    evaluator, xp, tests = skeleton.evaluator, skeleton.xp, skeleton.tests
+    before_trial = getattr(tests, "before_trial", None)
+    after_trial = getattr(tests, "after_trial", None)
+    at_point = getattr(subproblem, "at_point", None)
     x = x0
     f, g, outcome = skeleton.start(x)
-    k = 0
-    nonfinite_streak = 0
-    detail = None
+    k, detail, fresh, model, radius = 0, None, True, None, None
     while outcome is None:
-        outcome = skeleton.stop(k, f, g, radius)
+        if fresh and (model is None or model.x is not x):
+            model = _Model(evaluator, x, g)
+            if at_point is not None:
+                at_point(model)
+        if radius is None:
+            radius = radius_rule.initial(subproblem, model, f)
+        if fresh or radius_rule.trial_is_iteration:
+            outcome = skeleton.stop(k, x, f, g, radius)
+            if outcome is not None:
+                break
+        fresh = False
+        outcome, detail = radius_rule.stalled(xp, x, radius)
+        if outcome is None and before_trial is not None:
+            outcome, detail = before_trial(evaluator)
         if outcome is not None:
             break
-        if radius <= machine_eps * max(1.0, max_abs(xp, x)):
-            outcome = Outcome.NON_FINITE if nonfinite_streak else Outcome.NO_PROGRESS
-            if nonfinite_streak:
-                detail = ("f or its gradient was NaN or inf at every trial point until the trust radius became "
-                          "negligible.")
-            break
         try:
-            step = subproblem.solve(_Model(evaluator, x, g), radius)
+            step = subproblem.solve(model, radius)
         except NonFiniteValue as exc:  # the user's Hessian or Hessian-vector product
             outcome, detail = Outcome.NON_FINITE, str(exc)
             break
         except ArithmeticError as exc:  # the subproblem's own arithmetic (SolverOverflow, OverflowError)
             outcome, detail = Outcome.OVERFLOW, overflow_detail(exc)
             break
-        p = step.step
-        p_norm = step.length
-        k += 1
-        accepted = False
-        if step.predicted_decrease > 0 and math.isfinite(step.predicted_decrease) and math.isfinite(p_norm):
-            x_trial = x + p
+        radius = radius_rule.after_solve(radius, step)
+        if radius_rule.trial_is_iteration:
+            k += 1
+        accepted, f_trial, rho, x_trial = False, None, None, None
+        if radius_rule.evaluates(step):
+            x_trial = x + step.step
             f_trial = evaluator.value(x_trial)
-            if math.isfinite(f_trial):
-                # Near the minimizer both reductions sink into the rounding of f; the safeguard of
-                # Conn, Gould & Toint (2000), Section 17.4.2, adds delta ~ eps*|f| to both, so that a
-                # step predicted and achieved at that level is judged by rho ~ 1, not by noise.
-                delta = 10.0 * machine_eps * max(1.0, abs(f))
-                rho = (f - f_trial + delta) / (step.predicted_decrease + delta)
-                nonfinite_streak = 0
+            rho = radius_rule.ratio(f, f_trial, step)
+        radius = radius_rule.update(radius, rho, step, f, f_trial)
+        x_old, f_old = x, f
+        if radius_rule.accepts(rho):
+            g_trial = evaluator.gradient(x_trial)
+            if all_finite(xp, g_trial):
+                x, f, g = x_trial, f_trial, g_trial
+                accepted = fresh = True
+                if not radius_rule.trial_is_iteration:
+                    k += 1
+                if at_point is not None:  # the subproblem's scaling follows the new point before the tests
+                    model = _Model(evaluator, x, g)
+                    at_point(model)
             else:
-                rho = -math.inf
-                nonfinite_streak += 1
-            if rho < 0.25:
-                radius = 0.25 * radius
-            elif rho > 0.75 and step.hits_boundary:
-                radius = min(2.0 * radius, opts.max_trust_radius)
-            if rho > opts.eta:
-                g_trial = evaluator.gradient(x_trial)
-                if all_finite(xp, g_trial):
-                    x, f, g = x_trial, f_trial, g_trial
-                    accepted = True
-                else:
-                    nonfinite_streak += 1
-                    radius = 0.25 * min(radius, p_norm)
-        else:
-            # the model predicts no decrease: the step is lost in rounding; shrink and retry
-            radius = 0.25 * min(radius, p_norm) if p_norm > 0 and math.isfinite(p_norm) else 0.25 * radius
-        if skeleton.callback_stops(x, f, g, k, trust_radius=radius, step_accepted=accepted):
+                stop, radius = radius_rule.nonfinite_gradient(radius, step)
+                if stop:
+                    outcome, detail = tests.nonfinite_gradient(evaluator)
+                    break
+        if after_trial is not None:
+            outcome, detail = after_trial(evaluator, Trial(x_old, f_old, step, f_trial, -math.inf if rho is None
+                                                           else rho, radius, accepted, x, f))
+            if outcome is not None:
+                break
+        if (accepted or radius_rule.trial_is_iteration) and skeleton.callback_stops(
+                x, f, g, k, trust_radius=radius, step_accepted=accepted):
             outcome = Outcome.CALLBACK_STOP
-    return skeleton.result(outcome, x, f, g, k, uses_hessian=subproblem.uses_hessian, detail=detail)
+    return Run(outcome, x, f, g, k, detail or skeleton.detail)
+

@@ -1,0 +1,46 @@
+"""The damped Gauss-Newton direction: a direction rule of the line-search driver (``_line_search_driver.py``)
+on a model with a positive semidefinite curvature operator B (the Gauss-Newton J'J of the residual model).
+
+The direction solves (B_s + tau I) q = -g_s in the variables p = S q (S = diag(s) the column scaling,
+x_scale; the identity by default), B_s = S B S and g_s = S g, with tau from the safeguarded Cholesky of
+Algorithm 3.3 of Nocedal & Wright (2006) (tau = 0 when B is positive definite, i.e. J has full column rank),
+B_s factorized in its structure (``_newton_step.newton_direction``). Where B is known only through products
+with J, q is the minimum-norm solution of J S q = -r by LSQR (``_jacobian.damped_solve``), a descent direction.
+The first trial step is alpha = 1, the full Gauss-Newton step; Armijo backtracking on the cost globalizes it
+(Nocedal & Wright (2006), Section 10.3).
+
+The rule records ``model_decrease`` = m(0) - m(p) = -(g'p + 1/2 p'Bp) for the full step, which the
+least-squares boundary's ftol test judges (``_least_squares.py``).
+"""
+from __future__ import annotations
+
+from ._arrays import NonFiniteValue, SolverOverflow, dot
+from ._newton_step import newton_direction
+
+
+class GaussNewtonDirection:
+    """p = -S (B_s + tau I)^{-1} g_s from the evaluator's curvature operator at x (see the module docstring);
+    ``column_scale`` is s (None: the identity)."""
+
+    uses_hessian = False
+
+    def __init__(self, xp, evaluator, column_scale=None):
+        self.xp, self.evaluator, self.column_scale = xp, evaluator, column_scale
+        self.model_decrease = None
+
+    def direction(self, x, g):
+        xp, s = self.xp, self.column_scale
+        B = self.evaluator.curvature(x)
+        try:
+            if B.products_only:
+                q = B.minimizer_by_products(s)
+            else:
+                q, _shift = newton_direction(xp, B.scaled(s), g if s is None else g * s, positive_semidefinite=True)
+        except NonFiniteValue as exc:  # B is formed from a finite J: inf in it means the product overflowed
+            raise SolverOverflow("The Gauss-Newton matrix J'J overflowed.") from exc
+        p = q if s is None else q * s
+        self.model_decrease = -(dot(xp, g, p) + 0.5 * B.model_curvature(p))
+        return p, 1.0
+
+    def update(self, s, y):
+        pass

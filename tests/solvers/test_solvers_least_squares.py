@@ -21,8 +21,8 @@ def scipy_lm(problem):
 KNOWN_HARD = {
     ("freudenstein_roth", "gauss-newton"):
         "Gauss-Newton with a line search stalls where J is rank-deficient: on Freudenstein-Roth the columns of J "
-        "become parallel near x2 = -0.8968 and the direction is almost orthogonal to the gradient; it stops at "
-        "max_nfev with status 0 (Levenberg-Marquardt handles this)",
+        "become parallel near x2 = -0.8968 and the direction is almost orthogonal to the gradient; it ends "
+        "without success (status -4, no step reduced the cost) at cost 24.5 (Levenberg-Marquardt handles this)",
 }
 
 

@@ -41,6 +41,9 @@ SOLVE_EPILOG = """examples:
                                                   embedded breast-cancer data, compared in one table
   ricci solve logistic-regression --param lam=1e-3 --plot conv.png --json runs.json
   ricci solve logistic-regression --data my.csv --label target
+  ricci solve logistic-regression --data rcv1.svm     svmlight data: a sparse matrix, never dense
+  ricci solve logistic-regression --data "parts/*.npy" --chunks 100000
+                                                  data larger than memory: Dask blocks of 100000 rows
   ricci solve rosenbrock --compare newton,trust-ncg,lm
   ricci solve extended-rosenbrock --param n=100 --method trust-krylov --tol 1e-10
   ricci solve --expr "sum(log(1+exp(-y.*(X*w)))) + 0.5*lam*w'*w" \\
@@ -166,9 +169,13 @@ def register_solve(sub):
     p.add_argument("--data", action="append", default=[], metavar="FILE | NAME=FILE",
                    help="a data file for the problem (CSV, .npy, .npz, svmlight); with --expr: NAME=FILE per array")
     p.add_argument("--label", default="-1", help="label column of --data FILE: an index or a name (default: last)")
+    p.add_argument("--chunks", type=int, metavar="N",
+                   help="read --data lazily into Dask by blocks of N rows (.npy memory-mapped, .csv and .parquet; "
+                        "FILE may be a directory or a glob of parts, e.g. 'parts/*.npy'); svmlight data stays one "
+                        "sparse matrix. Needs dask (pip install \"ricci[dask]\")")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a problem parameter (e.g. lam=1e-3, n=100, hidden=8,4); with --expr: a scalar")
-    p.add_argument("--method", help=f"one method: {', '.join(ALL_METHODS)}")
+    p.add_argument("--method", help=f"one method: {', '.join(ALL_METHODS)}, varpro (factorization)")
     p.add_argument("--compare", help=f"methods to compare, comma-separated (default: {','.join(DEFAULT_METHODS)})")
     p.add_argument("--tol", type=float, default=1e-8,
                    help="stop at |grad f|_inf <= TOL, a finite number > 0, for every method (lm and gauss-newton "
@@ -193,6 +200,10 @@ def cmd_solve(args) -> int:
         raise CLIError(f"--tol must be a finite number > 0, got {args.tol}")
     if args.maxiter is not None and args.maxiter < 1:
         raise CLIError(f"--maxiter must be >= 1, got {args.maxiter}")
+    if args.chunks is not None and args.chunks < 1:
+        raise CLIError(f"--chunks must be a number of rows >= 1, got {args.chunks}")
+    if args.chunks is not None and not args.data:
+        raise CLIError("--chunks reads --data by blocks; give --data FILE (or a directory or glob of parts)")
     if args.plot:
         from ._plot import require_matplotlib
 
@@ -334,14 +345,21 @@ def _registry_problem(args):
     builders = {"logistic": _models.logistic_regression, "softmax": _models.softmax_regression,
                 "mlp": _models.mlp}
     if family == "factorization":
+        if args.chunks is not None:
+            raise CLIError(f"{args.name} holds its matrix in memory; --chunks does not apply")
         ds = load(path, label=None)
+        T = ds.X.toarray() if hasattr(ds.X, "toarray") else ds.X  # svmlight: the factorization reads every entry
         rank = params.pop("rank", 2)
-        mask = ~np.isnan(ds.X) if np.isnan(ds.X).any() else None
-        return _models.matrix_factorization(ds.X, rank, mask=mask, **params)
+        mask = ~np.isnan(T) if np.isnan(T).any() else None
+        return _models.matrix_factorization(T, rank, mask=mask, **params)
     if family not in builders:
         raise CLIError(f"problem {args.name!r} ({family}) takes no data file; --data works with "
                        "logistic-regression, softmax-regression, mlp and matrix-factorization")
-    ds = load(path, label=label, task="classification" if family in ("logistic", "softmax") else None)
+    if family == "mlp" and args.chunks is not None:
+        raise CLIError(f"{args.name} holds its data in memory; --chunks works with logistic-regression and "
+                       "softmax-regression")
+    ds = load(path, label=label, task="classification" if family in ("logistic", "softmax") else None,
+              chunks=args.chunks)
     allowed = set(_problem_params(builders[family])) - {"X", "Y", "y", "name", "source", "description"}
     unknown = sorted(set(params) - allowed)
     if unknown:
@@ -362,10 +380,20 @@ def _parse_label(text):
         return None if text.lower() == "none" else text
 
 
-def _read_array(name, path):
+def _read_array(name, path, chunks=None):
+    """The array in the file ``path`` for --data NAME=FILE: NumPy; a sparse CSR matrix for svmlight (a
+    vector of one column dense); a Dask array with --chunks or for parts (nothing computed here)."""
+    from ._chunked import is_parts
     from ._load import load, read_npy
 
     ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy" and chunks is not None and os.path.isfile(path):  # a vector too: memory-mapped blocks
+        from ._chunked import npy_array, require_dask
+
+        return npy_array(require_dask("--chunks"), path, chunks, ValueError, ndims=(1, 2))
+    if chunks is not None or is_parts(path):
+        arr = load(path, label=None, chunks=chunks).X
+        return _one_column(arr)
     if ext == ".npy":
         if not os.path.exists(path):
             raise CLIError(f"--data {name}: no such file {path}")
@@ -376,9 +404,9 @@ def _read_array(name, path):
         except ValueError as exc:
             raise CLIError(f"--data {name}: {exc}") from None
     else:
-        arr = load(path, label=None).X
-        if arr.shape[1] == 1:
-            arr = arr[:, 0]
+        arr = _one_column(load(path, label=None).X)
+        if hasattr(arr, "nnz"):  # svmlight: kept sparse (the values were checked by the reader)
+            return arr
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise CLIError(f"--data {name}: {path} holds complex numbers (dtype {arr.dtype}); expected real numbers")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
@@ -386,6 +414,13 @@ def _read_array(name, path):
     arr = np.asarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise CLIError(f"--data {name}: {path} holds NaN or infinite values")
+    return arr
+
+
+def _one_column(arr):
+    """A matrix of one column as a vector (a sparse one made dense); others as they are."""
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        return arr.toarray()[:, 0] if hasattr(arr, "toarray") else arr[:, 0]
     return arr
 
 
@@ -401,7 +436,7 @@ def _expr_problem(args):
         key, sep, path = item.partition("=")
         if not sep or not key.strip().isidentifier():
             raise CLIError(f"with --expr, --data expects NAME=FILE (e.g. X=X.npy), got {item!r}")
-        data[key.strip()] = _read_array(key.strip(), path.strip())
+        data[key.strip()] = _read_array(key.strip(), path.strip(), args.chunks)
     for key, text in _key_values(args.param, "--param").items():
         value = _parse_value(text)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

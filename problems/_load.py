@@ -1,6 +1,9 @@
 """Reading the user's data: CSV, NumPy .npy/.npz and LIBSVM/svmlight text files, with clear errors.
 
 ``load(path)`` returns a :class:`Dataset` (features X, labels y, names), which unpacks as ``X, y = load(...)``.
+X is a float64 NumPy array, except that svmlight files give a ``scipy.sparse.csr_array`` (never dense: see
+``_svmlight``), and that ``load(..., chunks=N)``, a directory or a glob pattern give Dask arrays read lazily
+by blocks of N rows (see ``_chunked``: .npy memory-mapped, .csv and .parquet parts, nothing computed at load).
 Every problem in the file is reported with the file, the line (or key) and the column, e.g.
 ``data.csv, line 7, column 'texture': 'abc' is not a number``.
 
@@ -20,15 +23,20 @@ import math
 import os
 import struct
 import tokenize
+import warnings
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-FORMATS = ("csv", "npy", "npz", "svmlight")
+from . import _chunked, _svmlight
+
+FORMATS = ("csv", "npy", "npz", "svmlight", "parquet")
 _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".npy": "npy", ".npz": "npz",
-               ".svm": "svmlight", ".svmlight": "svmlight", ".libsvm": "svmlight"}
+               ".svm": "svmlight", ".svmlight": "svmlight", ".libsvm": "svmlight", ".parquet": "parquet",
+               ".pq": "parquet"}
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
 
 
@@ -36,13 +44,14 @@ _MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
 class Dataset:
     """Features X (m x n float64), labels y (length m float64, or None), and where they came from.
 
-    ``classes`` names the label values when the file held text labels (they are coded 0, 1, ... in sorted
-    order). Iterating gives (X, y), so ``X, y = load(path)`` works.
+    X is a NumPy array, a ``scipy.sparse.csr_array`` (svmlight files) or a Dask array (chunked loading; y is
+    then a Dask vector with X's row blocks). ``classes`` names the label values when the file held text labels
+    (they are coded 0, 1, ... in sorted order). Iterating gives (X, y), so ``X, y = load(path)`` works.
     """
 
-    X: np.ndarray
-    y: np.ndarray | None
-    feature_names: tuple = ()
+    X: object
+    y: object
+    feature_names: Sequence = ()
     label_name: str | None = None
     classes: tuple = ()
     source: str = ""
@@ -55,16 +64,35 @@ class Dataset:
     def shape(self):
         return self.X.shape
 
+    @property
+    def lazy(self) -> bool:
+        """True when X is a Dask array (read by blocks when computed)."""
+        return _is_dask(self.X)
+
     def __repr__(self):
         lab = f", label {self.label_name!r}" if self.label_name is not None else (", no labels" if self.y is None else "")
-        return f"<ricci Dataset {self.X.shape[0]} x {self.X.shape[1]}{lab} from {self.source}>"
+        kind = (f", Dask blocks of {self.X.chunks[0][0]} rows" if self.lazy
+                else f", sparse ({self.X.nnz} nonzeros)" if _is_sparse(self.X) else "")
+        return f"<ricci Dataset {self.X.shape[0]} x {self.X.shape[1]}{lab}{kind} from {self.source}>"
+
+
+def _is_dask(a) -> bool:
+    return type(a).__module__.startswith("dask.") and hasattr(a, "chunks")
+
+
+def _is_sparse(a) -> bool:
+    return type(a).__module__.startswith("scipy.sparse")
 
 
 def load(path, label=-1, *, format: str | None = None, header: bool | None = None, delimiter: str | None = None,
-         task: str | None = None, n_features: int | None = None, zero_based="auto") -> Dataset:
-    """Read features and labels from a file.
+         task: str | None = None, n_features: int | None = None, zero_based="auto", chunks: int | None = None
+         ) -> Dataset:
+    """Read features and labels from a file, or lazily from a large file or many parts.
 
-    path: a .csv/.tsv/.txt (delimited text), .npy, .npz or .svm/.svmlight/.libsvm file (or give ``format``).
+    path: a .csv/.tsv/.txt (delimited text), .npy, .npz or .svm/.svmlight/.libsvm file (or give ``format``);
+        or a directory, or a glob pattern such as ``"data/part-*.npy"``, of parts of one format (.npy, .csv,
+        .parquet or svmlight), concatenated along the rows in sorted name order. A .parquet file is always
+        read through Dask (one block per file without ``chunks``; needs pyarrow).
     label: which column holds the labels: an index (negative counts from the end; default -1, the last),
         a column name (CSV with a header; for .npz the key of the label array), or None for no labels.
         svmlight files always carry the label first (label=None leaves it out).
@@ -73,11 +101,22 @@ def load(path, label=-1, *, format: str | None = None, header: bool | None = Non
     task: "classification" checks that the labels are integers (or text) with at least two classes;
         "regression" or None checks only that they are finite numbers.
     n_features, zero_based: svmlight only (number of columns; whether indices start at 0, "auto" detects).
+        svmlight data loads as a ``scipy.sparse.csr_array`` (nonzeros only); several parts as one.
+    chunks: rows per block. Given (or for a directory or glob of parts) X and y are Dask arrays whose blocks
+        read the file(s) when computed: nothing is parsed or computed at load, and the checks of values
+        (finite numbers, two classes) happen where the values are computed, in the solve or the problem
+        builder. .npy files are memory-mapped; .npz cannot be read by blocks; svmlight data stays one
+        in-memory CSR matrix whatever ``chunks`` says (``notes["chunks"]`` records that it did not apply).
+        Needs Dask (``pip install "ricci[dask]"``); .parquet needs pyarrow.
     """
     path = os.fspath(path)
-    fmt = _format(path, format)
+    chunks = _chunked.check_chunks(chunks)
     if task not in (None, "classification", "regression"):
         raise ValueError(f"task must be 'classification', 'regression' or None, got {task!r}")
+    lazy = chunks is not None or (format or _EXTENSIONS.get(os.path.splitext(path)[1].lower())) == "parquet"
+    if _chunked.is_parts(path) or (lazy and os.path.isfile(path)):  # .parquet is read through Dask only
+        return _load_lazy(path, label, format, header, delimiter, task, n_features, zero_based, chunks)
+    fmt = _format(path, format)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such data file: {path}")
     if os.path.isdir(path):
@@ -103,13 +142,52 @@ def load(path, label=-1, *, format: str | None = None, header: bool | None = Non
         if "\n" in text and type(exc) in (ValueError, TypeError):
             raise type(exc)(_one_line(exc)) from None
         raise
+    return _checked(path, ds, task)
+
+
+def _checked(path, ds: Dataset, task) -> Dataset:
     if ds.X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows")
     if ds.X.shape[1] == 0:
         raise ValueError(f"{path}: no feature columns (only the label)")
-    if task == "classification":
+    if task == "classification" and not ds.lazy:
         _check_classes(path, ds)
     return ds
+
+
+def _load_lazy(path, label, format, header, delimiter, task, n_features, zero_based, chunks) -> Dataset:
+    """A file read by blocks, or parts: Dask arrays (see ``_chunked``), or one CSR matrix for svmlight."""
+    files = _chunked.parts_of(path) if _chunked.is_parts(path) else [path]
+    fmt = _chunked.part_format(files, format)
+    try:
+        if fmt == "svmlight":
+            if not (label is None or isinstance(label, int) and label == -1):
+                raise ValueError("svmlight files carry the label first on each line; pass label=-1 (the default) "
+                                 "or label=None to leave the labels out")
+            X, y, zb = _chunked.svmlight_parts(files, n_features, zero_based)
+            _check_width(path, X.shape[1])
+            notes = {"zero_based": zb, "parts": len(files),
+                     "chunks": "not applied: sparse data is held in memory as one CSR matrix"}
+            names = NumberedNames(X.shape[1], 0 if zb else 1)
+            ds = Dataset(X, None if label is None else y, names, None if label is None else "label", (), path, notes)
+            return _checked(path, ds, task)
+        da = _chunked.require_dask(f"loading {path} by blocks")
+        if fmt == "npy":
+            table, names = _chunked.npy_table(da, files, chunks, _FileError)
+        elif fmt == "csv":
+            table, names = _chunked.csv_table(da, files, chunks, header, delimiter, _FileError, _load_csv)
+        else:
+            table, names = _chunked.parquet_table(da, files, chunks, _FileError)
+        X, y, feats, label_name = _chunked.split_label(table, names, label, path, _label_column)
+    except _READ_ERRORS as exc:
+        raise ValueError(f"{path}: cannot read it as {fmt} data ({type(exc).__name__}: {_one_line(exc)})") from None
+    notes = {"parts": len(files), "chunks": X.chunks[0], "lazy": True}
+    return _checked(path, Dataset(X, y, feats, label_name, (), path, notes), task)
+
+
+def _check_width(path, width: int):
+    """A ValueError when one float64 vector over the columns (the solver's x) would not fit in memory."""
+    _check_memory(path, 8 * width, f"a vector over its {width} feature columns (the solver's unknowns)")
 
 
 _READ_ERRORS = (EOFError, zipfile.BadZipFile, zlib.error, csv.Error, MemoryError, OverflowError, struct.error,
@@ -137,22 +215,13 @@ def _size_text(nbytes: float) -> str:
     return f"{nbytes:.3g} EiB"  # pragma: no cover
 
 
-_DENSE_FLOOR = 2**28  # 256 MiB: a dense matrix up to this size is never questioned
-_DENSE_RATIO = 10_000  # beyond it, at most this many times the size of the file it comes from
-
-
-def _check_memory(path, nbytes: int, what: str, *, source_bytes: int | None = None):
+def _check_memory(path, nbytes: int, what: str):
     """ValueError when ``what`` would need more memory than the machine has (rather than a MemoryError, or an
-    allocation that succeeds lazily and thrashes later); with ``source_bytes`` (the file's size) also when a
-    sparse file would expand to a dense matrix of more than 256 MiB and 10,000 times its own size -- a
-    feature index of 10^8 in a two-line file is a mistake, not a data set."""
+    allocation that succeeds lazily and thrashes later)."""
     limit = _memory_bytes()
     if limit is not None and nbytes > limit:
         raise _FileError(f"{path}: {what} would need {_size_text(nbytes)}, more than this machine's memory "
                          f"({_size_text(limit)})")
-    if source_bytes is not None and nbytes > max(_DENSE_FLOOR, _DENSE_RATIO * source_bytes):
-        raise _FileError(f"{path}: {what} would need {_size_text(nbytes)}, {nbytes / max(source_bytes, 1):.3g} "
-                         "times the size of the file (ricci holds data densely); check the feature indices")
 
 
 def _format(path, format):
@@ -477,67 +546,45 @@ def _load_npz(path, label) -> Dataset:
 
 
 def _load_svmlight(path, n_features, zero_based) -> Dataset:
-    if not (zero_based == "auto" or zero_based is True or zero_based is False):
-        raise ValueError(f"zero_based must be 'auto', True or False, got {zero_based!r}")
-    if n_features is not None and (isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer))
-                                   or n_features < 1):
-        raise ValueError(f"n_features must be an integer >= 1 or None, got {n_features!r}")
-    text = _read_text(path)
-    labels, rows = [], []
-    max_index, min_index = -1, None
-    for no, line in enumerate(text.splitlines(), start=1):
-        body = line.split("#", 1)[0].strip()
-        if not body:
-            continue
-        tokens = body.split()
-        y = _parse_float(tokens[0])
-        if y is None or ":" in tokens[0]:
-            raise ValueError(f"{path}, line {no}: the line must start with a numeric label, got {tokens[0]!r}")
-        if not math.isfinite(y):
-            raise ValueError(f"{path}, line {no}: label {tokens[0]!r} is not finite")
-        entries = {}
-        last = -1
-        for tok in tokens[1:]:
-            key, sep, val = tok.partition(":")
-            if not sep:
-                raise ValueError(f"{path}, line {no}: expected index:value, got {tok!r}")
-            if key == "qid":
-                continue
-            if not (key.isascii() and key.isdigit()):
-                raise ValueError(f"{path}, line {no}: feature index {key!r} is not a non-negative integer "
-                                 "(ASCII digits 0-9)")
-            idx = int(key)
-            v = _parse_float(val)
-            if v is None:
-                raise ValueError(f"{path}, line {no}, feature {idx}: {val!r} is not a number")
-            if not math.isfinite(v):
-                raise ValueError(f"{path}, line {no}, feature {idx}: {val!r} (NaN or infinite values are not allowed)")
-            if idx <= last:
-                raise ValueError(f"{path}, line {no}: feature indices must increase, got {idx} after {last}")
-            last = idx
-            entries[idx] = v
-            max_index = max(max_index, idx)
-            min_index = idx if min_index is None else min(min_index, idx)
-        labels.append(y)
-        rows.append(entries)
-    if not rows:
-        raise ValueError(f"{path}: the file is empty")
-    zb = (min_index == 0) if zero_based == "auto" else bool(zero_based)
-    if not zb and min_index == 0:
-        raise ValueError(f"{path}: feature index 0 in a file read as 1-based (zero_based=False)")
-    offset = 0 if zb else 1
-    width = max_index + 1 - offset if max_index >= 0 else 0
-    if n_features is not None:
-        if n_features < width:
-            raise ValueError(f"{path}: n_features={n_features}, but the file has feature index {max_index} "
-                             f"({width} features)")
-        width = int(n_features)
-    _check_memory(path, len(rows) * width * 8,
-                  f"the dense {len(rows)} x {width} matrix of its features (largest feature index {max_index})",
-                  source_bytes=len(text.encode("utf-8")))
-    X = np.zeros((len(rows), width))
-    for r, entries in enumerate(rows):
-        for idx, v in entries.items():
-            X[r, idx - offset] = v
-    names = tuple(f"feature {j + offset}" for j in range(width))
-    return Dataset(X, np.array(labels), names, "label", (), path, {"zero_based": zb})
+    """An svmlight file as a ``scipy.sparse.csr_array`` X and labels y (``_svmlight.read_svmlight``)."""
+    data = _svmlight.read_svmlight(path, n_features, zero_based)
+    _check_width(path, data.X.shape[1])
+    offset = 0 if data.zero_based else 1
+    names = NumberedNames(data.X.shape[1], offset)
+    notes = {"zero_based": data.zero_based}
+    if data.query_ids is not None:
+        notes["query_ids"] = data.query_ids
+        lines = int((data.query_ids >= 0).sum())
+        warnings.warn(f"{path}: the query ids (qid:) of {lines} samples are ignored: ricci's problems do not rank "
+                      "within queries; they are kept in Dataset.notes['query_ids']", QueryIdsIgnored, stacklevel=3)
+    return Dataset(data.X, data.y, names, "label", (), path, notes)
+
+
+class QueryIdsIgnored(UserWarning):
+    """An svmlight file's ``qid:`` entries were left out of the features (they are in ``notes``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class NumberedNames(Sequence):
+    """The names "feature <first>", "feature <first + 1>", ... of ``count`` columns, made when read: an
+    svmlight file of 10^8 columns needs no tuple of 10^8 strings. Equal to the tuple of the same names."""
+
+    count: int
+    first: int = 1
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, j):
+        if isinstance(j, slice):
+            return tuple(self[k] for k in range(*j.indices(self.count)))
+        if not -self.count <= j < self.count:
+            raise IndexError(f"feature position {j} out of range for {self.count} features")
+        return f"feature {j % self.count + self.first}"
+
+    def __eq__(self, other):
+        if isinstance(other, NumberedNames):
+            return (self.count, self.first) == (other.count, other.first) or self.count == other.count == 0
+        return isinstance(other, Sequence) and len(other) == self.count and tuple(self) == tuple(other)
+
+    __hash__ = None

@@ -13,6 +13,7 @@ from ._problem import Problem, register
 from ._validate import (
     binary_labels,
     class_matrix,
+    data_matrix,
     nonnegative,
     positive_int,
     real_matrix,
@@ -32,6 +33,25 @@ def _row_broadcast(b: rs.Expr, rows: str = "m") -> rs.Expr:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def logistic_model(intercept: bool = True):
+    """The L2-regularized logistic loss in the form loss(output) + penalty, for the generalized Gauss-Newton
+    model (``rs.GaussNewton``): ``(loss, (z, output), penalty, wrt)`` with
+
+        loss = sum(softplus(-y .* z)),  output z = X*w + b (or X*w),  penalty = lam/2 w'w,
+
+    z a placeholder vector (m); f = loss(output) + penalty is :func:`logistic_loss_expression`.
+    """
+    X, y, w, lam = rs.Matrix("X", "m", "n"), rs.Vector("y", "m"), rs.Vector("w", "n"), rs.Scalar("lam")
+    z = rs.Vector("z", "m")
+    output = X @ w
+    wrt = [w]
+    if intercept:
+        b = rs.Scalar("b")
+        output = output + b
+        wrt.append(b)
+    return rs.sum(rs.softplus(-y * z)), (z, output), lam / 2 * (w @ w), wrt
+
+
 def logistic_loss_expression(intercept: bool = True):
     """The L2-regularized logistic loss as an expression, and the variables it is minimized over:
 
@@ -39,16 +59,11 @@ def logistic_loss_expression(intercept: bool = True):
         f = sum(softplus(-y .* (X*w))) + lam/2 w'w,       wrt = [w]      (intercept=False)
 
     with X (m x n), y (m), w (n) and the scalars b and lam: the objective of :func:`logistic_regression`,
-    written once (benchmarks/hessian_speed.py differentiates the same expression).
+    written once (benchmarks/hessian_speed.py differentiates the same expression), as the loss of
+    :func:`logistic_model` with its output substituted.
     """
-    X, y, w, lam = rs.Matrix("X", "m", "n"), rs.Vector("y", "m"), rs.Vector("w", "n"), rs.Scalar("lam")
-    z = X @ w
-    wrt = [w]
-    if intercept:
-        b = rs.Scalar("b")
-        z = z + b
-        wrt.append(b)
-    return rs.sum(rs.softplus(-y * z)) + lam / 2 * (w @ w), wrt
+    loss, (z, output), penalty, wrt = logistic_model(intercept)
+    return rs.substitute(loss, {z: output}) + penalty, wrt
 
 
 def logistic_regression(X, y, lam: float = 1e-2, intercept: bool = True, *, name: str = "logistic-regression",
@@ -61,16 +76,18 @@ def logistic_regression(X, y, lam: float = 1e-2, intercept: bool = True, *, name
     gradient is -X' (y .* sigmoid(-y .* z)) + lam w and its Hessian X' diag(s) X + lam I with
     s = sigmoid(z) sigmoid(-z), z = X*w + b (the intercept b adds a border row and column). The intercept
     is not penalized: with C = 1/lam this is scikit-learn's ``LogisticRegression(C=C)`` objective up to the
-    factor C. Variables packed as x = (w, b) (or x = w when ``intercept=False``); x0 = 0.
+    factor C. Variables packed as x = (w, b) (or x = w when ``intercept=False``); x0 = 0. The objective is
+    an ``rs.GaussNewton`` (loss softplus(-y .* z) of the output z = X*w + b): z is affine in x, so its
+    generalized Gauss-Newton matrix ``ggn_operator(x)`` is the Hessian, as a Gram operator plus lam on w.
     """
-    X = real_matrix("X", X, 2)
+    X = data_matrix("X", X, 2)
     ypm = binary_labels("y", y)
     same_rows("X", X, "y", ypm)
     lam = nonnegative("lam", lam)
     m, n = X.shape
-    f, wrt = logistic_loss_expression(intercept)
+    loss, output, penalty, wrt = logistic_model(intercept)
     data = {"X": X, "y": ypm, "lam": lam}
-    obj = rs.Objective(f, wrt if intercept else wrt[0], data)
+    obj = rs.GaussNewton(loss, output, wrt, data, penalty=penalty)
     return Problem(
         name=name, objective=obj, x0=np.zeros(obj.size),
         description=description or f"L2-regularized logistic regression (m = {m}, n = {n}, lam = {lam:g})",
@@ -95,24 +112,27 @@ def softmax_regression(X, Y, lam: float = 1e-2, intercept: bool = True, *, name:
     (P = softmax(Z) row-wise), which ``Objective`` flattens row-major to an (nk x nk) matrix. The intercept b
     is not penalized; f is invariant to adding a constant to every b_c, so with an intercept the Hessian is
     singular along (0, 1) and the minimizer is unique only up to that shift. The log-sum-exp is ``rs.logsumexp``,
-    shifted by the row maximum, so large logits do not overflow.
+    shifted by the row maximum, so large logits do not overflow. The objective is an ``rs.GaussNewton`` (the
+    cross-entropy loss of the logits Z = X W + 1 b'): Z is affine in x, so ``ggn_operator(x)`` is the Hessian,
+    composed as J' H_L J + lam I on W with H_L = diag(P) - the per-row blocks p_i p_i'.
     """
-    X = real_matrix("X", X, 2)
+    X = data_matrix("X", X, 2)
     Yoh = class_matrix("Y", Y)
     same_rows("X", X, "Y", Yoh)
     lam = nonnegative("lam", lam)
     m, n = X.shape
     k = Yoh.shape[1]
     Xs, Ys, Ws, lams = rs.Matrix("X", "m", "n"), rs.Matrix("Y", "m", "k"), rs.Matrix("W", "n", "k"), rs.Scalar("lam")
-    Z = Xs @ Ws
+    output = Xs @ Ws
     wrt = [Ws]
     if intercept:
         b = rs.Vector("b", "k")
-        Z = Z + _row_broadcast(b)
+        output = output + _row_broadcast(b)
         wrt.append(b)
-    f = rs.sum(rs.logsumexp(Z, axis=1)) - rs.sum(Ys * Z) + lams / 2 * rs.sum(Ws * Ws)
+    Z = rs.Matrix("Z", "m", "k")
+    loss = rs.sum(rs.logsumexp(Z, axis=1)) - rs.sum(Ys * Z)
     data = {"X": X, "Y": Yoh, "lam": lam}
-    obj = rs.Objective(f, wrt, data)
+    obj = rs.GaussNewton(loss, (Z, output), wrt, data, penalty=lams / 2 * rs.sum(Ws * Ws))
     return Problem(
         name=name, objective=obj, x0=np.zeros(obj.size),
         description=description or f"softmax regression (m = {m}, n = {n}, {k} classes, lam = {lam:g})",
@@ -206,6 +226,13 @@ def mlp(X, Y, hidden=(16,), activation: str = "tanh", loss: str = "squared", lam
     with a = tanh, sigmoid or softplus. Weights and biases are separate variables (W1, b1, W2, b2[, W3, b3]),
     packed in that order; biases are not penalized. Y is (m x k), or a vector for one output. x0: weights
     Gaussian with variance 1/fan_in (LeCun initialization, seeded), biases 0. The problem is nonconvex.
+
+    The objective is an ``rs.GaussNewton``: the loss written in a placeholder O for the output, so
+    ``objective.ggn_operator(x)`` is the generalized Gauss-Newton matrix J_O' H_loss J_O + lam I on the
+    weights (H_loss = I for the squared loss, diag(sigmoid(O) (1 - sigmoid(O))) for the logistic loss;
+    Schraudolph 2002). With the squared loss the problem also has a residual, the blocks
+    [O - Y, sqrt(lam) W_1, ..., sqrt(lam) W_L] with f = 1/2 ||r||^2, so Gauss-Newton and Levenberg-Marquardt
+    apply (``solve("lm")``).
     """
     X = real_matrix("X", X, 2)
     Y = real_matrix("Y", Y, (1, 2))
@@ -240,14 +267,18 @@ def mlp(X, Y, hidden=(16,), activation: str = "tanh", loss: str = "squared", lam
         H = act(Z) if i < len(widths) - 2 else Z
     out = H
     penalty = lams / 2 * sum((rs.sum(W * W) for W in layers[1:]), start=rs.sum(layers[0] * layers[0]))
+    O = rs.Matrix("O", "m", "k")  # the placeholder for the network's output in the loss
     if loss == "squared":
-        diff = out - Ys
-        f = rs.sum(diff * diff) / 2 + penalty
+        loss_expr = rs.sum((O - Ys) * (O - Ys)) / 2
     else:
-        f = rs.sum(rs.softplus(out)) - rs.sum(Ys * out) + penalty
+        loss_expr = rs.sum(rs.softplus(O)) - rs.sum(Ys * O)
     data = {"X": X, "Y": Y, "lam": lam}
     sizes = {f"h{i + 1}": h for i, h in enumerate(hidden)}
-    obj = rs.Objective(f, wrt, data, sizes=sizes)
+    obj = rs.GaussNewton(loss_expr, (O, out), wrt, data, penalty=penalty, sizes=sizes)
+    residual = None
+    if loss == "squared":  # f = 1/2 ||[O - Y, sqrt(lam) W_1, ..., sqrt(lam) W_L]||^2
+        root = rs.sqrt(lams)
+        residual = rs.LeastSquares([out - Ys] + [root * W for W in layers], wrt, data, sizes=sizes)
     rng = np.random.default_rng(seed)
     parts = []
     for v, shape in zip(obj.wrt, obj.shapes):
@@ -257,7 +288,7 @@ def mlp(X, Y, hidden=(16,), activation: str = "tanh", loss: str = "squared", lam
             parts.append(np.zeros(int(np.prod(shape))))
     arch = " -> ".join(str(w) for w in (n, *hidden, k))
     return Problem(
-        name=name, objective=obj, x0=np.concatenate(parts),
+        name=name, objective=obj, x0=np.concatenate(parts), residual=residual, residual_weight=0.5,
         description=description or f"MLP {arch} ({activation}, {loss} loss, m = {m}, lam = {lam:g})",
         source=source or _ML_SOURCE.format(fn="mlp"), family="mlp", data=data,
         params={"hidden": hidden, "activation": activation, "loss": loss, "lam": lam, "seed": seed},

@@ -41,7 +41,9 @@ class Problem:
     Fields:
         name: the registry name (``"logistic-regression"``, ``"rosenbrock"``, ...).
         objective: an ``rs.Objective`` with ``fun``/``jac``/``hess``/``hessp`` on the flat vector x (several
-            variables are packed in the order of ``objective.wrt``; ``objective.unpack(x)`` splits them).
+            variables are packed in the order of ``objective.wrt``; ``objective.unpack(x)`` splits them). For
+            f = loss(model output) + penalty it is an ``rs.GaussNewton`` (an Objective with ``ggn_operator``,
+            ``ggn``, ``ggnp``; see ``ggn``).
         x0: the standard starting point (a read-only float64 NumPy array).
         description: one line saying what the problem is.
         source: where it comes from (paper, data set).
@@ -54,6 +56,8 @@ class Problem:
         local_minima: other known local minima as ``(f, x or None)`` pairs that a local method may reach.
         data: the arrays the objective is bound to (read-only mapping), e.g. ``{"X": ..., "y": ..., "lam": ...}``.
         params: the parameters the problem was built with.
+        constraints: ``rs.Constraint`` records lo <= c(x) <= hi (each with ``to_scipy()``); () when unconstrained.
+        bounds: (lo, hi) arrays of length n (-inf/inf where free) for simple bounds on x, or None.
     """
 
     name: str
@@ -69,9 +73,14 @@ class Problem:
     local_minima: tuple = ()
     data: Mapping = field(default_factory=dict)
     params: Mapping = field(default_factory=dict)
+    constraints: tuple = ()
+    bounds: tuple | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
+        set_(self, "constraints", tuple(self.constraints))
+        if self.bounds is not None:  # checked by the constrained builders (problems/_constrained.py)
+            set_(self, "bounds", tuple(_frozen_array(b) for b in self.bounds))
         set_(self, "x0", _frozen_array(self.x0))
         if self.x0.ndim != 1 or self.x0.shape[0] != self.objective.size:
             raise ValueError(f"Problem {self.name!r}: x0 must be a flat vector of length {self.objective.size}, "
@@ -99,9 +108,18 @@ class Problem:
         return self.residual is not None
 
     @property
+    def ggn(self) -> rs.GaussNewton | None:
+        """The objective when it carries the generalized Gauss-Newton model f = loss(z(x)) + penalty (an
+        ``rs.GaussNewton``: logistic and softmax regression, MLPs), None otherwise. ``p.ggn.ggn_operator(x)``
+        is J' H_loss J + H_penalty as a ``ricci.solvers`` operator, usable as a Hessian model today:
+        ``minimize(p.objective.fun, x0, jac=p.objective.jac, hess=p.ggn.ggn_operator, method="newton")``."""
+        return self.objective if isinstance(self.objective, rs.GaussNewton) else None
+
+    @property
     def methods(self) -> tuple:
         """The methods that apply: every ``minimize`` method, plus lm and gauss-newton for sums of squares."""
-        return ALL_METHODS if self.is_least_squares else _MINIMIZE_METHODS
+        base = ALL_METHODS if self.is_least_squares else _MINIMIZE_METHODS
+        return base + ("varpro",) if self.family == "factorization" else base  # problems/_varpro.py
 
     def __repr__(self):
         known = f", minimum={self.minimum:.6g}" if self.minimum is not None else ""
@@ -128,8 +146,13 @@ class Problem:
         ``disp``, ... or, for least squares, ``ftol``, ``xtol``, ``gtol`` -- MINPACK's cosine test --,
         ``max_nfev``); they take precedence over what ``tol`` sets.
         """
+        if self.constraints or self.bounds is not None:
+            raise ValueError(f"{self.name!r} has constraints or bounds, which ricci's methods do not take yet; "
+                             "solve it with scipy: problems.scipy_minimize(problem, method='trust-constr')")
         record = method_for(self, method)
         start = self.start() if x0 is None else x0
+        if record.name == "varpro":  # variable projection, problems/_varpro.py (tol: the gradient of f)
+            return record.function(self, start, tol=tol, callback=callback, **options)
         if record.family == "least_squares":
             scale = 2.0 * self.residual_weight  # f = scale * cost, grad f = scale * J'r
             stopping = record.stopping_options(tol=None if tol is None else tol / scale)
@@ -142,12 +165,16 @@ class Problem:
         like = xp.zeros(0)
         obj = _rebind(self.objective, xp, like)
         res = _rebind(self.residual, xp, like) if self.residual is not None else None
-        return replace(self, objective=obj, residual=res)
+        constraints = tuple(_rebind(c, xp, like) for c in self.constraints)
+        return replace(self, objective=obj, residual=res, constraints=constraints)
 
 
 def method_for(problem: Problem, method: str) -> Method:
     """The ``ricci.solvers`` record of ``method`` if it applies to ``problem`` (least-squares methods need a
     residual); ValueError listing the methods that apply otherwise."""
+    if method == "varpro":  # factorization problems only (problems/_varpro.py)
+        from ._varpro import varpro_method
+        return varpro_method(problem)
     try:
         record = get_method(method)
     except ValueError:
@@ -192,37 +219,42 @@ class _Entry:
     family: str
     build: Callable[..., Problem]
     summary: str
+    constrained: bool = False
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register(name: str, family: str, summary: str):
+def register(name: str, family: str, summary: str, constrained: bool = False):
     """Decorator: add a problem builder to the registry under ``name`` (called with the user's parameters)."""
 
     def deco(build):
         if name in _REGISTRY:
             raise ValueError(f"problem {name!r} is registered twice")
-        _REGISTRY[name] = _Entry(name, family, build, summary)
+        _REGISTRY[name] = _Entry(name, family, build, summary, constrained)
         return build
 
     return deco
 
 
-def names(family: str | None = None) -> list[str]:
-    """The registered problem names (in registration order), optionally of one family."""
-    if family is not None and family not in families():
-        raise ValueError(f"unknown family {family!r}; valid families are: {', '.join(families())}")
-    return [e.name for fam in families() for e in _REGISTRY.values()
-            if e.family == fam and (family is None or fam == family)]
+def names(family: str | None = None, *, constrained: bool | None = False) -> list[str]:
+    """The registered problem names (in registration order), optionally of one family. Without a family, the
+    unconstrained problems (``constrained=True``: those with constraints or bounds; None: all)."""
+    every = families(constrained=None)
+    if family is not None and family not in every:
+        raise ValueError(f"unknown family {family!r}; valid families are: {', '.join(every)}")
+    return [e.name for fam in every for e in _REGISTRY.values() if e.family == fam and (
+        fam == family if family is not None else constrained is None or e.constrained == constrained)]
 
 
 _FAMILY_ORDER = ("logistic", "softmax", "factorization", "mlp", "mgh")
 
 
-def families() -> list[str]:
-    """The problem families: logistic, softmax, factorization, mlp, mgh (then any registered later)."""
-    present = list(dict.fromkeys(e.family for e in _REGISTRY.values()))
+def families(*, constrained: bool | None = False) -> list[str]:
+    """The problem families: logistic, softmax, factorization, mlp, mgh (then any registered later); with
+    ``constrained=True`` those of constrained problems (hs, constrained), with None all."""
+    present = list(dict.fromkeys(e.family for e in _REGISTRY.values()
+                                 if constrained is None or e.constrained == constrained))
     return sorted(present, key=lambda f: _FAMILY_ORDER.index(f) if f in _FAMILY_ORDER else len(_FAMILY_ORDER))
 
 

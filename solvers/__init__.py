@@ -12,7 +12,8 @@ Derivatives may keep their structure as linear operators (``ricci.solvers`` owns
 ``_operators.py``): ``DenseOperator``, ``ScaledIdentity``, ``DiagonalOperator``, ``GramOperator``
 (``shift I + A' diag(d) A``), ``KroneckerOperator``, ``BlockDiagonalOperator``, ``SparseOperator``, ``SumOperator``,
 ``BlockOperator``, ``MatvecOperator`` (products only; wraps a scipy LinearOperator), ``ScaledOperator``,
-``WeightedProductOperator``, all subclasses of ``Operator``, with ``as_operator`` to wrap arrays, scipy.sparse
+``WeightedProductOperator``, ``CongruenceOperator`` (``J' H J``, the generalized Gauss-Newton matrix), all
+subclasses of ``Operator``, with ``as_operator`` to wrap arrays, scipy.sparse
 matrices and LinearOperators. ``op.factorize(shift)`` / ``op.solve(b, shift)`` solve ``(A + shift I) x = b`` by
 the cheapest exact method of the structure and raise ``NotPositiveDefinite`` otherwise; ``Factorization`` is
 the reusable result.
@@ -34,6 +35,7 @@ from ._minimize import minimize
 from ._operators import (
     BlockDiagonalOperator,
     BlockOperator,
+    CongruenceOperator,
     DenseOperator,
     DiagonalOperator,
     Factorization,
@@ -63,6 +65,7 @@ __all__ = [
     "METHOD_REGISTRY",
     "BlockDiagonalOperator",
     "BlockOperator",
+    "CongruenceOperator",
     "DenseOperator",
     "DiagonalOperator",
     "Factorization",

@@ -182,16 +182,19 @@ class ScaledGram(Operator):
 
 def scaled_gram(J: Operator, s=None) -> Operator:
     """The Gauss-Newton matrix ``(J S)'(J S)`` (S = diag(s); s None: the identity) as an operator with shifted
-    solves: formed densely for a dense J, in J's structure otherwise (see the module docstring)."""
+    solves: formed densely for a dense J (or a small block J, densified once: ``_op_block.DENSE_BYTES``), in
+    J's structure otherwise (see the module docstring)."""
+    A = dense_form(J)
+    if A is not None:
+        xp = J.xp
+        if s is not None:
+            A = A * s[None, :]
+        return dense_operator(xp.linalg.matrix_transpose(A) @ A, symmetric=True)
     if s is not None:
         scaled = scale_columns(J, s)
         if scaled is None:
             return ScaledGram(J.gram(), s)
         J = scaled
-    A = dense_form(J)
-    if A is not None:
-        xp = J.xp
-        return dense_operator(xp.linalg.matrix_transpose(A) @ A, symmetric=True)
     return J.gram()
 
 

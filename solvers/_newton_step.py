@@ -78,18 +78,20 @@ def _initial_shift(xp, H, beta: float, positive_semidefinite: bool):
 
 
 def shifted_factorization(xp, H, *, beta: float = 1e-3, max_doublings: int = 200,
-                          positive_semidefinite: bool = False):
+                          positive_semidefinite: bool = False, preconditioner: bool = False):
     """Algorithm 3.3 of Nocedal & Wright (2006): the factorization of ``H + tau I`` for the smallest tried
     ``tau`` with ``H + tau I`` positive definite (``.shift`` is tau, ``.solve(b)`` solves with it).
-    ``positive_semidefinite``: H is known to be (see :func:`hessian_scale`). Always an exact factorization
-    (it serves as a preconditioner too); :func:`newton_direction` may solve iteratively instead."""
+    ``positive_semidefinite``: H is known to be (see :func:`hessian_scale`). An exact factorization, or with
+    ``preconditioner`` the fixed positive definite approximation ``H.preconditioner(tau)`` (exact unless the
+    structure has a much cheaper one: a block operator's block-Jacobi Schur complement where the exact one
+    would be a large dense matrix); :func:`newton_direction` may solve iteratively instead."""
     start = _initial_shift(xp, H, beta, positive_semidefinite)
     if start is None:  # H = 0: the identity is the natural model
         return H.factorize(1.0)
     tau, beta_abs = start
     for _ in range(max_doublings):
         try:
-            return H.factorize(tau)
+            return H.preconditioner(tau) if preconditioner else H.factorize(tau)
         except NotPositiveDefinite:
             tau = max(2.0 * tau, beta_abs)
     raise SolverOverflow("No shift made the Hessian positive definite.")  # pragma: no cover

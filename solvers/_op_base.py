@@ -138,6 +138,14 @@ class Operator:
         ``solve`` may itself raise NotPositiveDefinite, so callers catch it around both calls."""
         return self.factorize(shift)
 
+    def preconditioner(self, shift: float = 0.0) -> Factorization:
+        """A solver with a fixed symmetric positive definite approximation M of ``A + shift I``, for
+        preconditioning conjugate gradients: :meth:`factorize` (M exact) unless the structure has a much
+        cheaper M (a block operator whose exact factorization would form a large Schur complement: the block
+        LDL' with the Schur complement's block diagonal, ``BlockOperator.preconditioner``). NotPositiveDefinite
+        as :meth:`factorize`."""
+        return self.factorize(shift)
+
     def _factorize(self, shift: float) -> Factorization:
         return dense_factorization(self, shift)
 

@@ -14,9 +14,13 @@ Shifted solves of a symmetric block operator (``BlockOperator._factorize``):
    diagonal eliminated onto a block-diagonal (or diagonal) rest through a sparse coupling, the shape of a
    factorization's Hessian and of its Gauss-Newton matrix J'J + D, forms S block row by block row in
    :mod:`._op_schur`; :meth:`BlockOperator.solver` with a tolerance solves that case by conjugate gradients
-   on S instead, without forming it (Ceres Solver's ITERATIVE_SCHUR).
+   on S instead, without forming it (Ceres Solver's ITERATIVE_SCHUR), and :meth:`BlockOperator.preconditioner`
+   gives the block elimination with S replaced by its block diagonal (a preconditioner for trust-ncg).
 2. Every block has a scipy.sparse form: the sparse symmetric LDL' of the assembled matrix.
 3. Otherwise the dense fallback (Cholesky of ``to_dense() + sI``).
+
+A block operator whose dense form is small (``DENSE_BYTES``) is densified once and takes the dense route
+throughout (products, Gram, solves): many small blocks cost more in bookkeeping than one BLAS call.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from ._op_base import (
     check_shift,
     cholesky_solver,
     dense_factorization,
+    nbytes_of,
     sparse_spd_solver,
 )
 from ._op_compose import SumOperator, as_operator, host_sparse
@@ -48,6 +53,7 @@ from ._op_schur import (
     iterative_schur_factorization,
     prefer_iterative,
     schur_complement,
+    schur_diagonal_blocks,
 )
 from ._op_structured import BlockDiagonalOperator
 
@@ -85,6 +91,14 @@ def _diagonal_blocks(form):
 #: while a Schur complement over many small blocks pays per block (a 12 x 10 factorization's trust-exact solve
 #: took 35 s through the Schur path with threaded BLAS, 13 s densely).
 DENSE_BELOW = 512
+#: A block operator whose dense form holds at most this many bytes is densified once (cached) and then behaves
+#: as that array: products are one BLAS call, its Gram is the dense ``A' W A``, solves a dense Cholesky. A
+#: two-hidden-layer MLP's 70 x 47 residual Jacobian (``problems.get("mlp", hidden=(5, 3))``) is a grid of 6
+#: block columns of nested blocks; Levenberg-Marquardt through the structure took 683 s for 1473 evaluations
+#: on a loaded 2-core VM (each factorization rebuilt J'J from thousands of small products), through the dense
+#: route 6.7 s for 909, the same iterates as with the dense Jacobian. 4 MiB is a few ms of BLAS for any
+#: product or Gram, and far below the structures that matter (a 600 x 500 factorization's J is 2.7 GB dense).
+DENSE_BYTES = 4 << 20
 #: An assembled block operator with more nonzeros than this fraction of its entries is factorized densely:
 #: a sparse LDL' of a 900 x 900 matrix this full took 0.4 s (a Gauss-Newton step of a 100 x 80 factorization),
 #: a dense Cholesky 0.01 s.
@@ -146,7 +160,20 @@ class BlockOperator(Operator):
     shape = property(lambda self: (sum(self.row_sizes), sum(self.col_sizes)))
     xp = property(lambda self: next(b for row in self.blocks for b in row if b is not None).xp)
     dtype = property(lambda self: np.result_type(*(b.dtype for row in self.blocks for b in row if b is not None)))
-    nbytes = property(lambda self: sum(b.nbytes for row in self.blocks for b in row if b is not None))
+    @property
+    def nbytes(self):
+        """Bytes held by the blocks, each sparse matrix's arrays once (a block below the diagonal is often the
+        transposed view of the one above, sharing its arrays), plus the cached dense form of a small one."""
+        seen, total = set(), nbytes_of(self._cache.get("dense"))
+        for b in (b for row in self.blocks for b in row if b is not None):
+            data = getattr(getattr(b, "A", None), "data", None) if isinstance(b, SparseOperator) else None
+            if data is not None:
+                address = data.__array_interface__["data"][0]  # a view's data is a new array on the same buffer
+                if address in seen:
+                    continue
+                seen.add(address)
+            total += b.nbytes
+        return total
 
     def _detect_symmetric(self) -> bool:
         k = len(self.blocks)
@@ -193,12 +220,29 @@ class BlockOperator(Operator):
     def _join(self, parts, count):
         return self.xp.concat([parts[i] for i in range(count)], axis=0)
 
+    # ---- the dense route of small block operators (DENSE_BYTES) ---------------------------------------------
+    @property
+    def small(self) -> bool:
+        """Whether the dense form holds at most ``DENSE_BYTES`` bytes: such an operator densifies once and uses
+        the dense route (products, Gram, solves), whose one BLAS call beats many products with small blocks."""
+        return self.shape[0] * self.shape[1] * np.dtype(self.dtype).itemsize <= DENSE_BYTES
+
+    def dense_array(self):
+        """The dense form, assembled once and cached (the operator is immutable; do not write into it)."""
+        if "dense" not in self._cache:
+            self._cache["dense"] = self._assemble()
+        return self._cache["dense"]
+
     def _matmat(self, V):
+        if self.small:
+            return self.dense_array() @ V
         k = len(self.blocks)
         pieces = self._split(V, self.col_sizes)
         return self._join(self._apply(range(k), range(len(self.col_sizes)), pieces, V.shape[1]), k)
 
     def _rmatmat(self, U):
+        if self.small:
+            return self.xp.linalg.matrix_transpose(self.dense_array()) @ U
         width = len(self.col_sizes)
         pieces = self._split(U, self.row_sizes)
         return self._join(self._apply(range(width), range(len(self.row_sizes)), pieces, U.shape[1], True), width)
@@ -212,15 +256,20 @@ class BlockOperator(Operator):
 
     def diagonal(self):
         """The diagonal blocks' diagonals when the partition is aligned; otherwise from ``to_dense()``."""
-        if self.row_sizes != self.col_sizes:
+        if self.row_sizes != self.col_sizes or self.small:
             return self.xp.linalg.diagonal(self.to_dense())
         parts = [self.xp.zeros((size,), dtype=self.dtype) if self.blocks[i][i] is None
                  else self.blocks[i][i].diagonal() for i, size in enumerate(self.row_sizes)]
         return self.xp.concat(parts)
 
     def to_dense(self):
+        """The dense form: cached for a small operator (:attr:`small`), assembled on each call otherwise."""
+        return self.dense_array() if self.small else self._assemble()
+
+    def _assemble(self):
         xp = self.xp
-        rows = [xp.concat([xp.zeros((m, n), dtype=self.dtype) if b is None else xp.asarray(b.to_dense())
+        rows = [xp.concat([xp.zeros((m, n), dtype=self.dtype) if b is None else xp.asarray(
+                               b._assemble() if isinstance(b, BlockOperator) else b.to_dense())
                            for b, n in zip(row, self.col_sizes)], axis=1)
                 for row, m in zip(self.blocks, self.row_sizes)]
         return xp.concat(rows, axis=0)
@@ -235,7 +284,16 @@ class BlockOperator(Operator):
 
     def gram(self, weights=None):
         """``J' W J`` block by block: diagonal blocks ``sum_r A_rj' W_r A_rj`` as Gram operators of the blocks
-        (block structure kept), off-diagonal blocks ``sum_r A_ri' W_r A_rj`` as weighted products."""
+        (block structure kept), off-diagonal blocks ``sum_r A_ri' W_r A_rj`` as weighted products. A small
+        operator (:attr:`small`) gives the dense ``A' W A`` instead."""
+        if self.small:
+            from ._op_elementary import DenseOperator, _weights
+
+            A = self.dense_array()
+            At = self.xp.linalg.matrix_transpose(A)
+            if weights is not None:
+                A = _weights(self.xp, weights, self.shape[0], "BlockOperator.gram")[:, None] * A
+            return DenseOperator(At @ A, True)
         w = None
         if weights is not None:
             from ._op_elementary import _weights
@@ -287,7 +345,7 @@ class BlockOperator(Operator):
         return sorted(chosen)
 
     def _factorize(self, shift):
-        if self.shape[0] <= DENSE_BELOW:  # the structure's bookkeeping (many tiny solves) costs more
+        if self.shape[0] <= DENSE_BELOW or self.small:  # the structure's bookkeeping costs more (DENSE_BYTES)
             return dense_factorization(self, shift, "cholesky")
         forms = self._cheap_forms(shift)
         eliminated = self._eliminable(forms)
@@ -316,17 +374,10 @@ class BlockOperator(Operator):
         if not 0.0 < rtol < 1.0:
             raise ValueError(f"{self.name}.solver: rtol must lie in (0, 1); got {rtol}")
         shift = check_shift(shift, self.name)
-        if (self.xp is not NUMPY or not self.symmetric or self.shape[0] <= DENSE_BELOW
-                or self.shape[0] != self.shape[1]):
+        route = self._iterative_route(shift)
+        if route is None:
             return self.factorize(shift)
-        forms = self._cheap_forms(shift)
-        eliminated = self._eliminable(forms)
-        if len(eliminated) != 1 or len(self.blocks) != 2:
-            return self.factorize(shift)
-        E, R = eliminated, [1 - eliminated[0]]
-        setting = self._schur_setting(E, R, forms)
-        if setting is None or not prefer_iterative(self.row_sizes[R[0]]):
-            return self.factorize(shift)
+        E, R, forms, setting = route
         upper, lower = self.blocks[E[0]][R[0]], self.blocks[R[0]][E[0]]
         # products with the coupling: a sparse block as BSR of the block form (shares its values); any other
         # (the Gram's J_U' W J_V of a least-squares problem) through its own factors, cheaper than the product
@@ -345,6 +396,57 @@ class BlockOperator(Operator):
             return np.concatenate([X[X.shape[0] - n_r:], X[:X.shape[0] - n_r]], axis=0)
 
         return Factorization(shift, factorization.method, self.shape[0], NUMPY, solve)
+
+    def preconditioner(self, shift: float = 0.0) -> Factorization:
+        """:meth:`factorize`, except where :meth:`solver` with a tolerance would take the iterative Schur route
+        (the exact Schur complement would be a large dense matrix): there ``M = L diag(B + sI, S_hat) L'`` with
+        ``L = [[I, 0], [C'(B + sI)^-1, I]]`` and S_hat the block diagonal of the Schur complement S, i.e. the
+        exact block elimination with S replaced by its block-Jacobi approximation (the preconditioner of
+        ``_op_schur``'s conjugate gradients; Saad, "Iterative Methods for Sparse Linear Systems", 2nd ed., 2003,
+        Sec. 10.1 and 10.5 for block-Jacobi and block-LU preconditioners). M is symmetric positive definite
+        when B + sI and S_hat are (checked by their Cholesky factors: NotPositiveDefinite otherwise); applying
+        M^-1 costs two batched solves with the blocks of B + sI, one with those of S_hat and one product with
+        each of C and C'. Memory: the blocks of B and S_hat, never S (4000 x 4000, 128 MB, for a 600 x 500
+        factorization of rank 8)."""
+        shift = check_shift(shift, self.name)
+        route = self._iterative_route(shift)
+        if route is None:
+            return self.factorize(shift)
+        E, R, forms, setting = route
+        what = f"BlockOperator + {shift:g}*I"
+        inverse = block_inverses(setting.B_blocks, shift, f"{what}: its eliminated block diagonal")
+        diagonal = schur_diagonal_blocks(setting.coupling, inverse, setting.A_blocks, shift)
+        approximate = block_inverses(diagonal, 0.0, f"{what}: the diagonal blocks of its Schur complement")
+        b, p = setting.B_blocks.shape[0], setting.B_blocks.shape[1]
+        n_e, q = b * p, setting.coupling.q
+        upper, lower = self.blocks[E[0]][R[0]], self.blocks[R[0]][E[0]]
+        first = E[0] == 0
+
+        def solve(Bm):
+            B_e, B_r = (Bm[:n_e], Bm[n_e:]) if first else (Bm[Bm.shape[0] - n_e:], Bm[:Bm.shape[0] - n_e])
+            k = Bm.shape[1]
+            x_e = (inverse @ B_e.T.reshape(k, b, p, 1)).reshape(k, n_e).T
+            c = B_r - lower._matmat(x_e)
+            x_r = (approximate @ c.T.reshape(k, -1, q, 1)).reshape(k, -1).T
+            x_e = (inverse @ (B_e - upper._matmat(x_r)).T.reshape(k, b, p, 1)).reshape(k, n_e).T
+            return np.concatenate([x_e, x_r] if first else [x_r, x_e], axis=0)
+
+        return Factorization(shift, "block-jacobi-schur", self.shape[0], NUMPY, solve)
+
+    def _iterative_route(self, shift):
+        """``(E, R, forms, setting)`` where a solve with a tolerance takes the iterative Schur route, else None."""
+        if (self.xp is not NUMPY or not self.symmetric or self.shape[0] <= DENSE_BELOW or self.small
+                or self.shape[0] != self.shape[1] or len(self.blocks) != 2):
+            return None
+        forms = self._cheap_forms(shift)
+        eliminated = self._eliminable(forms)
+        if len(eliminated) != 1:
+            return None
+        E, R = eliminated, [1 - eliminated[0]]
+        setting = self._schur_setting(E, R, forms)
+        if setting is None or not prefer_iterative(self.row_sizes[R[0]]):
+            return None
+        return E, R, forms, setting
 
     def _schur_setting(self, E, R, forms):
         """The one-block-diagonal-onto-block-diagonal setting of :mod:`._op_schur` (NumPy, symmetric, one

@@ -254,7 +254,7 @@ def host_sparse(op):
 
 @host_sparse.register
 def _(op: SparseOperator):
-    return op.A
+    return op.A if op.A.format == "csr" else op.A.tocsr()  # a transposed view (CSC) is converted when asked
 
 
 @host_sparse.register

@@ -253,7 +253,8 @@ def is_symmetric_sparse(A) -> bool:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SparseOperator(Operator):
-    """A scipy.sparse matrix (kept as a CSR array on the host; products with NumPy arrays).
+    """A scipy.sparse matrix (kept as a CSR array on the host, or the CSC array of a transposed view -- see
+    :meth:`T` and :meth:`adopt`; products with NumPy arrays).
 
     Shifted solves: the sparse symmetric factorization of :func:`._op_base.sparse_spd_solver` (SuperLU with
     diagonal pivoting and a minimum-degree ordering of A + A'), which also decides positive definiteness."""
@@ -277,9 +278,25 @@ class SparseOperator(Operator):
     def _rmatmat(self, U):
         return np.asarray(self.A.T @ U)
 
+    @classmethod
+    def adopt(cls, A, symmetric: bool | None = None) -> SparseOperator:
+        """The operator of a scipy.sparse matrix its caller made for it and hands over: a ``csr_array`` (or
+        the ``csc_array`` of a transposed view) in canonical format (sorted, summed indices) and a float dtype
+        is kept as it is, sharing its arrays (the caller does not write to them later); anything else is
+        converted as by the constructor. Saves the copy of data and indices the constructor makes."""
+        import scipy.sparse as sp
+
+        if (isinstance(A, (sp.csr_array, sp.csc_array)) and A.dtype in (np.float32, np.float64)
+                and A.has_canonical_format):
+            op = object.__new__(cls)
+            _set(op, A=A, symmetric=is_symmetric_sparse(A) if symmetric is None else bool(symmetric))
+            return op
+        return cls(A, symmetric)
+
     @property
     def T(self):
-        return self if self.symmetric else SparseOperator(self.A.T.tocsr(), False)
+        """The transpose as a view: the same arrays read as CSC (CSR) for a CSR (CSC) matrix, no copy."""
+        return self if self.symmetric else SparseOperator.adopt(self.A.T, False)
 
     def diagonal(self):
         return self.A.diagonal()

@@ -24,6 +24,7 @@ from ._arrays import NonFiniteValue, all_finite, as_array
 from ._op_base import Factorization, cholesky_solver, is_symmetric_dense, shifted
 from ._op_compose import ScaledOperator, SumOperator
 from ._operators import (
+    BlockOperator,
     DenseOperator,
     MatvecOperator,
     Operator,
@@ -86,8 +87,13 @@ def dense_operator(A, *, symmetric: bool | None):
 
 
 def dense_form(op: Operator):
-    """The array of a dense operator (free), or None for any other operator."""
-    return op.A if isinstance(op, DenseOperator) else None
+    """The array of a dense operator (free), the cached dense form of a small block operator (assembled once:
+    ``_op_block.DENSE_BYTES``), or None for any other operator."""
+    if isinstance(op, DenseOperator):
+        return op.A
+    if isinstance(op, BlockOperator) and op.small:
+        return op.dense_array()
+    return None
 
 
 def derivative_operator(value, xp, like, shape: tuple, what: str, *, symmetric: bool):

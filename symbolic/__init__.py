@@ -75,17 +75,21 @@ from ._fdcheck import DerivativeCheck
 from ._functions import X as x_symbol
 from ._nodes import Expr, Var
 from ._objective import LeastSquares, Objective
+from ._ggn import GaussNewton
+from ._substitute import substitute
 from ._parse import ParseError, parse
+from ._constraint import Constraint, ParsedConstraint, parse_constraint
 from ._export import export
 from ._printing import index_notation, latex, to_str
 
 __all__ = [
-    "CompiledFunction", "DerivativeCheck", "DimensionError", "ElementwiseOp", "Expr", "LeastSquares", "Matrix", "Objective", "Scalar",
+    "CompiledFunction", "DerivativeCheck", "DimensionError", "ElementwiseOp", "Expr", "GaussNewton", "LeastSquares", "Matrix", "Objective", "Scalar",
     "ParseError", "Tensor", "Var", "Vector", "parse",
     "abs", "arccos", "arcsin", "arctan", "check_derivatives", "compile", "const", "cos", "derivative", "det", "diag", "einsum",
     "elementwise", "exp", "expm1", "export", "eye", "full", "grad", "hessian", "hvp", "index_notation", "inv", "jacobian",
     "kron", "latex", "log", "log1p", "logdet", "logsumexp", "matrix_power", "norm1", "norm2", "ones", "outer", "relu", "reshape", "scatter_add", "sigmoid", "sign",
-    "sin", "softplus", "sqrt", "sum", "take", "tan", "tanh", "to_str", "trace", "transpose", "variable", "variables", "x_symbol",
+    "sin", "softplus", "sqrt", "substitute", "sum", "take", "tan", "tanh", "to_str", "trace", "transpose", "variable", "variables", "x_symbol",
     "zeros",
+    "Constraint", "ParsedConstraint", "parse_constraint",  # lo <= c(x) <= hi with exact derivatives
     "concat", "stack",  # blocks: rs.concat, rs.stack, and e[a:b] on any expression
 ]

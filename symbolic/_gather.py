@@ -10,7 +10,9 @@ free k, R's rows spread along i (row k written at i = index[k], zeros elsewhere)
 selector's size k x n is multiplied. What other products a selector is left in (rare) lower through its
 dense 0/1 form, compared from the positions (never an n x n identity).
 
-The kernel's helpers: ``_segment_sum``, one ``bincount`` over the pairs (position, column) on NumPy and
+The kernel's helpers: ``_segment_sum``, for the constant (read-only) positions of an index on NumPy the
+product of their 0/1 matrix, kept as scipy.sparse CSR with the kernel, and the values (for 5,769 rows of 5
+columns into 80 positions: 79 us against 259 us for the bincount below, on one core), otherwise one ``bincount`` over the pairs (position, column) on NumPy and
 CuPy (measured for 30,000 rows of 64 columns into 600 positions: 11 ms, against 42 ms for ``numpy.add.at``,
 35 ms for sorting with ``add.reduceat``, 33 ms for a bincount per column, which is also 10x slower than one
 bincount into 300,000 positions), and blocks of one-hot matrix products on any other array-API library;
@@ -23,6 +25,8 @@ from ._lower import Lowering
 from ._nodes import Contract, IndexArray, is_selector
 
 SEGMENT_SUM_HELPER = (
+    "_SEGMENT_MATRICES = {}  # (id, size, count) -> (the constant positions, kept alive, and their CSR matrix)\n"
+    "\n"
     "def _segment_sum(xp, values, positions, size, device):\n"
     "    # out[s, ...] = sum of values[k, ...] over the k with positions[k] = s (0 where there is none)\n"
     "    count, rest = values.shape[0], tuple(values.shape[1:])\n"
@@ -31,7 +35,19 @@ SEGMENT_SUM_HELPER = (
     "        width *= d\n"
     "    flat = xp.reshape(values, (count, width))\n"
     "    library = getattr(xp, '__name__', '')\n"
-    "    if library in ('numpy', 'array_api_compat.numpy', 'cupy', 'array_api_compat.cupy'):\n"
+    "    if library in ('numpy', 'array_api_compat.numpy') and not positions.flags.writeable:\n"
+    "        # constant positions (read-only): the 0/1 matrix (size x count) as CSR, built once, times the values\n"
+    "        key = (id(positions), size, count)\n"
+    "        entry = _SEGMENT_MATRICES.get(key)\n"
+    "        if entry is None or entry[0] is not positions:\n"
+    "            import numpy, scipy.sparse\n"
+    "            ones = numpy.ones(count, dtype=values.dtype)\n"
+    "            matrix = scipy.sparse.csr_array((ones, (positions, numpy.arange(count))), shape=(size, count))\n"
+    "            entry = _SEGMENT_MATRICES[key] = (positions, matrix)\n"
+    "        out = xp.asarray(entry[1] @ flat)\n"
+    "        if out.dtype != values.dtype:\n"
+    "            out = xp.astype(out, values.dtype)\n"
+    "    elif library in ('numpy', 'array_api_compat.numpy', 'cupy', 'array_api_compat.cupy'):\n"
     "        if 'cupy' in library:\n"
     "            import cupy as lib\n"
     "        else:\n"

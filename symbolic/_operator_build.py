@@ -255,9 +255,11 @@ def assemble_sparse(plan: SparsePlan, ctx: _Context, transposed: bool = False):
         data = np.add.reduceat(data, starts)
     shape = plan.shape[::-1] if transposed else plan.shape
     matrix = scipy.sparse.csr_array((data, indices, indptr), shape=shape)
+    matrix.has_canonical_format = True  # the layout sorts by (row, column) and sums coinciding entries
     if not _is_numpy(ctx.xp):  # the solvers' sparse operator lives on the host: on a GPU the block is dense
         return _solvers().DenseOperator(ctx.xp.asarray(matrix.toarray()), symmetric=ctx.symmetric)
-    return _solvers().SparseOperator(matrix, symmetric=ctx.symmetric)
+    # handed over without the constructor's copy: it shares the plan's cached indices, which nothing writes
+    return _solvers().SparseOperator.adopt(matrix, symmetric=ctx.symmetric)
 
 
 @assemble.register
@@ -294,14 +296,23 @@ def assemble_transposed(plan: TransposedPlan, ctx: _Context):
 @assemble.register
 def assemble_blocks(plan: BlockPlan, ctx: _Context):
     """A BlockOperator (zero blocks are None); one DenseOperator when every block is dense (then nothing is
-    gained by blocks)."""
+    gained by blocks). The blocks below the diagonal of a symmetric plan are the transposed views of those
+    above (a sparse coupling is held once, in one orientation)."""
     ops = _solvers()
     zero_row = [all(isinstance(b, ZeroPlan) for b in row) for row in plan.blocks]
     zero_col = [all(isinstance(row[j], ZeroPlan) for row in plan.blocks) for j in range(len(plan.blocks[0]))]
     # a zero block is None, except where its whole block row or column is zero (BlockOperator needs its size)
-    rows = [[None if isinstance(b, ZeroPlan) and not (zero_row[i] or zero_col[j])
-             else ctx.build(b, plan.symmetric and i == j) for j, b in enumerate(row)]
-            for i, row in enumerate(plan.blocks)]
+    rows = []
+    for i, row in enumerate(plan.blocks):
+        built = []
+        for j, b in enumerate(row):
+            if isinstance(b, ZeroPlan) and not (zero_row[i] or zero_col[j]):
+                built.append(None)
+            elif plan.symmetric and j < i and isinstance(b, TransposedPlan) and b.plan is plan.blocks[j][i]:
+                built.append(rows[j][i].T)  # one orientation of a coupling is held, the other is its view
+            else:
+                built.append(ctx.build(b, plan.symmetric and i == j))
+        rows.append(built)
     if all(op is None or isinstance(op, ops.DenseOperator) for row in rows for op in row):
         xp = ctx.xp
         dense = [[xp.zeros(b.shape, dtype=ctx.like.dtype) if op is None else op.to_dense()

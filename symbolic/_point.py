@@ -64,7 +64,7 @@ def _stage(name, results, exports, available, sizes, parts=(), substitute=None) 
     """The stage computing ``results`` (expressions; they may repeat: H_12 and H_21' can be one node) and
     ``exports`` from the intermediates of ``available`` that a point holds (also for ``_operator_build``)."""
     results = list(results)
-    exports = [e for e in _unique(exports) if e not in set(results)]
+    exports = list(_unique(exports))  # also a result (f = exp(u) is the intermediate the gradient reads)
     inputs = tuple(frontier(results + exports, available, substitute))
     keys = tuple(f"#{k}" for k in range(len(inputs)))  # not identifiers: no variable or dimension has them
     fn = CompiledFunction(results + exports, single=False, name=name, sizes=dict(sizes),

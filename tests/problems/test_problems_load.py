@@ -1,6 +1,7 @@
 """problems.load on good and broken CSV, .npy/.npz and svmlight files (written to tmp_path)."""
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from ricci import problems
 
 
@@ -89,12 +90,15 @@ def test_broken_numpy_files(tmp_path, make, match):
 
 def test_svmlight(tmp_path):
     path = _write(tmp_path, "d.svm", "# header comment\n+1 1:0.5 3:2\n-1 qid:3 2:1.5 # trailing\n1 1:1e-1\n")
-    ds = problems.load(path, task="classification")
-    np.testing.assert_array_equal(ds.X, [[0.5, 0, 2], [0, 1.5, 0], [0.1, 0, 0]])
+    with pytest.warns(UserWarning, match=r"d\.svm: the query ids \(qid:\) of 1 samples are ignored"):
+        ds = problems.load(path, task="classification")
+    assert sp.issparse(ds.X) and ds.X.format == "csr" and ds.X.nnz == 4
+    np.testing.assert_array_equal(ds.X.toarray(), [[0.5, 0, 2], [0, 1.5, 0], [0.1, 0, 0]])
     np.testing.assert_array_equal(ds.y, [1, -1, 1])
+    np.testing.assert_array_equal(ds.notes["query_ids"], [-1, 3, -1])
     assert ds.notes["zero_based"] is False
     X, _ = problems.load(_write(tmp_path, "z.libsvm", "0 0:1 2:3\n1 1:2\n"), n_features=5)
-    np.testing.assert_array_equal(X, [[1, 0, 3, 0, 0], [0, 2, 0, 0, 0]])
+    np.testing.assert_array_equal(X.toarray(), [[1, 0, 3, 0, 0], [0, 2, 0, 0, 0]])
     X, _ = problems.load(_write(tmp_path, "noext", "1 1:2\n0 2:3\n"))  # detected from the content
     assert X.shape == (2, 2)
 
@@ -214,9 +218,10 @@ def test_csv_field_over_the_csv_limit_names_the_line(tmp_path):
 
 
 def test_svmlight_huge_index_is_refused_before_allocating(tmp_path):
-    """Once MemoryError "Unable to allocate 1.46 TiB" from a two-line file."""
+    """Once MemoryError "Unable to allocate 1.46 TiB" from a two-line file (when svmlight loaded densely);
+    sparse, X fits, but the solver's vector over 10^11 columns (745 GiB) would not."""
     path = _write(tmp_path, "huge.svm", "1 99999999999:1\n0 1:2\n")
-    with pytest.raises(ValueError, match=r"huge\.svm: the dense 2 x 99999999999 matrix .* 1\.46 TiB"):
+    with pytest.raises(ValueError, match=r"huge\.svm: a vector over its 99999999999 feature columns .* 745 GiB"):
         problems.load(path)
 
 
@@ -235,15 +240,19 @@ def test_svmlight_n_features_is_checked(tmp_path):
             problems.load(path, n_features=bad)
 
 
-def test_directory_is_not_a_data_file(tmp_path):
-    with pytest.raises(ValueError, match="is a directory"):
+def test_directory_without_data_files(tmp_path):
+    """A directory is read as parts (test_load_large.py); one without data files is a clear error."""
+    (tmp_path / "notes.md").write_text("no data here")
+    with pytest.raises(ValueError, match="the directory holds no data files"):
         problems.load(tmp_path)
 
 
-def test_svmlight_sparse_file_expanding_far_beyond_its_size_is_refused(tmp_path):
-    """A feature index of 10^8 in a two-line file would load as a 1.5 GiB dense matrix of two nonzeros."""
-    with pytest.raises(ValueError, match=r"the dense 2 x 100000000 matrix .* times the size of the file"):
-        problems.load(_write(tmp_path, "s.svm", "1 100000000:1\n0 1:2\n"))
+def test_svmlight_wide_sparse_file_stays_sparse(tmp_path):
+    """A feature index of 10^8 in a two-line file once had to be refused (a 1.5 GiB dense matrix of two
+    nonzeros); as CSR it holds its two nonzeros."""
+    X, _ = problems.load(_write(tmp_path, "s.svm", "1 100000000:1\n0 1:2\n"))
+    assert sp.issparse(X) and X.shape == (2, 100_000_000) and X.nnz == 2
+    assert X[0, 99_999_999] == 1 and X[1, 0] == 2
 
 
 @pytest.mark.parametrize("shape", ["(0, 4611686018427387904)", "(0, 2305843009213693951)", "(0, 3)"])

@@ -40,14 +40,18 @@ from scipy.sparse.linalg import aslinearoperator
 
 @pytest.fixture(autouse=True)
 def _structured_paths_at_any_size(monkeypatch):
-    """The operators here are small; BlockOperator factorizes those densely (DENSE_BELOW), so the structured
-    paths are tested with the cutoff at 0 (test_small_block_operators_factorize_densely checks the cutoff)."""
+    """The operators here are small; BlockOperator factorizes those densely (DENSE_BELOW) and densifies those
+    whose dense form is small (DENSE_BYTES), so the structured paths are tested with both cutoffs at 0
+    (test_small_block_operators_factorize_densely and test_small_block_operators_take_the_dense_route check
+    the cutoffs)."""
     monkeypatch.setattr(_op_block, "DENSE_BELOW", 0)
+    monkeypatch.setattr(_op_block, "DENSE_BYTES", 0)
     monkeypatch.setattr(_op_block, "SPARSE_FILL", 1.0)
 
 
 def test_small_block_operators_factorize_densely(monkeypatch):
     monkeypatch.setattr(_op_block, "DENSE_BELOW", 512)
+    monkeypatch.setattr(_op_block, "DENSE_BYTES", 4 << 20)
     rng = np.random.default_rng(0)
     C = rng.standard_normal((6, 6))
     A = DiagonalOperator(np.full(4, 3.0))
@@ -57,6 +61,54 @@ def test_small_block_operators_factorize_densely(monkeypatch):
     assert fact.method == "cholesky"
     b = rng.standard_normal(10)
     np.testing.assert_allclose(fact.solve(b), np.linalg.solve(op.to_dense() + 0.5 * np.eye(10), b), rtol=1e-10)
+
+@settings(max_examples=10, deadline=None)
+@given(m=st.integers(1, 9), n1=st.integers(1, 6), n2=st.integers(1, 6), seed=st.integers(0, 2**16),
+       small=st.booleans())
+def test_small_block_operators_take_the_dense_route(m, n1, n2, seed, small):
+    """Both sides of DENSE_BYTES: a block Jacobian whose dense form fits densifies once (products through the
+    cached array, a dense Gram, a dense Cholesky, ``dense_form`` gives the array); above it the Gram keeps the
+    block structure. Every result equals the dense reference on either side."""
+    with pytest.MonkeyPatch.context() as mp:  # hypothesis runs many examples in one fixture scope
+        _dense_route_example(mp, m, n1, n2, seed, small)
+
+
+def _dense_route_example(mp, m, n1, n2, seed, small):
+    from ricci.solvers._user_operators import dense_form
+
+    rng = np.random.default_rng(seed)
+    A1, A2 = rng.standard_normal((m, n1)), rng.standard_normal((m, n2))
+    d = rng.uniform(0.5, 2.0, n2)
+    J = BlockOperator([[DenseOperator(A1), SparseOperator(sp.csr_array(A2))], [None, DiagonalOperator(d)]])
+    dense = np.block([[A1, A2], [np.zeros((n2, n1)), np.diag(d)]])
+    total = (m + n2) * (n1 + n2) * 8
+    mp.setattr(_op_block, "DENSE_BYTES", total if small else total - 1)
+    assert J.small is small
+    V, U = rng.standard_normal((n1 + n2, 3)), rng.standard_normal((m + n2, 2))
+    np.testing.assert_allclose(J.matvec(V), dense @ V, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(J.rmatvec(U), dense.T @ U, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(J.to_dense(), dense, rtol=0, atol=0)
+    w = rng.uniform(0.1, 3.0, m + n2)
+    G = J.gram(w)
+    assert isinstance(G, DenseOperator if small else BlockOperator)
+    reference = dense.T @ (w[:, None] * dense)
+    np.testing.assert_allclose(G.to_dense(), reference, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(G.diagonal(), np.diag(reference), rtol=1e-12, atol=1e-12)
+    assert (dense_form(J) is not None) is small
+    if small:
+        assert dense_form(J) is J.dense_array() and J.to_dense() is J.dense_array()  # assembled once
+    P = A1.T @ A1
+    H = BlockOperator([[DenseOperator(P), SparseOperator(sp.csr_array(A1.T @ A2))],
+                       [SparseOperator(sp.csr_array(A2.T @ A1)), DiagonalOperator(d)]], True)
+    H_dense = np.block([[P, A1.T @ A2], [A2.T @ A1, np.diag(d)]])
+    mp.setattr(_op_block, "DENSE_BYTES", H_dense.nbytes if small else H_dense.nbytes - 1)
+    shift = float(np.linalg.norm(H_dense, 2)) + 0.25  # positive definite whatever the draw
+    b = rng.standard_normal(n1 + n2)
+    fact = H.factorize(shift)
+    assert (fact.method == "cholesky") is small  # the structured side eliminates the diagonal block (Schur)
+    np.testing.assert_allclose(fact.solve(b), np.linalg.solve(H_dense + shift * np.eye(n1 + n2), b),
+                               rtol=1e-9, atol=1e-10)
+
 
 SOLVE_RTOL = 1e-10
 
@@ -828,10 +880,15 @@ def test_block_schur_complement_and_its_diagonal_blocks_equal_the_dense_ones(b, 
     np.testing.assert_allclose(coupling.rmatvec(u), Cd.T @ u, rtol=1e-12, atol=1e-12)
     expected = (_block_diag(A) + shift * np.eye(nb * q)
                 - Cd.T @ np.linalg.solve(_block_diag(B) + shift * np.eye(b * p), Cd))
-    np.testing.assert_allclose(schur_complement(coupling, inverse, A, None, shift), expected, rtol=1e-10,
-                               atol=1e-10)
-    np.testing.assert_allclose(schur_complement(coupling, inverse, np.zeros_like(A), _block_diag(A), shift),
-                               expected, rtol=1e-10, atol=1e-10)
+    import ricci.solvers._op_schur as schur_module
+
+    for route in (0.0, 2.0):  # by one GEMM on the dense coupling (every density), blockwise (none)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(schur_module, "DENSE_COUPLING", route)
+            np.testing.assert_allclose(schur_complement(coupling, inverse, A, None, shift), expected, rtol=1e-10,
+                                       atol=1e-10)
+            np.testing.assert_allclose(schur_complement(coupling, inverse, np.zeros_like(A), _block_diag(A),
+                                                        shift), expected, rtol=1e-10, atol=1e-10)
     diagonal = schur_diagonal_blocks(coupling, inverse, A, shift)
     np.testing.assert_allclose(diagonal, np.stack([expected[j * q:(j + 1) * q, j * q:(j + 1) * q]
                                                    for j in range(nb)]), rtol=1e-10, atol=1e-10)
@@ -927,3 +984,142 @@ def _check_levenberg_marquardt_normal_equations(users, items, rank, seed):
         assert solver.method in ("schur", "iterative-schur")
         assert np.linalg.norm(solver.solve(rhs) - expected) <= 1e-8 * np.linalg.norm(expected)
     assert G.solver(mu, rtol=1e-12).method == "iterative-schur"
+
+
+@settings(max_examples=15, deadline=None)
+@given(m=st.integers(1, 8), n=st.integers(1, 8), seed=st.integers(0, 2**16), shift=st.floats(1e-3, 10.0),
+       sparse_j=st.booleans())
+def test_congruence_operator_solves_like_the_dense_matrix(m, n, seed, shift, sparse_j):
+    """J' H J against NumPy: products, diagonal, dense form, and shifted solves -- Woodbury through an m x m
+    system where J has fewer rows than columns and H is positive definite, the dense Cholesky otherwise."""
+    from ricci.solvers import CongruenceOperator
+
+    rng = np.random.default_rng(seed)
+    J = rng.standard_normal((m, n))
+    A = rng.standard_normal((m, m))
+    H = A @ A.T + 0.1 * np.eye(m)
+    J_op = SparseOperator(sp.csr_array(J)) if sparse_j else DenseOperator(J)
+    op = CongruenceOperator(J_op, DenseOperator(H, symmetric=True))
+    G = J.T @ H @ J
+    V = rng.standard_normal((n, 2))
+    np.testing.assert_allclose(op.matvec(V), G @ V, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(op.to_dense(), G, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(op.diagonal(), np.diag(G), rtol=1e-10, atol=1e-10)
+    fact = op.factorize(shift)
+    assert fact.method == ("woodbury" if m < n else "dense-cholesky")
+    b = rng.standard_normal((n, 3))
+    reference = np.linalg.solve(G + shift * np.eye(n), b)
+    np.testing.assert_allclose(fact.solve(b), reference, rtol=1e-7, atol=1e-9 * np.abs(reference).max())
+    again = op.factorize(2 * shift)  # the cached L and L'JJ'L serve every shift
+    np.testing.assert_allclose(again.solve(b[:, 0]), np.linalg.solve(G + 2 * shift * np.eye(n), b[:, 0]),
+                               rtol=1e-7, atol=1e-9 * np.abs(reference).max())
+
+
+def test_congruence_operator_without_a_definite_inner_matrix_falls_back_or_refuses(rng):
+    """An indefinite H has no Cholesky factor: the dense J' H J + shift I is factorized instead (definite for a
+    large shift, NotPositiveDefinite for a small one); a zero shift never takes Woodbury."""
+    from ricci.solvers import CongruenceOperator
+
+    m, n = 3, 6
+    J = rng.standard_normal((m, n))
+    H = np.diag([2.0, -1.0, 0.5])
+    op = CongruenceOperator(DenseOperator(J), DenseOperator(H, symmetric=True))
+    G = J.T @ H @ J
+    big = float(np.abs(np.linalg.eigvalsh(G)).max()) + 1.0
+    fact = op.factorize(big)
+    assert fact.method == "dense-cholesky"
+    b = rng.standard_normal(n)
+    np.testing.assert_allclose(fact.solve(b), np.linalg.solve(G + big * np.eye(n), b), rtol=1e-9)
+    with pytest.raises(NotPositiveDefinite):
+        op.factorize(1e-6)
+    definite = CongruenceOperator(DenseOperator(J), DenseOperator(np.eye(m), symmetric=True))
+    with pytest.raises(NotPositiveDefinite):  # J'J of a wide J is singular
+        definite.factorize(0.0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(m=st.integers(1, 9), n=st.integers(1, 9), density=st.floats(0.1, 0.9), seed=st.integers(0, 2**16))
+def test_sparse_transpose_is_a_view_and_adopt_keeps_the_arrays(m, n, density, seed):
+    """SparseOperator.T reads the same arrays as CSC (no copy) and computes as the dense transpose; adopt keeps a
+    canonical CSR as it is and converts anything else; a block operator counts a shared coupling once."""
+    from ricci.solvers._op_compose import host_sparse
+
+    rng = np.random.default_rng(seed)
+    C = sp.random_array((m, n), density=density, format="csr", rng=rng) + sp.csr_array(
+        (np.ones(1), ([0], [0])), shape=(m, n))
+    C.sum_duplicates()
+    op = SparseOperator(C, False)
+    view = op.T
+    assert view.A.format == "csc" and np.shares_memory(view.A.data, op.A.data)
+    dense = C.toarray()
+    V, U = rng.standard_normal((m, 2)), rng.standard_normal((n, 3))
+    np.testing.assert_allclose(view.matvec(V), dense.T @ V, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(view.rmatvec(U), dense @ U, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(view.to_dense(), dense.T, rtol=0, atol=0)
+    assert host_sparse(view).format == "csr"
+    np.testing.assert_allclose(host_sparse(view).toarray(), dense.T, rtol=0, atol=0)
+    assert view.T.A.format == "csr" and np.shares_memory(view.T.A.data, op.A.data)
+    adopted = SparseOperator.adopt(C, False)
+    assert adopted.A is C
+    coo = SparseOperator.adopt(C.tocoo())
+    assert coo.A.format == "csr" and not np.shares_memory(coo.A.data, C.data)
+    blocks = BlockOperator([[DiagonalOperator(np.full(m, 3.0)), op], [view, DiagonalOperator(np.full(n, 2.0))]],
+                           True)
+    assert blocks.nbytes == op.nbytes + 8 * (m + n)
+    full = np.block([[3.0 * np.eye(m), dense], [dense.T, 2.0 * np.eye(n)]])
+    shift = float(np.linalg.norm(full, 2)) + 0.5
+    b = rng.standard_normal(m + n)
+    np.testing.assert_allclose(blocks.solve(b, shift=shift), np.linalg.solve(full + shift * np.eye(m + n), b),
+                               rtol=1e-9, atol=1e-10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(b=st.integers(2, 9), p=st.integers(1, 4), nb=st.integers(1, 6), q=st.integers(1, 4),
+       density=st.floats(0.05, 0.8), seed=seeds, shift=st.sampled_from([0.0, 0.7]), e_first=st.booleans())
+def test_block_jacobi_schur_preconditioner_is_the_block_elimination_with_s_approximated(b, p, nb, q, density,
+                                                                                        seed, shift, e_first):
+    """Where the iterative Schur route applies, preconditioner(shift) is M^-1 for M = L diag(B + sI, S_hat) L'
+    (S_hat the block diagonal of the Schur complement), formed here densely; it is symmetric positive definite;
+    elsewhere it is the exact factorization."""
+    with _iterative_schur_at_any_size():
+        rng = np.random.default_rng(seed)
+        if b * p <= nb * q:
+            b = nb * q // p + 1
+        op, dense, B, A, C = _schur_case(rng, b, p, nb, q, density, e_first)
+        fact = op.preconditioner(shift)
+        assert fact.method == "block-jacobi-schur"
+        n_e, n = b * p, op.shape[0]
+        Bd, Cd = _block_diag(B) + shift * np.eye(n_e), C.toarray()
+        S = _block_diag(A) + shift * np.eye(nb * q) - Cd.T @ np.linalg.solve(Bd, Cd)
+        S_hat = np.zeros_like(S)
+        for j in range(nb):
+            S_hat[j * q:(j + 1) * q, j * q:(j + 1) * q] = S[j * q:(j + 1) * q, j * q:(j + 1) * q]
+        L = np.block([[np.eye(n_e), np.zeros((n_e, nb * q))], [Cd.T @ np.linalg.inv(Bd), np.eye(nb * q)]])
+        M = L @ np.block([[Bd, np.zeros((n_e, nb * q))], [np.zeros((nb * q, n_e)), S_hat]]) @ L.T
+        if not e_first:  # the operator's order is (A, B): M's rows and columns in that order
+            order = np.r_[n_e:n, :n_e]
+            M = M[np.ix_(order, order)]
+        inverse = fact.solve(np.eye(n))
+        np.testing.assert_allclose(inverse, np.linalg.inv(M), rtol=1e-8, atol=1e-10 * np.abs(inverse).max())
+        np.testing.assert_allclose(inverse, inverse.T, rtol=1e-9, atol=1e-12 * np.abs(inverse).max())
+        assert np.linalg.eigvalsh((inverse + inverse.T) / 2).min() > 0
+    exact = op.preconditioner(shift)  # without the iterative route (n below ITERATIVE_ABOVE): exact
+    assert exact.method != "block-jacobi-schur"
+    rhs = rng.standard_normal(n)
+    np.testing.assert_allclose(exact.solve(rhs), np.linalg.solve(dense + shift * np.eye(n), rhs), rtol=1e-8,
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("p", [3, 40])  # numpy.linalg.solve on small blocks, scipy's triangular solves above
+def test_block_diagonal_solves_on_either_side_of_small_blocks(p):
+    from ricci.solvers._op_structured import SMALL_BLOCKS
+
+    assert (p <= SMALL_BLOCKS) != (p > SMALL_BLOCKS)
+    rng = np.random.default_rng(p)
+    G = rng.standard_normal((4, p, p))
+    blocks = G @ np.swapaxes(G, 1, 2) + p * np.eye(p)
+    op = BlockDiagonalOperator(blocks)
+    b = rng.standard_normal((4 * p, 2))
+    for shift in (0.0, 0.5):
+        np.testing.assert_allclose((op.to_dense() + shift * np.eye(4 * p)) @ op.solve(b, shift=shift), b,
+                                   rtol=1e-10, atol=1e-10)

@@ -576,10 +576,12 @@ class Factorization:
 
 @pytest.fixture
 def schur_everywhere(monkeypatch):
-    """The Schur-complement paths at test sizes: no dense cutoff, the iterative route from any size."""
+    """The Schur-complement paths at test sizes: no dense cutoffs (DENSE_BELOW, DENSE_BYTES), the iterative
+    route from any size."""
     from ricci.solvers import _op_block, _op_schur
 
     monkeypatch.setattr(_op_block, "DENSE_BELOW", 0)
+    monkeypatch.setattr(_op_block, "DENSE_BYTES", 0)
     monkeypatch.setattr(_op_schur, "ITERATIVE_ABOVE", 0)
 
 
@@ -600,6 +602,7 @@ def test_schur_least_squares_steps_equal_the_dense_steps_on_a_factorization(monk
     from ricci.solvers import _op_block, _op_schur
 
     monkeypatch.setattr(_op_block, "DENSE_BELOW", 0)
+    monkeypatch.setattr(_op_block, "DENSE_BYTES", 0)
     monkeypatch.setattr(_op_schur, "ITERATIVE_ABOVE", 0 if route == "iterative" else 10**9)
     rng = np.random.default_rng(11)
     problem = Factorization(rng)
@@ -636,3 +639,58 @@ def test_schur_newton_steps_equal_the_dense_steps_on_a_factorization(schur_every
         assert path.shape == reference_path.shape
         np.testing.assert_allclose(path, reference_path, rtol=1e-6, atol=1e-6)
     assert ours.fun <= problem.fun(x0)
+
+
+def test_trust_ncg_with_the_block_jacobi_schur_preconditioner_reaches_the_dense_minimizer(schur_everywhere):
+    """On the factorization's Hessian, where the exact preconditioner would form the Schur complement onto V,
+    trust-ncg's 'factorization' preconditioner is the block elimination with S's block diagonal: it reaches
+    the same stationary point as trust-ncg with the dense Hessian and its exact factorization, and needs fewer
+    products than no preconditioner."""
+    from ricci.solvers import BlockOperator
+
+    rng = np.random.default_rng(5)
+    problem = Factorization(rng)
+    x0 = rng.standard_normal(problem.m * problem.r + problem.n * problem.r)
+    H = problem.hess(x0)
+    large = float(np.abs(problem.hess_dense(x0)).sum(axis=1).max())  # above the spectrum (Gershgorin)
+    assert isinstance(H, BlockOperator) and H.preconditioner(large).method == "block-jacobi-schur"
+    products, results = {}, {}
+    for name, hess, preconditioner in [("structured", problem.hess, "factorization"),
+                                       ("dense", problem.hess_dense, "factorization"),
+                                       ("none", problem.hess, "none")]:
+        count = [0]
+
+        def hessp(x, p, hess=hess):
+            count[0] += 1
+            return np.asarray(hess(x) @ p)
+
+        res = minimize(problem.fun, x0, method="trust-ncg", jac=problem.jac, hess=hess, hessp=hessp,
+                       options={"gtol": 1e-9, "maxiter": 500, "preconditioner": preconditioner})
+        assert res.success, (name, res.message)
+        products[name], results[name] = count[0], res
+    (U, V), (U_ref, V_ref) = problem.split(results["structured"].x), problem.split(results["dense"].x)
+    np.testing.assert_allclose(U @ V.T, U_ref @ V_ref.T, atol=1e-6)
+    np.testing.assert_allclose(results["structured"].fun, results["dense"].fun, rtol=1e-9)
+    assert products["structured"] < products["none"], products
+
+
+@pytest.mark.parametrize("method", ["lm", "gauss-newton"])
+def test_a_small_block_jacobian_takes_the_dense_route_and_the_dense_steps(method):
+    """A two-hidden-layer MLP's residual Jacobian is a BlockOperator of a few KB: it densifies once per point
+    (_op_block.DENSE_BYTES) and least squares then takes exactly the steps it takes with the dense Jacobian."""
+    from ricci import problems
+    from ricci.solvers import BlockOperator, least_squares
+
+    p = problems.get("mlp", hidden=(5, 3))
+    x0 = p.start()
+    J = p.residual.jac_operator(x0)
+    assert isinstance(J, BlockOperator) and J.small
+    paths = {}
+    for form, jac in (("block", p.residual.jac_operator), ("dense", p.residual.jac)):
+        iterates = []
+        res = least_squares(p.residual.fun, x0, jac=jac, method=method, max_nfev=15, callback=iterates.append)
+        paths[form] = (res, np.array(iterates))
+    (ours, path), (reference, reference_path) = paths["block"], paths["dense"]
+    assert path.shape == reference_path.shape and path.shape[0] >= 3
+    np.testing.assert_allclose(path, reference_path, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(ours.cost, reference.cost, rtol=1e-12)

@@ -96,11 +96,13 @@ def test_factorization_is_block_diagonal_with_a_sparse_coupling(m, n, rank, seed
     op, held = _agrees(p.objective, p.x0, rng, kind=BlockOperator)
     types = [[type(b) for b in row] for row in op.blocks]
     assert types[0][0] is BlockDiagonalOperator and types[1][1] is BlockDiagonalOperator
-    assert types[0][1] is SparseOperator
+    assert types[0][1] is SparseOperator and types[1][0] is SparseOperator
+    upper, lower = op.blocks[0][1].A, op.blocks[1][0].A
+    assert lower.format == "csc" and np.shares_memory(lower.data, upper.data)  # one orientation held
     size = p.objective.size
     observed = int(mask.sum())
-    # blocks m r^2 + n r^2, coupling 2 r^2 per observed entry: in proportion to the data, not to size^2
-    assert held <= 8 * 4 * ((m + n) * rank**2 + 2 * observed * rank**2) + 64 * size
+    # blocks m r^2 + n r^2, the coupling r^2 per observed entry (held once): in proportion to the data
+    assert held <= 8 * 4 * ((m + n) * rank**2 + observed * rank**2) + 64 * size
 
 
 def test_factorization_newton_step_through_the_structure(rng):

@@ -25,7 +25,11 @@ ALL_METHODS = tuple(METHOD_REGISTRY)
 LEAST_SQUARES_METHODS = tuple(name for name, m in METHOD_REGISTRY.items() if m.family == "least_squares")
 """Methods that use the residual and its Jacobian (``ricci.solvers.least_squares``): lm, gauss-newton."""
 
-_MINIMIZE_METHODS = tuple(name for name, m in METHOD_REGISTRY.items() if m.family == "minimize")
+GGN_METHODS = tuple(name for name, m in METHOD_REGISTRY.items() if m.derivatives == "ggn")
+"""Methods on the generalized Gauss-Newton model (``p.ggn``): ggn, ggn-lm."""
+
+_MINIMIZE_METHODS = tuple(name for name, m in METHOD_REGISTRY.items()
+                          if m.family == "minimize" and m.derivatives != "ggn")
 
 
 def _frozen_array(value) -> np.ndarray:
@@ -117,8 +121,10 @@ class Problem:
 
     @property
     def methods(self) -> tuple:
-        """The methods that apply: every ``minimize`` method, plus lm and gauss-newton for sums of squares."""
-        base = ALL_METHODS if self.is_least_squares else _MINIMIZE_METHODS
+        """The methods that apply: every ``minimize`` method on f's own derivatives, ggn and ggn-lm for
+        objectives with the generalized Gauss-Newton model (``ggn``), lm and gauss-newton for sums of squares."""
+        base = (_MINIMIZE_METHODS + (GGN_METHODS if self.ggn is not None else ())
+                + (LEAST_SQUARES_METHODS if self.is_least_squares else ()))
         return base + ("varpro",) if self.family == "factorization" else base  # problems/_varpro.py
 
     def __repr__(self):
@@ -135,7 +141,8 @@ class Problem:
         """Solve with ``ricci.solvers`` and return its result (scipy's OptimizeResult fields).
 
         ``method`` is one of ``ricci.solvers.METHODS`` (newton, trust-exact, trust-ncg, trust-krylov, dogleg,
-        lbfgs), which minimize the objective f with its exact derivatives, or ``"lm"``/``"gauss-newton"`` for
+        lbfgs), which minimize the objective f with its exact derivatives, ``"ggn"``/``"ggn-lm"`` for
+        objectives with the generalized Gauss-Newton model (``p.ggn``), or ``"lm"``/``"gauss-newton"`` for
         problems with a residual (``ricci.solvers.least_squares``; its ``cost`` is 1/2 ||r||^2).
 
         ``tol`` means the same for every method: stop once the gradient of this problem's objective has
@@ -180,6 +187,10 @@ def method_for(problem: Problem, method: str) -> Method:
     except ValueError:
         raise ValueError(f"unknown method {method!r}; valid methods for {problem.name!r} are: "
                          f"{', '.join(problem.methods)}") from None
+    if record.derivatives == "ggn" and problem.ggn is None:
+        raise ValueError(f"method {method!r} needs the generalized Gauss-Newton model (an rs.GaussNewton "
+                         f"objective); {problem.name!r} has none. Valid methods for it: "
+                         f"{', '.join(problem.methods)}")
     if record.family == "least_squares" and problem.residual is None:
         raise ValueError(f"method {method!r} needs a sum-of-squares problem; {problem.name!r} has no residual. "
                          f"Valid methods for it: {', '.join(problem.methods)}")

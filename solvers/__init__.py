@@ -20,11 +20,14 @@ the reusable result.
 """
 from ._least_squares import least_squares
 from ._methods import (
+    GGN_METHODS,
     METHOD_REGISTRY,
     METHODS,
     Method,
     dogleg,
     get_method,
+    ggn,
+    ggn_lm,
     lbfgs,
     newton,
     trust_exact,
@@ -61,6 +64,7 @@ from ._options import (
 from ._result import LeastSquaresOutcome, Outcome
 
 __all__ = [
+    "GGN_METHODS",
     "METHODS",
     "METHOD_REGISTRY",
     "BlockDiagonalOperator",
@@ -90,6 +94,8 @@ __all__ = [
     "as_operator",
     "dogleg",
     "get_method",
+    "ggn",
+    "ggn_lm",
     "lbfgs",
     "least_squares",
     "minimize",

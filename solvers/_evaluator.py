@@ -99,6 +99,26 @@ def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str) -> User
     return UserFunctions(fun, jac, fun_and_jac, hess, hessp, hess_is_operator)
 
 
+def resolve_ggn(fun, ggn, *, method: str):
+    """The callable that returns the generalized Gauss-Newton operator G(x): ``ggn`` when given (a callable
+    ``ggn(x, *args)`` returning an array, a scipy.sparse matrix or an Operator), else the ``ggn_operator``
+    method of an object passed as fun (``ricci.symbolic.GaussNewton``); TypeError naming what to pass
+    otherwise."""
+    if ggn is not None:
+        if not callable(ggn):
+            raise TypeError(f"ggn must be a callable ggn(x, *args) returning the (n, n) generalized Gauss-Newton "
+                            f"matrix (an array, a scipy.sparse matrix or a ricci.solvers Operator); got "
+                            f"{type(ggn).__name__}")
+        return ggn
+    found = getattr(fun, "ggn_operator", None)
+    if callable(found):
+        return found
+    raise TypeError(f"method {method!r} needs the generalized Gauss-Newton matrix G = J' H_L J + H_P: pass "
+                    "ggn=callable(x, *args) returning it (an array, a scipy.sparse matrix or a ricci.solvers "
+                    "Operator), or as fun an object with a ggn_operator method (ricci.symbolic.GaussNewton); "
+                    f"got neither (fun is a {type(fun).__name__})")
+
+
 class FloatingPointGuard:
     """NumPy floating-point warnings are silenced in the solver's own arithmetic (it checks finiteness
     explicitly) and restored to the caller's settings around calls into user code."""

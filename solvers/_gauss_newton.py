@@ -1,5 +1,6 @@
 """The damped Gauss-Newton direction: a direction rule of the line-search driver (``_line_search_driver.py``)
-on a model with a positive semidefinite curvature operator B (the Gauss-Newton J'J of the residual model).
+on a model with a positive semidefinite curvature operator B (the Gauss-Newton J'J of the residual model, or
+the generalized Gauss-Newton G = J' H_L J + H_P of ``minimize(method="ggn")``).
 
 The direction solves (B_s + tau I) q = -g_s in the variables p = S q (S = diag(s) the column scaling,
 x_scale; the identity by default), B_s = S B S and g_s = S g, with tau from the safeguarded Cholesky of

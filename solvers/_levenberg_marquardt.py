@@ -3,7 +3,8 @@
 implementation and theory", and MINPACK's lmder.
 
 The model is the quadratic m(p) = f + g'p + 1/2 p'Bp of a positive semidefinite curvature operator B (the
-Gauss-Newton J'J of the residual model, ``_residual_model.GaussNewtonCurvature``). The step minimizes m(p)
+Gauss-Newton J'J of the residual model, ``_residual_model.GaussNewtonCurvature``, or the generalized
+Gauss-Newton G = J' H_L J + H_P of ``minimize(method="ggn-lm")``, ``GeneralizedGaussNewtonCurvature``). The step minimizes m(p)
 subject to ||D p|| <= radius, D = diag of the largest column norms sqrt(B_jj) seen so far (More 1978, eq. 6.3;
 1/x_scale when the user fixes the scaling; no scaling where B is known only through products, its diagonal
 being unknown). In the variables q = D p this is the trust-region subproblem of B_s = D^-1 B D^-1 and
@@ -33,6 +34,7 @@ from ._arrays import (
     overflow_detail,
 )
 from ._more_sorensen import more_sorensen
+from ._result import Outcome
 from ._trust_region import Step
 
 
@@ -69,9 +71,10 @@ class LevenbergMarquardtSubproblem:
         return norm(self.xp, self.D * v)
 
     def initial_radius(self, model, factor: float, f: float) -> float:
-        """factor * max(||D x0||, ||r(x0)||) (||r|| = sqrt(2 f)); factor when both are 0."""
+        """factor * max(||D x0||, ||r(x0)||) (||r|| = sqrt(2 f); for the generalized Gauss-Newton model of an f
+        that is not a sum of squares, sqrt(2 max(f, 0))); factor when both are 0."""
         x_scaled_norm = self.scaled_norm(model.x)
-        r_norm = math.sqrt(2.0 * f)
+        r_norm = math.sqrt(2.0 * max(f, 0.0))
         return factor * max(x_scaled_norm, r_norm) if x_scaled_norm > 0 or r_norm > 0 else factor
 
     def solve(self, model, radius: float) -> Step:
@@ -126,15 +129,22 @@ class MinpackRadius:
 
     trial_is_iteration = False
 
-    def __init__(self, factor: float):
-        self.factor = factor
+    def __init__(self, factor: float, *, stall_eps: float | None = None):
+        self.factor, self.stall_eps = factor, stall_eps
         self._first = True
+        self._region_norm = None
 
     def initial(self, subproblem, model, f: float) -> float:
+        self._region_norm = subproblem.scaled_norm
         return subproblem.initial_radius(model, self.factor, f)
 
     def stalled(self, xp, x, radius: float):
-        return None, None  # MINPACK's "no further progress" tests are the boundary's
+        """MINPACK's "no further progress" tests are least_squares' boundary's (``stall_eps`` None); for
+        ``minimize``'s tests (``stall_eps`` the machine epsilon) NO_PROGRESS once radius <= stall_eps *
+        max(1, ||D x||), MINPACK's xtol test at the rounding level (the radius can only shrink from there)."""
+        if self.stall_eps is None or radius > self.stall_eps * max(1.0, self._region_norm(x)):
+            return None, None
+        return Outcome.NO_PROGRESS, None
 
     def after_solve(self, radius: float, step: Step) -> float:
         if self._first:  # on the first iteration the initial radius is adjusted to the first step

@@ -8,6 +8,8 @@ Each ``minimize`` method is a composition of a driver and a step (STYLE.md, "sol
     trust-ncg     trust-region driver + Steihaug-CG (Algorithm 7.2)
     trust-krylov  trust-region driver + GLTR (generalized Lanczos)
     dogleg        trust-region driver + dogleg (Section 4.1)
+    ggn           line-search driver (Armijo) + damped Gauss-Newton direction on G = J' H_L J + H_P
+    ggn-lm        trust-region driver + Levenberg-Marquardt subproblem on G and MINPACK's radius rule
 
 and a callable with the signature scipy.optimize.minimize expects of a custom ``method``, so
 ``scipy.optimize.minimize(f, x0, method=ricci.solvers.trust_exact, jac=..., hess=...)`` works. The
@@ -26,16 +28,20 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import MappingProxyType
 
 from ._arrays import eps, prepare_x0
-from ._evaluator import Evaluator, FloatingPointGuard, resolve_objective
+from ._evaluator import Evaluator, FloatingPointGuard, resolve_ggn, resolve_objective
+from ._gauss_newton import GaussNewtonDirection
+from ._iteration import IterationSkeleton
 from ._lbfgs import LbfgsDirection
 from ._least_squares import least_squares
+from ._levenberg_marquardt import LevenbergMarquardtSubproblem, MinpackRadius
 from ._line_search_driver import NewtonDirection, minimize_line_search
 from ._options import (
+    CommonOptions,
     KrylovOptions,
     LbfgsOptions,
     NewtonOptions,
@@ -43,16 +49,18 @@ from ._options import (
     TrustRegionOptions,
     parse_options,
 )
+from ._residual_model import GeneralizedGaussNewtonEvaluator
 from ._trust_region import (
     dogleg_subproblem,
     lanczos_subproblem,
     minimize_trust_region,
     more_sorensen_subproblem,
     steihaug_subproblem,
+    trust_region_iterations,
 )
 
 FAMILIES = ("minimize", "least_squares")
-DERIVATIVES = ("gradient", "hessian", "hessian_or_product", "jacobian")
+DERIVATIVES = ("gradient", "hessian", "hessian_or_product", "jacobian", "ggn")
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,8 @@ class Method:
         ``function(fun, x0, args=(), jac=, hess=, hessp=, callback=, tol=, **options)``; for "least_squares",
         ``function(fun, x0, jac=, **options)`` (``least_squares`` with this method).
     derivatives: what it uses besides f: "gradient" (g only), "hessian" (the matrix H), "hessian_or_product"
-        (H or Hessian-vector products hessp), "jacobian" (J of the residuals).
+        (H or Hessian-vector products hessp), "jacobian" (J of the residuals), "ggn" (the generalized
+        Gauss-Newton matrix G = J' H_L J + H_P of f = L(z(x)) + P(x), from ``ggn=`` or ``fun.ggn_operator``).
     options: the frozen dataclass of its options (``minimize`` family), None for keyword options.
     description: one line.
     """
@@ -229,20 +238,101 @@ LBFGS = _minimize_method(
     The quasi-Newton baseline that runs on the same arrays as the second-order methods (NumPy, CuPy, ...);
     hess and hessp are ignored. Options: :class:`LbfgsOptions`.""",
 )
+def _ggn_method(name, options_cls, run, description, doc) -> Method:
+    """The record of a ``minimize`` method on the generalized Gauss-Newton model, whose iteration is
+    ``run(xp, evaluator, x0, opts, callback)``. The callable takes the model as ``ggn=callable(x, *args)`` or
+    from an object with a ``ggn_operator`` method passed as fun (``_evaluator.resolve_ggn``); hess and hessp
+    are ignored."""
+
+    def function(fun, x0, args=(), jac=None, hess=None, hessp=None, callback=None, tol=None, bounds=None,
+                 constraints=(), ggn=None, **options):
+        _check_unconstrained(name, bounds, constraints)
+        opts = parse_options(options_cls, name, options, tol)
+        xp, x0 = prepare_x0(x0)
+        model = resolve_ggn(fun, ggn, method=name)
+        functions = replace(resolve_objective(fun, jac, None, None, method=name, needs="gradient"),
+                            hess=model, hessp=None, hess_is_operator=True)
+        with FloatingPointGuard() as guard:
+            ev = GeneralizedGaussNewtonEvaluator(xp, x0, functions, args, guard, method=name, factorizes=True)
+            ev.hessian_source = "ggn"
+            return run(xp, ev, x0, opts, callback)
+
+    function.__name__ = function.__qualname__ = name.replace("-", "_")
+    function.__doc__ = doc
+    return Method(name, "minimize", function, "ggn", options_cls, description)
+
+
+def _ggn_lm_run(xp, ev, x0, opts, callback):
+    skeleton = IterationSkeleton(ev, x0, opts, method="ggn-lm", step_label="radius", callback=callback)
+    radius_rule = MinpackRadius(_MINPACK_FACTOR, stall_eps=skeleton.machine_eps)
+    run = trust_region_iterations(skeleton, x0, LevenbergMarquardtSubproblem(None), radius_rule)
+    return skeleton.result(run.outcome, run.x, run.f, run.g, run.nit, uses_hessian=False, detail=run.detail)
+
+
+_MINPACK_FACTOR = 100.0  # MINPACK's default initial radius factor (lmder's "factor")
+
+GGN = _ggn_method(
+    "ggn", NewtonOptions,
+    lambda xp, ev, x0, o, callback: minimize_line_search(
+        ev, x0, GaussNewtonDirection(xp, ev), o, method="ggn", line_search=o.line_search, callback=callback),
+    "generalized Gauss-Newton: damped G = J' H_L J + H_P direction, Armijo or strong Wolfe line search",
+    """Generalized Gauss-Newton with a line search, for f(x) = L(z(x)) + P(x) with L and P convex.
+
+    The curvature is G = J' H_L J + H_P (J the Jacobian of z, H_L the Hessian of the loss in z, H_P the
+    penalty's), positive semidefinite where L and P are convex (Schraudolph 2002, "Fast curvature matrix-vector
+    products for second-order gradient descent"; Martens 2020, "New insights and perspectives on the natural
+    gradient method", Section 8). The direction solves (G + tau I) p = -g with the safeguarded shift tau of
+    Algorithm 3.3 of Nocedal & Wright (2006) (tau = 0 when G is positive definite), the step length comes
+    from Armijo backtracking (first trial 1) or the strong Wolfe search (``line_search``): the damped
+    Gauss-Newton method of least_squares' ``"gauss-newton"`` with G in place of J'J. Where z is affine in x,
+    G is the Hessian and the iterates are Newton's.
+
+    The model comes from ``ggn=callable(x, *args)`` (an array, a scipy.sparse matrix or a ricci.solvers
+    Operator that allows factorizations) or from an object passed as fun with a ``ggn_operator`` method
+    (``ricci.symbolic.GaussNewton``). Stops when ``max_i |g_i| <= gtol`` or after ``maxiter`` iterations.
+    Options: :class:`NewtonOptions` (``shift_beta`` unused: the shift is that of a semidefinite G).
+    """,
+)
+GGN_LM = _ggn_method(
+    "ggn-lm", CommonOptions, _ggn_lm_run,
+    "generalized Gauss-Newton with Levenberg-Marquardt damping: scaled trust region on G (More 1978)",
+    """Generalized Gauss-Newton with Levenberg-Marquardt damping, for f(x) = L(z(x)) + P(x).
+
+    The model m(p) = f + g'p + 1/2 p'Gp of G = J' H_L J + H_P (Schraudolph 2002; Martens 2020, "New insights
+    and perspectives on the natural gradient method", Sections 8 and 10, for G with Levenberg-Marquardt
+    damping) is minimized subject to ||D p|| <= radius, i.e. (G_s + lambda I) q = -g_s with G_s = D^-1 G D^-1,
+    by More-Sorensen; D = diag(sqrt(G_jj)), each entry the largest seen so far (MINPACK's column norms, which
+    they are for G = J'J), and the radius rule is More's (1978, "The Levenberg-Marquardt algorithm:
+    implementation and theory", Section 3; MINPACK's lmder, initial radius factor 100): the method of
+    least_squares' ``"lm"`` with G in place of J'J. Every accepted step is an iteration.
+
+    The model comes from ``ggn=callable(x, *args)`` or an object with a ``ggn_operator`` method, as for
+    ``"ggn"``. Stops when ``max_i |g_i| <= gtol`` or after ``maxiter`` iterations. Options:
+    :class:`CommonOptions`.
+    """,
+)
 LM = Method("lm", "least_squares", partial(least_squares, method="lm"), "jacobian", None,
             "Levenberg-Marquardt on the residuals: trust region in a scaled norm (More 1978, MINPACK's tests)")
 GAUSS_NEWTON = Method("gauss-newton", "least_squares", partial(least_squares, method="gauss-newton"), "jacobian",
                       None, "damped Gauss-Newton on the residuals: safeguarded normal equations, Armijo search")
 
 METHOD_REGISTRY: Mapping[str, Method] = MappingProxyType(
-    {m.name: m for m in (NEWTON, TRUST_EXACT, TRUST_NCG, TRUST_KRYLOV, DOGLEG, LBFGS, LM, GAUSS_NEWTON)})
+    {m.name: m for m in (NEWTON, TRUST_EXACT, TRUST_NCG, TRUST_KRYLOV, DOGLEG, LBFGS, GGN, GGN_LM, LM,
+                          GAUSS_NEWTON)})
 """Every method by name, ``minimize`` family first, in the order ``ricci solve --help`` lists them."""
 
-METHODS = {name: m.function for name, m in METHOD_REGISTRY.items() if m.family == "minimize"}
-"""The ``minimize`` methods: name -> scipy-compatible callable (what ``minimize(method=name)`` runs)."""
+METHODS = {name: m.function for name, m in METHOD_REGISTRY.items()
+           if m.family == "minimize" and m.derivatives != "ggn"}
+"""The ``minimize`` methods on f's own derivatives (fun, jac, hess, hessp): name -> scipy-compatible callable
+(what ``minimize(method=name)`` runs). The generalized Gauss-Newton methods, which need a model beside them
+(``ggn=``), are in :data:`GGN_METHODS`."""
+
+GGN_METHODS = {name: m.function for name, m in METHOD_REGISTRY.items() if m.derivatives == "ggn"}
+"""The ``minimize`` methods on the generalized Gauss-Newton model: "ggn" and "ggn-lm"."""
 
 newton, trust_exact, trust_ncg = NEWTON.function, TRUST_EXACT.function, TRUST_NCG.function
 trust_krylov, dogleg, lbfgs = TRUST_KRYLOV.function, DOGLEG.function, LBFGS.function
+ggn, ggn_lm = GGN.function, GGN_LM.function
 
 
 def normalize_method_name(name) -> str:

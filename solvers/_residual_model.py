@@ -8,8 +8,9 @@ conversions back to the user's units):
 * curvature: the Gauss-Newton operator ``B = J'J`` (Nocedal & Wright (2006), Section 10.3), kept in J's
   structure (:class:`GaussNewtonCurvature`, after ``_jacobian.py``); the Levenberg-Marquardt and Gauss-Newton
   steps ask it for what they need (the column-scaled B, its diagonal, ``p'Bp``, the minimizer of the model) and
-  never for r or J themselves, so that another curvature operator (the generalized Gauss-Newton J' H_loss J)
-  can take its place.
+  never for r or J themselves, so that another curvature operator takes its place: the generalized
+  Gauss-Newton G = J' H_L J + H_P of ``minimize(method="ggn" / "ggn-lm")`` (:class:`GeneralizedGaussNewtonCurvature`,
+  on the scalar model :class:`GeneralizedGaussNewtonEvaluator`).
 
 J is an operator (DESIGN.md, "Derivatives as operators"): ``jac`` may return a dense array, a scipy.sparse
 matrix, a ricci.solvers Operator or a scipy LinearOperator (``_user_operators.derivative_operator``).
@@ -26,8 +27,9 @@ import math
 from dataclasses import dataclass
 
 from ._arrays import all_finite, as_array, dot, eps, max_abs, norm, power_of_two_scale
-from ._evaluator import ScaledModel
+from ._evaluator import Evaluator, ScaledModel
 from ._jacobian import (
+    ScaledGram,
     column_norms,
     damped_solve,
     is_finite,
@@ -35,7 +37,14 @@ from ._jacobian import (
     magnitude,
     scaled_gram,
 )
-from ._user_operators import dense_form, derivative_operator, products_only
+from ._op_block import DENSE_BYTES
+from ._user_operators import (
+    dense_form,
+    dense_operator,
+    derivative_operator,
+    diagonal_or_none,
+    products_only,
+)
 
 
 @dataclass(frozen=True)
@@ -104,11 +113,78 @@ class GaussNewtonCurvature:
         A = None if Bs is None else dense_form(Bs)
         if A is None:
             return 0.5 * self.model_curvature(damped_solve(self.J, self.r, 0.0))
-        w, V = xp.linalg.eigh(A)
-        c = xp.linalg.matrix_transpose(V) @ gs
-        cutoff = A.shape[0] * eps(xp, A) * max(float(xp.max(w)), 0.0)
-        keep = w > cutoff
-        return 0.5 * float(xp.sum(xp.where(keep, c * c / xp.where(keep, w, xp.ones_like(w)), xp.zeros_like(w))))
+        return _pseudo_inverse_reduction(xp, A, gs)
+
+
+def _pseudo_inverse_reduction(xp, A, gs) -> float:
+    """1/2 gs' A^+ gs for a dense symmetric positive semidefinite A, from one eigendecomposition (eigenvalues
+    below n eps max(w) count as zero)."""
+    w, V = xp.linalg.eigh(A)
+    c = xp.linalg.matrix_transpose(V) @ gs
+    cutoff = A.shape[0] * eps(xp, A) * max(float(xp.max(w)), 0.0)
+    keep = w > cutoff
+    return 0.5 * float(xp.sum(xp.where(keep, c * c / xp.where(keep, w, xp.ones_like(w)), xp.zeros_like(w))))
+
+
+@dataclass(frozen=True)
+class GeneralizedGaussNewtonCurvature:
+    """The curvature of the generalized Gauss-Newton model m(p) = f + g'p + 1/2 p'Gp at a point, G = J' H_L J
+    + H_P an operator (Schraudolph 2002, "Fast curvature matrix-vector products for second-order gradient
+    descent"; Martens 2020, "New insights and perspectives on the natural gradient method", Section 8),
+    with the interface of :class:`GaussNewtonCurvature` so that the damped Gauss-Newton direction and the
+    Levenberg-Marquardt subproblem run on it unchanged: ``scaled(s)`` = S G S, column norms sqrt(diag G)
+    (for G = J'J these are J's column norms), ``model_curvature(p)`` = p'Gp and the reduction at the model's
+    minimizer 1/2 g_s' G_s^+ g_s. G must allow factorizations (a dense, sparse or structured operator):
+    :attr:`products_only` G is refused by the methods before they start."""
+
+    G: object
+
+    @property
+    def xp(self):
+        return self.G.xp
+
+    @property
+    def products_only(self) -> bool:
+        return products_only(self.G)
+
+    def scaled(self, s=None):
+        """S G S (S = diag(s); s None: G itself) as an operator with shifted solves: dense when G is dense or
+        small (``_op_block.DENSE_BYTES``), else in G's structure (``_jacobian.ScaledGram``)."""
+        A = dense_form(self.G)
+        n = self.G.shape[0]
+        if A is None and not self.products_only and n * n * self.G.xp.empty(0, dtype=self.G.dtype).itemsize \
+                <= DENSE_BYTES:
+            A = self.G.to_dense()  # a small structured G (a sum, a congruence) densifies once, as J'J does
+        if A is not None:
+            return dense_operator(A if s is None else s[:, None] * A * s[None, :], symmetric=True)
+        return self.G if s is None else ScaledGram(self.G, s)
+
+    def column_norms(self):
+        """sqrt(max(diag G, 0)) (None where G has no diagonal)."""
+        d = diagonal_or_none(self.G)
+        if d is None:
+            return None
+        return self.xp.sqrt(self.xp.maximum(d, self.xp.zeros_like(d)))
+
+    def model_curvature(self, p) -> float:
+        """p'Gp."""
+        return dot(self.xp, p, self.G.matvec(p))
+
+    def norm_estimate(self) -> float:
+        return self.G.norm_estimate()
+
+    def minimizer_reduction(self, gs, Bs) -> float:
+        """m(0) - min m = 1/2 gs' Bs^+ gs: by one eigendecomposition for a dense Bs, else by a solve with Bs
+        (an exact solve where Bs is positive definite; a small relative shift where the factorization fails)."""
+        xp = self.xp
+        A = dense_form(Bs)
+        if A is not None:
+            return _pseudo_inverse_reduction(xp, A, gs)
+        try:
+            q = Bs.solve(gs)
+        except ArithmeticError:
+            q = Bs.solve(gs, shift=eps(xp, gs) * max(Bs.norm_estimate(), 1e-300))
+        return 0.5 * dot(xp, gs, q)
 
 
 class ResidualEvaluator(ScaledModel):
@@ -232,3 +308,14 @@ class ResidualEvaluator(ScaledModel):
 
     def finite_residuals(self, x) -> bool:
         return all_finite(self.xp, self.residuals(x))
+
+
+class GeneralizedGaussNewtonEvaluator(Evaluator):
+    """The scalar model of ``minimize`` (value and gradient of f) whose curvature is the generalized
+    Gauss-Newton operator G(x) from the user's ``ggn`` (or an object's ``ggn_operator``), evaluated, counted
+    (``nhev``) and scaled as the Hessian is; the Gauss-Newton steps see it as a
+    :class:`GeneralizedGaussNewtonCurvature`."""
+
+    def curvature(self, x) -> GeneralizedGaussNewtonCurvature:
+        """G at x (scaled as the value), checked for NaN and inf."""
+        return GeneralizedGaussNewtonCurvature(self.checked_hessian(x))

@@ -18,13 +18,14 @@ from ricci.solvers._options import CommonOptions
 
 
 def test_every_method_has_one_record():
-    assert list(METHOD_REGISTRY) == ["newton", "trust-exact", "trust-ncg", "trust-krylov", "dogleg", "lbfgs", "lm",
-                                     "gauss-newton"]
-    assert {n for n, m in METHOD_REGISTRY.items() if m.family == "minimize"} == set(METHODS)
+    assert list(METHOD_REGISTRY) == ["newton", "trust-exact", "trust-ncg", "trust-krylov", "dogleg", "lbfgs", "ggn",
+                                     "ggn-lm", "lm", "gauss-newton"]
+    assert {n for n, m in METHOD_REGISTRY.items() if m.family == "minimize"} == {*METHODS, "ggn", "ggn-lm"}
     for name, record in METHOD_REGISTRY.items():
         assert record.name == name and record.description and "\n" not in record.description
         if record.family == "minimize":
-            assert record.function is METHODS[name] is getattr(rsol, name.replace("-", "_"))
+            assert record.function is getattr(rsol, name.replace("-", "_"))
+            assert record.derivatives == "ggn" or record.function is METHODS[name]
             assert issubclass(record.options, CommonOptions)
         else:
             assert record.derivatives == "jacobian" and record.options is None
@@ -64,7 +65,11 @@ def test_stopping_options_mean_the_gradient_norm_for_every_family(name, tol, ros
     options = record.stopping_options(tol=tol, maxiter=500)
     if record.family == "minimize":
         assert options == {"gtol": tol, "maxiter": 500}
-        res = minimize(rosenbrock.fun, x0, method=name, options=options, **rosenbrock.derivatives)
+        derivatives = dict(rosenbrock.derivatives)
+        if record.derivatives == "ggn":  # f = ||r||^2: G = 2 J'J
+            derivatives = {"jac": derivatives["jac"]}
+            options = {**options, "ggn": lambda x: 2.0 * rosenbrock.residual_jac(x).T @ rosenbrock.residual_jac(x)}
+        res = minimize(rosenbrock.fun, x0, method=name, options=options, **derivatives)
         gradient = res.jac
     else:
         assert options == {"optimality_tol": tol, "ftol": None, "xtol": None, "gtol": None, "max_nfev": 500}

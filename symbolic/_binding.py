@@ -315,9 +315,19 @@ def convert(xp, value, dtype, device, label, *, finite=False, expected=None):
         raise TypeError(f"{label}: expected {expected}, got {_described(value)} ({exc})") from None
     if complex_:
         raise TypeError(f"{label}: complex arrays are not supported (got dtype {array.dtype})")
+    if finite and is_dask(array):
+        # no pass over the data here: each block is checked when a computation reads it, the same ValueError
+        return array.map_blocks(_finite_block, label, dtype=array.dtype, meta=array._meta)
     if finite and not bool(xp.all(xp.isfinite(array))):
         raise ValueError(f"{label} contains NaN or infinite values")
     return array
+
+
+def _finite_block(block, label):
+    """A block of lazy data, checked finite as a computation reads it (:func:`convert`)."""
+    if not np.all(np.isfinite(block)):
+        raise ValueError(f"{label} contains NaN or infinite values")
+    return block
 
 
 def _sparse(value, dtype, label, finite):

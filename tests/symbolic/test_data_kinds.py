@@ -174,6 +174,19 @@ def test_dask_logistic_gives_numpy_answers(rng, dask_array, mixed):
     _assert_same(_evaluations(lazy, x, p), _evaluations(dense, x, p))
 
 
+def test_dask_data_is_checked_finite_without_a_pass_at_construction(rng, dask_array, computes):
+    """Binding Dask data computes nothing; a NaN in a block is the same ValueError when a computation reads it."""
+    X, y = _logistic_data(rng, m=60, n=8, density=1.0)
+    X[45, 3] = np.nan
+    f, wrt = problems.logistic_loss_expression(False)
+    with computes() as count:
+        obj = rs.Objective(f, wrt, {"X": dask_array.from_array(X, chunks=(20, 8)),
+                                    "y": dask_array.from_array(y, chunks=20), "lam": 0.5})
+        assert count.n == 0
+    with pytest.raises(ValueError, match="data 'X' contains NaN or infinite values"):
+        obj.fun(np.zeros(8))
+
+
 def test_dask_one_compute_per_evaluation(rng, dask_array, computes):
     X, y = _logistic_data(rng, m=60, n=30, density=1.0)
     f, wrt = problems.logistic_loss_expression(False)

@@ -328,9 +328,16 @@ class Objective(_Bound):
         """f(x) as a Python float."""
         hit = self._cached(x, "f")
         if hit is None:
-            self._evaluate(x, ("value",))
+            self._evaluate(x, ("value", "gradient") if self._one_pass else ("value",))
             hit = self._cached(x, "f")
         return hit
+
+    @property
+    def _one_pass(self) -> bool:
+        """With Dask data a point costs a pass over the data whatever it computes, so f is computed with the
+        gradient in one pass (a line search's accepted trial point then needs no second pass for g; Newton
+        costs two passes an iteration: f and g, then the Hessian operator's arrays)."""
+        return any(is_dask(v) for v in self.data.values())
 
     def fun_and_jac(self, x):
         """(f(x), gradient) computed together (the gradient reuses what f computed at x)."""

@@ -27,3 +27,19 @@ def cupy():
     except Exception as exc:  # CUDA driver missing or broken: not this machine's job
         pytest.skip(f"CUDA unavailable: {exc}")
     return cp
+
+
+@pytest.fixture
+def computes():
+    """A counter of Dask computations: ``with computes() as count: ...; count.n`` (skips without dask)."""
+    dask = pytest.importorskip("dask")
+
+    class Count(dask.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def _start(self, dsk):
+            self.n += 1
+
+    return Count

@@ -165,22 +165,6 @@ def sync(da):
         yield
 
 
-@pytest.fixture
-def computes():
-    """A counter of Dask computations: ``with computes() as count: ...; count.n``."""
-    dask = pytest.importorskip("dask")
-
-    class Count(dask.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.n = 0
-
-        def _start(self, dsk):
-            self.n += 1
-
-    return Count
-
-
 def _table(rng, m=103, n=4):
     A = rng.standard_normal((m, n + 1))
     A[:, -1] = (A[:, :n] @ rng.standard_normal(n) + 0.3 * rng.standard_normal(m) > 0)

@@ -146,22 +146,6 @@ def dask_array():
     return pytest.importorskip("dask.array")
 
 
-@pytest.fixture
-def computes():
-    """A counter of Dask computes: ``with computes() as count: ...; count.n``."""
-    dask = pytest.importorskip("dask")
-
-    class Count(dask.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.n = 0
-
-        def _start(self, dsk):
-            self.n += 1
-
-    return Count
-
-
 @pytest.mark.parametrize("mixed", [False, True], ids=["all-dask", "dask-with-numpy"])
 def test_dask_logistic_gives_numpy_answers(rng, dask_array, mixed):
     X, y = _logistic_data(rng, m=60, n=8, density=1.0)

@@ -6,8 +6,10 @@ package: a results file says which were met with the measured values, and nothin
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import statistics
+import sys
 
 import numpy as np
 from _harness import FAMILIES, RTOL, summary
@@ -368,3 +370,26 @@ def json_default(v):
     if isinstance(v, np.ndarray):
         return v.tolist()
     return str(v)
+
+
+def write_results(out, stem, text, doc, paths, log) -> None:
+    """Write the report ``text`` to ``out/stem.md`` and ``doc`` to ``out/stem.json``, print the report and log
+    the files written (the plots in ``paths`` too); shared by every benchmark script that writes results."""
+    md, js = out / f"{stem}.md", out / f"{stem}.json"
+    md.write_text(text, encoding="utf-8")
+    js.write_text(json.dumps(doc, separators=(",", ":"), default=json_default) + "\n", encoding="utf-8")
+    print(text)
+    log(f"wrote {md}, {js}" + "".join(f", {p}" for p in paths.values()))
+
+
+def script_main(script, parser, run, argv=None) -> int:
+    """A benchmark script's entry point: parse ``argv``, record the command line as ``args.command`` and run;
+    a ValueError from the run is a usage error (exit 2 with the message)."""
+    p = parser()
+    args = p.parse_args(argv)
+    args.command = f"python benchmarks/{script} " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except ValueError as exc:
+        p.error(str(exc))
+    return 2

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import resource
@@ -51,7 +50,7 @@ import numpy as np
 from _harness import Tracker, configure_threads, limit_native_threads, machine
 from _second_order_cases import CASE_KEYS, cases, check_torch
 from peers import Setting, _scipy, inf_norm, scalar
-from report import _pyplot, json_default, thin_trace
+from report import _pyplot, script_main, thin_trace, write_results
 from ricci import problems
 from ricci.solvers import METHOD_REGISTRY
 
@@ -722,24 +721,12 @@ def run(args, log=None) -> int:
             paths = {}
     notes.append(f"whole run: {time.perf_counter() - started:.0f} s")
     text = markdown(outcomes, env, args, paths, notes)
-    md, js = out / f"{stem}.md", out / f"{stem}.json"
-    md.write_text(text, encoding="utf-8")
-    js.write_text(json.dumps(as_json(outcomes, env, args, notes), separators=(",", ":"), default=json_default) + "\n",
-                  encoding="utf-8")
-    print(text)
-    log(f"wrote {md}, {js}" + "".join(f", {p}" for p in paths.values()))
+    write_results(out, stem, text, as_json(outcomes, env, args, notes), paths, log)
     return 0
 
 
 def main(argv=None) -> int:
-    p = parser()
-    args = p.parse_args(argv)
-    args.command = "python benchmarks/second_order.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(args)
-    except ValueError as exc:
-        p.error(str(exc))
-    return 2
+    return script_main("second_order.py", parser, run, argv)
 
 
 if __name__ == "__main__":

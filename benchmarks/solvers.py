@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -41,11 +40,12 @@ from _harness import (
 from peers import METHOD_KEYS, METHODS, load_peers
 from report import (
     as_json,
-    json_default,
     markdown,
     performance_profile,
     plot_family,
     plot_profile,
+    script_main,
+    write_results,
 )
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -123,24 +123,12 @@ def run(args, log=None) -> int:
             paths = {}
     notes.append(f"whole run: {time.perf_counter() - started:.0f} s")
     text = markdown(results, env, args, mgh, paths, notes)
-    md, js = out / f"{stem}.md", out / f"{stem}.json"
-    md.write_text(text, encoding="utf-8")
-    js.write_text(json.dumps(as_json(results, env, args, mgh, notes), separators=(",", ":"), default=json_default)
-                  + "\n", encoding="utf-8")
-    print(text)
-    log(f"wrote {md}, {js}" + "".join(f", {p}" for p in paths.values()))
+    write_results(out, stem, text, as_json(results, env, args, mgh, notes), paths, log)
     return 0
 
 
 def main(argv=None) -> int:
-    p = parser()
-    args = p.parse_args(argv)
-    args.command = "python benchmarks/solvers.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(args)
-    except ValueError as exc:
-        p.error(str(exc))
-    return 2
+    return script_main("solvers.py", parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -99,12 +99,15 @@ class CompiledFunction:
     ``variables``: the variables the call needs; ``precomputed``: name -> subexpression, the values the call
     takes by those names instead of computing them (only those the outputs reach); ``ignored``: the names
     the call accepts and ignores (variables of the expressions the outputs were derived from, and variables
-    and precomputed inputs that no output reaches).
+    and precomputed inputs that no output reaches); ``detach``: a result that is an input or a view of one
+    (x, x[1:3], A' for an input A) is returned as a copy (``rs.compile``: the caller's arrays are never handed
+    back to be mutated through; internal kernels, whose results solvers and operators only read, skip it).
     """
 
     def __init__(self, exprs, *, single: bool, name: str = "kernel", sizes: dict | None = None, extra=(),
-                 precomputed: dict | None = None, substitute: dict | None = None):
+                 precomputed: dict | None = None, substitute: dict | None = None, detach: bool = False):
         self.outputs = tuple(exprs)
+        self.detach = detach
         self.single = single
         self.name = name
         given = dict(precomputed or {})
@@ -246,10 +249,6 @@ class CompiledFunction:
             result = _detached(result, inputs) if self.single else tuple(_detached(r, inputs) for r in result)
         return result if self.single else tuple(result)
 
-    # Whether a result that is an input, or a view of one (x, x[1:3], A' for an input A), is returned as a copy
-    # (``rs.compile``: the caller's arrays are never handed back to be mutated through); internal kernels,
-    # whose results solvers and operators read without writing, skip the check.
-    detach = False
 
     # The last call's binding, reused while the inputs are those arrays again, or arrays of the same type,
     # dtype and shape that it passed on unconverted (a solver's new x; an Objective's data, the same objects
@@ -453,9 +452,7 @@ def compile(exprs, *, name: str = "kernel", sizes: dict | None = None, variables
             raise TypeError(f"compile: variables must be variables (rs.Vector(...)), got {type(v).__name__}")
         extra.append(v)
     pre = _check_precomputed(precomputed, items, extra)
-    fn = CompiledFunction(items, single=single, name=name, sizes=sizes, extra=extra, precomputed=pre)
-    fn.detach = True
-    return fn
+    return CompiledFunction(items, single=single, name=name, sizes=sizes, extra=extra, precomputed=pre, detach=True)
 
 
 def _check_precomputed(precomputed, items, extra) -> dict:

@@ -34,7 +34,14 @@ from . import _functions as F
 from ._binding import Binding
 from ._dims import DimensionError, Ties, dim_symbol, merge_all, plain_shape, plain_ties, shape_str
 from ._emit import EmitContext, emit, reads
-from ._lower import CUBE_POSITIONS_HELPER, DIAGONAL_HELPER, GRAM_VECTOR_HELPER, SYMMETRIC_PAIRS_HELPER
+from ._lower import (
+    CUBE_POSITIONS_HELPER,
+    DIAGONAL_HELPER,
+    GRAM_BLOCKS_HELPER,
+    GRAM_VECTOR_HELPER,
+    PRODUCTS_ONLY_HELPER,
+    SYMMETRIC_PAIRS_HELPER,
+)
 from ._names import comment, identifier
 from ._nodes import Add, Const, Contract, Delta, Expr, Fill, Var, topological
 from ._origin import origin_variables
@@ -211,7 +218,8 @@ class CompiledFunction:
         params += [ctx.constant_name(k) for k in range(len(ctx.constants))]
         header = []
         lowering_helpers = {"_diagonal": DIAGONAL_HELPER, "_symmetric_pairs": SYMMETRIC_PAIRS_HELPER,
-                            "_cube_positions": CUBE_POSITIONS_HELPER, "_gram_vector": GRAM_VECTOR_HELPER}
+                            "_cube_positions": CUBE_POSITIONS_HELPER, "_gram_vector": GRAM_VECTOR_HELPER,
+                            "_products_only": PRODUCTS_ONLY_HELPER, "_gram_blocks": GRAM_BLOCKS_HELPER}
         for h in sorted(ctx.helpers, key=str):
             header.append(lowering_helpers[h] if h in lowering_helpers else F.HELPERS[h][1])
         sig = f"def {self.name}({', '.join(params)}):"

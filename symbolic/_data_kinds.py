@@ -12,6 +12,9 @@ keep this form (the derivative of a product is a product of the same factors), s
 
 from __future__ import annotations
 
+import numpy as np
+
+from ._binding import is_dask
 from ._nodes import Add, Contract, Elementwise, Expr, Var, topological
 
 SPARSE_RULE = "only products X@w, X'v, X'diag(s)X may use sparse data"
@@ -49,3 +52,32 @@ def check_sparse_uses(expr: Expr, sparse: dict, who: str) -> None:
                 if use is not None:
                     raise ValueError(f"{who}: {child.name} is sparse ({sparse[child.name]}) but {use}; "
                                      f"{SPARSE_RULE} (pass {child.name} as a dense array otherwise)")
+
+
+def check_host_vector(x, xp, label: str = "x") -> None:
+    """Raise TypeError unless ``x`` (an array) belongs to ``xp``, the namespace in which the solver holds its
+    vector: NumPy for NumPy, scipy.sparse or Dask data (the driver holds x, the cluster the data), CuPy for CuPy
+    data. A Dask x, or a CuPy x with data on the host (or the reverse), would move data between devices or
+    build a graph per iteration; the message names both libraries and the fix."""
+    if isinstance(x, np.ndarray) and getattr(xp, "__name__", "").endswith("numpy"):
+        return  # the common case, kept cheap
+    if is_dask(x):
+        raise TypeError(f"{label}: got a Dask array; x stays a NumPy (or CuPy) vector where the solver runs, "
+                        f"the data may be Dask (pass {label}.compute())")
+    try:
+        import array_api_compat
+
+        other = array_api_compat.array_namespace(x)
+    except (ImportError, TypeError):
+        return  # not an array of an array-API library: the conversion names what came
+    if other is not xp:
+        got, want = _library(other), _library(xp)
+        raise TypeError(f"{label}: got an array of {got}, but the data are arrays of {want}, so x must be of "
+                        f"{want} too: move x to the data's device ({want}.asarray(...); cupy.asnumpy for a CuPy "
+                        f"x) or the data to x's")
+
+
+def _library(xp) -> str:
+    """The array library of an array-API namespace, as users name it (numpy, cupy, torch)."""
+    name = getattr(xp, "__name__", str(xp))
+    return name.removeprefix("array_api_compat.").split(".")[0]

@@ -12,18 +12,24 @@ first. All calls are in the array-API standard's main namespace.
 Where einsum_path leaves a step of three or more operands (nothing summed), it is split into pairs greedily
 (:func:`pairwise`). Symmetric products are computed on their distinct entries: the cube
 sum_a w[a] X[a,i] X[a,j] X[a,k] on i <= j <= k (:meth:`Lowering.symmetric_cube`), a repeated operand on
-two free indices on j <= k (:meth:`Lowering.symmetric_pairs`). A step whose code an earlier product of the
-same kernel computed is not computed again (``memo``: the kernel's shared steps, kept alive by ``_codegen``).
+two free indices on j <= k (:meth:`Lowering.symmetric_pairs`). A product sum_a X[a,i] X[a,k] W[a,..] (a
+softmax Hessian block) is a set of Gram blocks X' diag(w) X (:meth:`Lowering.gram_blocks`): chosen when the
+kernel runs, products with X only for sparse or Dask X (which cannot be indexed by columns), the pairs i <= k
+for a dense X. A step whose code an earlier product of the same kernel computed is not computed again
+(``memo``: the kernel's shared steps, kept alive by ``_codegen``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import string
 
 import numpy as np
 
 LETTERS = string.ascii_letters
+# the names the kernel gives its intermediates (``_codegen._INTERNAL``): no input variable is named so
+_INTERMEDIATE = re.compile(r"(?:t\d+(?:_\w*)?|pre_\d+)\Z")
 
 
 class Lowering:
@@ -226,7 +232,8 @@ class Lowering:
         streamed = self.gram_vector(names, [tuple(i) for i in indices], list(output))
         if streamed is not None:
             return self._finish(streamed)
-        name, idx = self.symmetric_pairs(names, indices, output) or self.contract(names, indices, output)
+        name, idx = (self.gram_blocks(names, indices, output) or self.symmetric_pairs(names, indices, output)
+                     or self.contract(names, indices, output))
         return self._finish(self.permute(name, idx, list(output)))
 
     #: The entries of a matrix from which :meth:`gram_vector` streams it in blocks (16 MiB of float64): smaller
@@ -310,6 +317,86 @@ class Lowering:
             f"for _j in range({n} // 2)] + [xp.reshape(({xt}[_j:, :] * {xt}[_j, :]) @ {z}[:, :_j + 1], (-1,)) "
             f"for _j in range({n} // 2, {n})])")
         return f"xp.reshape(xp.take({flat}, _cube_positions(xp, {n}, device), axis=0), ({n}, {n}, {n}))"
+
+    def gram_blocks(self, names: list, indices: list, output: list):
+        """G[i,k,J] = sum_a X[a,i] X[a,k] W[a,J], W the product of the operands that carry a (J: their other
+        indices), times the operands that do not: the Gram blocks X' diag(W[:, c]) X, one per column c of W.
+        A softmax Hessian block is this with W[a,j,l] = p[a,j] p[a,l] (and p[a,j] delta[j,l]). The generated
+        ``_gram_blocks`` reads X only through products for sparse or Dask X (one X' diag(w) X per column:
+        sparse stays sparse, Dask reduces over its blocks of rows), and for a dense X forms the pairs
+        X[a,i] X[a,k], i <= k, once per kernel (:meth:`symmetric_pairs`' saving). W is paired likewise where
+        it is one operand twice (p[a,j] p[a,l] on j <= l: a quarter of the products in all). Applies when X
+        (2-D) appears twice with a shared summed index a and its other indices i != k are outputs carried by
+        no other operand; returns (name, indices) of the result, or None."""
+        if len(output) < 3:
+            return None
+        found = [c for k1 in range(len(names)) for k2 in range(k1 + 1, len(names))
+                 for c in [self._gram_pair(names, indices, output, k1, k2)] if c is not None]
+        if not found:
+            return None
+        # X' diag(p_j p_l) X rather than p' diag(X_i X_k) p: a kernel's input (the data; intermediates have
+        # names of the kernel's own form, ``_codegen._INTERNAL``) on the Gram side, then the larger dimension
+        k1, k2, a, i, k = min(found, key=lambda c: (_INTERMEDIATE.match(names[c[0]]) is not None, -self.hint(c[3])))
+        rest = [m for m in range(len(names)) if m not in (k1, k2)]
+        weights = [m for m in rest if a in indices[m]]
+        others = [m for m in rest if a not in indices[m]]
+        needed = set(output) | {ix for m in others for ix in indices[m]}
+        carried = list(dict.fromkeys(ix for m in weights for ix in indices[m] if ix != a and ix in needed))
+        w, J, read = self._weights([names[m] for m in weights], [tuple(indices[m]) for m in weights], a, carried)
+        x = self.permute(names[k1], list(indices[k1]), [a, i])
+        self.helpers.update({"_symmetric_pairs", "_products_only", "_gram_blocks"})
+        positions = self.emit(f"_symmetric_pairs(xp, {self.dim_code(i)}, device)")
+        pairs = self.emit(f"None if _products_only({x}) else "
+                          f"xp.take({x}, {positions}[0], axis=1) * xp.take({x}, {positions}[1], axis=1)")
+        G = self.emit(f"_gram_blocks(xp, {x}, {w}, {pairs}, {positions}[2])")
+        if read is not None:  # W was paired: back to (j, l) from the pairs j <= l
+            j, l = J
+            G = self.emit(f"xp.take({G}, {read}[2], axis=2)")
+            G = self.emit(f"xp.reshape({G}, {self.shape_code([i, k, j, l])})")
+            J = [j, l]
+        elif len(J) != 1:
+            G = self.emit(f"xp.reshape({G}, {self.shape_code([i, k] + J)})")
+        if not others:
+            return G, [i, k] + J
+        return self.contract([G] + [names[m] for m in others], [(i, k, *J)] + [tuple(indices[m]) for m in others],
+                             output)
+
+    @staticmethod
+    def _gram_pair(names, indices, output, k1, k2):
+        """(k1, k2, a, i, k) where operands k1 and k2 are one matrix X[a,i], X[a,k] as :meth:`gram_blocks`
+        needs (and some operand other than X carries a); None otherwise."""
+        ia, ib = tuple(indices[k1]), tuple(indices[k2])
+        if names[k1] != names[k2] or len(ia) != 2 or len(ib) != 2 or len(set(ia)) < 2 or len(set(ib)) < 2:
+            return None
+        axis = next((p for p in (0, 1) if ia[p] == ib[p]), None)
+        if axis is None or ia[1 - axis] == ib[1 - axis]:
+            return None
+        a, i, k = ia[axis], ia[1 - axis], ib[1 - axis]
+        rest = [m for m in range(len(names)) if m not in (k1, k2)]
+        if a in output or i not in output or k not in output or any({i, k} & set(indices[m]) for m in rest):
+            return None
+        if not any(a in indices[m] for m in rest):
+            return None
+        return k1, k2, a, i, k
+
+    def _weights(self, names, indices, a, carried):
+        """W[a, c] for :meth:`gram_blocks`: the product of the operands on a, with c the flattened indices
+        ``carried``; one operand twice on (a, j), (a, l) is paired to the columns j <= l. Returns (code of W,
+        the indices c stands for, the pairs' helper result where W is paired else None)."""
+        if (len(names) == 2 and names[0] == names[1] and len(carried) == 2
+                and all(len(idx) == 2 and len(set(idx)) == 2 for idx in indices)):
+            p = indices[0].index(a)
+            if indices[1].index(a) == p and {indices[0][1 - p], indices[1][1 - p]} == set(carried):
+                j, l = indices[0][1 - p], indices[1][1 - p]
+                pairs = self.emit(f"_symmetric_pairs(xp, {self.dim_code(j)}, device)")
+                P = self.permute(names[0], list(indices[0]), [a, j])
+                w = self.emit(f"xp.take({P}, {pairs}[0], axis=1) * xp.take({P}, {pairs}[1], axis=1)")
+                return w, [j, l], pairs
+        name, idx = self.contract(list(names), list(indices), [a] + carried)
+        w = self.permute(name, idx, [a] + carried)
+        if len(carried) != 1:
+            w = f"xp.reshape({w}, ({self.dim_code(a)}, {self.prod_code(carried)}))"
+        return self.emit(w) if w != name else w, carried, None
 
     def symmetric_pairs(self, names: list, indices: list, output: list):
         """One operand twice, A[.., j, ..] A[.., k, ..] (the same axis), with j and k output indices that no
@@ -480,16 +567,46 @@ def _size(idx, hint) -> int:
 SYMMETRIC_PAIRS_HELPER = (
     "def _symmetric_pairs(xp, n, device, _made={}):\n"
     "    # the pairs j <= k of range(n), row by row (first and second members), and for every (j, k) the\n"
-    "    # position of (min(j, k), max(j, k)) among them; made once per size, library and device\n"
+    "    # position of (min(j, k), max(j, k)) among them; made once per size, library and device, on the host\n"
+    "    # (positions are static: NumPy builds them) and moved to xp's device, except for Dask, which selects\n"
+    "    # with host positions (a lazy index has unknown length, and Dask cannot slice by one)\n"
     "    key = (id(xp), n, str(device))\n"
     "    if key not in _made:\n"
-    "        r = xp.arange(n, dtype=xp.int64, device=device)\n"
-    "        j, k = xp.reshape(r, (n, 1)), xp.reshape(r, (1, n))\n"
-    "        first, second = xp.nonzero(j <= k)\n"
-    "        low, high = xp.minimum(j, k), xp.maximum(j, k)\n"
-    "        position = xp.reshape(low * n - low * (low - 1) // 2 + (high - low), (-1,))\n"
-    "        _made[key] = (xp.astype(first, xp.int64), xp.astype(second, xp.int64), position)\n"
+    "        import numpy\n"
+    "        first, second = numpy.triu_indices(n)\n"
+    "        r = numpy.arange(n)\n"
+    "        low, high = numpy.minimum.outer(r, r), numpy.maximum.outer(r, r)\n"
+    "        position = numpy.reshape(low * n - low * (low - 1) // 2 + (high - low), (-1,))\n"
+    "        made = tuple(numpy.asarray(p, dtype=numpy.int64) for p in (first, second, position))\n"
+    "        if not getattr(xp, '__name__', '').endswith('dask.array'):\n"
+    "            made = tuple(xp.asarray(p, device=device) for p in made)\n"
+    "        _made[key] = made\n"
     "    return _made[key]\n"
+)
+
+
+PRODUCTS_ONLY_HELPER = (
+    "def _products_only(a):\n"
+    "    # sparse (scipy.sparse, cupyx) or Dask data, read through products only (Lowering.gram_blocks)\n"
+    "    return hasattr(a, 'tocsr') or hasattr(a, '__dask_graph__')\n"
+)
+
+
+GRAM_BLOCKS_HELPER = (
+    "def _gram_blocks(xp, a, w, pairs, positions):\n"
+    "    # G[j, k, c] = sum_r a[r, j] a[r, k] w[r, c]: from the column pairs a[:, j] .* a[:, k], j <= k, of a\n"
+    "    # dense a (one product pairs' @ w, read back at (min(j, k), max(j, k)): ``positions``), else, pairs\n"
+    "    # None, one Gram product a' diag(w[:, c]) a per column c (sparse a: scipy.sparse or cupyx; Dask a: a\n"
+    "    # reduction over its blocks of rows)\n"
+    "    n, c = a.shape[1], w.shape[1]\n"
+    "    if pairs is not None:\n"
+    "        return xp.reshape(xp.take(pairs.T @ w, positions, axis=0), (n, n, c))\n"
+    "    blocks = []\n"
+    "    for col in range(c):\n"
+    "        weight = xp.reshape(w[:, col], (-1, 1))\n"
+    "        block = a.T @ (a.multiply(weight) if hasattr(a, 'tocsr') else a * weight)\n"
+    "        blocks.append(block.toarray() if hasattr(block, 'toarray') else block)\n"
+    "    return xp.stack(blocks, axis=2)\n"
 )
 
 

@@ -41,7 +41,7 @@ from ._binding import (
 from ._build import as_expr, residual_blocks
 from ._calculus import hvp_blocks, resolve_variable, variables
 from ._codegen import compile as compile_exprs
-from ._data_kinds import check_sparse_uses
+from ._data_kinds import check_host_vector, check_sparse_uses
 from ._differentiate import derivative_once
 from ._dims import DimensionError, dim_value, plain_shape, plain_ties, shape_str
 from ._nodes import Expr, Var
@@ -159,6 +159,7 @@ class _Bound:
     def _check_x(self, x):
         if not hasattr(x, "shape"):
             x = self.xp.asarray(x, dtype=self.dtype, device=self.device)
+        check_host_vector(x, self.xp)
         if len(x.shape) != 1 or int(x.shape[0]) != self.size:
             raise ValueError(
                 f"x must be a flat vector of length {self.size} (packing "
@@ -180,7 +181,12 @@ class _Bound:
         return point.values.get(key)
 
     def _same_point(self, cached_x, x) -> bool:
-        if getattr(x, "shape", None) != cached_x.shape:  # also a list or a tuple: not the cached array
+        if not hasattr(x, "shape"):  # a list or a tuple: compared as the vector it stands for (checked by the caller)
+            try:
+                x = self.xp.asarray(x, dtype=self.dtype, device=self.device)
+            except (TypeError, ValueError):  # not a vector: not this point (the evaluation says what is wrong)
+                return False
+        if tuple(x.shape) != tuple(cached_x.shape):
             return False
         return bool(self.xp.all(cached_x == x))
 

@@ -164,3 +164,16 @@ def test_with_data_like_and_weighted_least_squares(logistic, rng):
     assert ls.objective(weight=1).fun(np.ones(3)) == pytest.approx(2 * ls.objective().fun(np.ones(3)))
     res = least_squares(ls, np.ones(3), method="lm")
     assert res.success and res.nit >= 1
+
+
+def test_a_list_or_tuple_is_the_point_it_stands_for():
+    """fun/jac/hess of a Python sequence return values (the per-point cache compares the sequence as a vector),
+    the same as for the array; a ragged sequence is refused by the evaluation's own check."""
+    x = rs.Vector("x", 3)
+    obj = rs.Objective(rs.sum(x * x), wrt=x, data={})
+    assert obj.fun([0.0, 1.0, 0.0]) == 1.0
+    assert obj.fun((1, 1, 1)) == 3.0
+    np.testing.assert_array_equal(obj.jac([1, 2, 3]), [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(obj.hess([1, 2, 3]), 2 * np.eye(3))
+    with pytest.raises(ValueError):
+        obj.fun([1.0, [2.0, 3.0], 4.0])

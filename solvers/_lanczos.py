@@ -65,3 +65,35 @@ def gltr(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
     Q = xp.stack(basis, axis=1)
     p = Q @ xp.asarray(h, dtype=g.dtype, device=device(g))
     return SubproblemSolution(p, lam, lam > 0, len(basis)), -model
+
+
+def smallest_eigenpair(xp, matvec, v0, *, maxiter: int, rtol: float = 1e-3):
+    """The smallest eigenvalue of a symmetric B and its unit eigenvector, by Lanczos from ``v0`` with full
+    re-orthogonalization (Golub & Van Loan, "Matrix Computations", Section 10.1): the Ritz pair of T_k for its
+    smallest eigenvalue, stopped when its residual ``||B u - theta u|| = beta_k |e_k'y|`` is below
+    ``rtol * |theta|`` or after ``maxiter`` products. Returns ``(theta, u)``; only the sign of theta and a
+    direction of curvature near it are needed by the callers (a negative-curvature direction), so the default
+    accuracy is loose."""
+    basis = [v0 * (1.0 / norm(xp, v0))]
+    alphas, betas = [], []
+    for k in range(min(maxiter, v0.shape[0])):
+        q = basis[-1]
+        w = matvec(q)
+        alpha = dot(xp, q, w)
+        if not math.isfinite(alpha):
+            raise NonFiniteValue("A Hessian-vector product has NaN or inf entries.")
+        alphas.append(alpha)
+        Q = xp.stack(basis, axis=1)
+        for _ in range(2):
+            w = w - Q @ (xp.linalg.matrix_transpose(Q) @ w)
+        beta = norm(xp, w)
+        T = np.diag(np.asarray(alphas)) + np.diag(np.asarray(betas), 1) + np.diag(np.asarray(betas), -1)
+        theta, Y = np.linalg.eigh(T)
+        y = Y[:, 0]
+        if beta * abs(y[-1]) <= rtol * max(abs(theta[0]), 1e-300) or beta <= 1e-14 * max(abs(alpha), 1.0):
+            break
+        betas.append(beta)
+        basis.append(w * (1.0 / beta))
+    Q = xp.stack(basis[:len(alphas)], axis=1)
+    u = Q @ xp.asarray(y, dtype=v0.dtype, device=device(v0))
+    return float(theta[0]), u * (1.0 / norm(xp, u))

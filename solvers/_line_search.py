@@ -5,6 +5,9 @@
 * :func:`strong_wolfe` - Algorithms 3.5 and 3.6 (zoom) of Nocedal & Wright (2006): find alpha satisfying the
   strong Wolfe conditions ``phi(alpha) <= phi(0) + c1 alpha phi'(0)`` and ``|phi'(alpha)| <= c2 |phi'(0)|``.
 
+:class:`CurvilinearRay` is the path x + t s + sqrt(t) d of a Newton step s and a direction of negative
+curvature d (More & Sorensen, 1979), searched by :func:`backtracking`.
+
 A non-finite phi(alpha) or phi'(alpha) is treated as "too far": the step is shortened, never accepted.
 
 Near a minimizer the decrease c1 alpha |phi'(0)| falls below the rounding error of f itself, and the
@@ -38,6 +41,25 @@ class Ray:
     def slope(self, alpha) -> float:
         g = self.evaluator.gradient(self.point(alpha))
         return dot(self.evaluator.xp, g, self.p)
+
+
+class CurvilinearRay(Ray):
+    """The curvilinear path of More & Sorensen (1979), x(a) = x + a^2 s + a d (s the Newton step, d a direction
+    of negative curvature), in the parameter t = a^2: ``point(t) = x + t s + sqrt(t) d``. Their sufficient
+    decrease condition f(x(a)) <= f(x) + c1 a^2 (g's + 1/2 d'Hd) is then Armijo's in t with the slope
+    ``g's + 1/2 d'Hd``, so :func:`backtracking` searches it unchanged (values only: no slope is defined at 0)."""
+
+    def __init__(self, evaluator, x, s, d):
+        super().__init__(evaluator, x, s)
+        self.d = d
+
+    def point(self, alpha):
+        if alpha not in self._points:
+            self._points = {alpha: self.x + alpha * self.p + math.sqrt(alpha) * self.d}
+        return self._points[alpha]
+
+    def slope(self, alpha):  # pragma: no cover - the curvilinear search is Armijo's
+        raise NotImplementedError("the curvilinear path is searched by backtracking on values")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,12 @@ class NewtonOptions(CommonOptions):
     c1, c2: sufficient-decrease and curvature constants, 0 < c1 < c2 < 1.
     max_line_search: trial steps allowed per line search.
     shift_beta: the beta of Algorithm 3.3 of Nocedal & Wright (2006), relative to the Hessian's scale.
+    negative_curvature: where the Hessian is indefinite, combine the shifted Newton step s with a direction of
+        negative curvature d (its smallest eigenvector) on the curvilinear path x + a^2 s + a d of More &
+        Sorensen (1979), searched by Armijo backtracking whatever ``line_search``, where d promises more than
+        s (1/2 |d'Hd| >= |g's|: near saddle points); so Newton leaves saddle points instead of converging to
+        them. False: only the shifted step (Newton's method of Nocedal & Wright, Algorithm 3.3). Unused by ggn
+        (its matrix is semidefinite).
     """
 
     line_search: str = "armijo"
@@ -48,6 +54,7 @@ class NewtonOptions(CommonOptions):
     c2: float = 0.9
     max_line_search: int = 60
     shift_beta: float = 1e-3
+    negative_curvature: bool = True
 
     def validate(self) -> None:
         super().validate()
@@ -56,6 +63,8 @@ class NewtonOptions(CommonOptions):
         _validate_wolfe(self.c1, self.c2, self.max_line_search)
         _require(_is_real(self.shift_beta) and math.isfinite(self.shift_beta) and self.shift_beta > 0,
                  "shift_beta", "a finite number > 0", self.shift_beta)
+        if not isinstance(self.negative_curvature, bool):
+            raise TypeError(f"option 'negative_curvature' must be True or False; got {self.negative_curvature!r}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,59 @@
+"""The default method of each problem family: what ``Problem.solve()`` and ``ricci solve NAME`` use when no
+method is named.
+
+Each family lists methods in order of preference; a problem takes the first one it supports
+(``Problem.methods``: an MLP with a softmax loss has no residual, so no lm or gauss-newton). The order is what
+measured fastest to ``max_i |df/dx_i| <= 1e-8 max(1, |grad f(x0)|_inf)`` at the lowest objective any method
+found, on every registered problem at its default parameters and on the quick cases of
+``benchmarks/_second_order_cases.py``: every method of ``Problem.methods`` through ``Problem.solve(method,
+tol=...)``, as ``ricci solve NAME --compare all`` runs them (numbers below). Constrained problems are not here:
+their methods are tron and auglag (``Problem.methods``).
+
+Measured 2026-11-28 on the shared 2-core machine (one BLAS thread; 10 s limit per run; timings noisy, the
+ranking is what counts):
+
+* logistic: newton. Breast cancer (n = 31): newton 0.11 s, dogleg 0.09 s, trust-exact 0.16 s, lbfgs 1.3 s;
+  synthetic (n = 11): newton 0.046 s, trust-exact 0.054 s, lbfgs 0.14 s; at n = 500 (README Results) newton
+  0.33 s against trust-exact 0.51 s and lbfgs 2.4 s. Newton and dogleg tie on the small ones; Newton scales.
+* softmax: newton. Iris (n = 18): dogleg 0.071 s, newton 0.077 s, trust-exact 0.095 s, lbfgs 0.32 s; on the
+  digits softmax of the solvers benchmark newton 67 ms against lbfgs 111 ms.
+* factorization: varpro, then gauss-newton (varpro exists for factorizations only). 100 x 80 rank 5 (n = 900,
+  benchmark) varpro 4.1 s to target, 3 of 3 starts at the best value, the only ricci method faster than scipy
+  L-BFGS-B (8.0 s); quick cases: 30 x 20 (n = 150) varpro 0.92 s, gauss-newton 2.3 s, trust-ncg 2.6 s, lbfgs
+  4.8 s; MovieLens-shaped 150 x 250 (n = 2000) varpro 7.9 s, gauss-newton 8.8 s, nothing else in 10 s;
+  120 x 100 with 90% missing (n = 880) gauss-newton 3.2 s, trust-ncg 4.3 s, varpro 5.2 s; registry default
+  (n = 44) gauss-newton 0.14 s,
+  lm 0.41 s, varpro 0.53 s. Varpro wins the larger and harder cases and finds the best value most often.
+* mlp: trust-exact. The only method to reach the target at the best objective on both the diabetes net
+  (n = 97: trust-exact 1.7 s; dogleg 0.66 s, newton 2.1 s but at higher local minima) and the two-layer net
+  (n = 63: trust-exact 6.2 s, dogleg 7.3 s, everything else not in 10 s); on the 64-8-10 softmax digits net
+  (n = 610) only lbfgs reached the target (6.5 s); the registry's 31-weight net: gauss-newton 1.7 s, newton
+  1.8 s, trust-exact 4.4 s.
+* mgh (More, Garbow & Hillstrom, all sums of squares): lm. Of the 35 at their standard starts lm solves 32
+  (misses: powell-singular, extended-powell, variably-dimensioned), as lbfgs does, trust-exact 30, newton 28,
+  gauss-newton 27; median time on the 28 that lm, lbfgs and trust-exact all solve: lm 0.11 s, trust-exact
+  0.12 s, lbfgs 0.16 s. gauss-newton is fastest where it converges (14 of 35) but fails on 8.
+"""
+from __future__ import annotations
+
+DEFAULT_METHODS = {
+    "logistic": ("newton",),
+    "softmax": ("newton",),
+    "factorization": ("varpro", "gauss-newton"),
+    "mlp": ("trust-exact",),
+    "mgh": ("lm", "trust-exact"),
+}
+"""family -> methods in order of preference (see the module docstring for the measurements)."""
+
+FALLBACK_METHOD = "trust-exact"
+"""The default of a family not in :data:`DEFAULT_METHODS` (a family registered later, or an objective from
+an expression): the nearly exact trust region, which needs nothing beyond f's derivatives."""
+
+
+def default_method(problem) -> str:
+    """The method ``Problem.solve()`` uses for an unconstrained ``problem`` when none is named: the first of its
+    family's :data:`DEFAULT_METHODS` that the problem supports, else :data:`FALLBACK_METHOD`."""
+    for method in DEFAULT_METHODS.get(problem.family, ()):
+        if method in problem.methods:
+            return method
+    return FALLBACK_METHOD

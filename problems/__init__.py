@@ -24,6 +24,7 @@ from ._constrained import (
     scipy_minimize,
 )
 from ._datasets import breast_cancer
+from ._defaults import DEFAULT_METHODS, default_method
 from ._kkt import KKTResiduals, estimate_multipliers, kkt_residuals
 from ._load import FORMATS, Dataset, QueryIdsIgnored, load
 from ._mgh import components, place, select, stack
@@ -51,4 +52,6 @@ __all__ = [
     "nonnegative_least_squares", "scipy_bounds", "scipy_constraints", "scipy_minimize",
     # variable projection for matrix factorization (_varpro.py)
     "FactorizationData", "ProjectedJacobian", "reduced_residual", "ridge_factor", "varpro",
+    # the default method of each family (_defaults.py)
+    "DEFAULT_METHODS", "default_method",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._bench import register as register_bench
 from ._cli_diff import register as register_diff
+from ._defaults import default_method
 from ._problem import ALL_METHODS, method_for
 
 DEFAULT_METHODS = ("newton", "trust-exact", "lbfgs")
@@ -50,6 +51,10 @@ SOLVE_EPILOG = """examples:
               --data X=X.npy --data y=y.npy --param lam=0.01 --wrt w
   ricci solve --expr "-sum(y.*(X*w)) + 0.5*w'*w" --data X=X.npy --data y=y.npy --wrt w
                                                   an expression may start with '-' (--expr=-... works too)
+  ricci solve --expr "w'*S*w - mu'*w" --data S=S.npy --data mu=mu.npy --wrt w \
+              --subject-to "w >= 0" --subject-to "sum(w) == 1"
+                                                  constraints: bounds go to tron, others to auglag
+  ricci solve hs71                                a Hock-Schittkowski problem, solved by auglag
 """
 
 
@@ -175,8 +180,13 @@ def register_solve(sub):
                         "sparse matrix. Needs dask (pip install \"ricci[dask]\")")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a problem parameter (e.g. lam=1e-3, n=100, hidden=8,4); with --expr: a scalar")
+    p.add_argument("--subject-to", action="append", default=[], metavar="CONSTRAINT", dest="subject_to",
+                   help="with --expr: a constraint in the matrix language, e.g. \"x >= 0\", \"sum(x) == 1\", "
+                        "\"0 <= x <= 1\", \"A*x <= b\" (repeatable); bounds on the unknowns go to tron, others "
+                        "to auglag")
     p.add_argument("--method", help=f"one method: {', '.join(ALL_METHODS)}, varpro (factorization)")
-    p.add_argument("--compare", help=f"methods to compare, comma-separated (default: {','.join(DEFAULT_METHODS)})")
+    p.add_argument("--compare", help="methods to compare, comma-separated, or 'all' (default: the family's default "
+                   f"method, then {','.join(DEFAULT_METHODS)})")
     p.add_argument("--tol", type=float, default=1e-8,
                    help="stop at |grad f|_inf <= TOL, a finite number > 0, for every method (lm and gauss-newton "
                         "included; default 1e-8)")
@@ -190,7 +200,7 @@ def register_solve(sub):
 
 
 def cmd_solve(args) -> int:
-    from . import _compare
+    from . import _compare, _passes
 
     if args.name and args.expr:
         raise CLIError("give a problem NAME or --expr, not both")
@@ -217,14 +227,22 @@ def cmd_solve(args) -> int:
 
     print(f"ricci solve {problem.name}: {problem.description}")
     print(f"  f = {_clip(str(problem.expression), 100)}")
+    stop = "the KKT residual" if problem.is_constrained else "|grad f|_inf"
     print(f"  {problem.n} unknowns; exact gradient and Hessian derived and compiled in {build:.2f} s; "
-          f"stop at |grad f|_inf <= {args.tol:g}" + (f", at most {args.maxiter} iterations" if args.maxiter else ""))
+          f"stop at {stop} <= {args.tol:g}" + (f", at most {args.maxiter} iterations" if args.maxiter else ""))
+    if problem.is_constrained:
+        print(f"  subject to {_constraints_summary(problem)}")
     if problem.minimum is not None:
         print(f"  known minimum f* = {problem.minimum:.10g} ({problem.source})")
     print()
-    progress = _compare.LiveProgress(args.progress)
-    runs = [_compare.run_method(problem, m, tol=args.tol, maxiter=args.maxiter, progress=progress) for m in methods]
+    with _passes.progress(args.progress, problem) as progress:  # Dask data: lines with each iteration's passes
+        runs = [_compare.run_method(problem, m, tol=args.tol, maxiter=args.maxiter, progress=progress) for m in methods]
     print(_compare.table(runs))
+    kkt = {}
+    if problem.is_constrained:
+        text, kkt = _constrained_report(problem, runs)
+        print()
+        print(text)
     reference, label = _compare.reference_minimum(problem, runs)
     if len(runs) > 1:
         fastest = min(runs, key=lambda r: r.wall)
@@ -238,7 +256,9 @@ def cmd_solve(args) -> int:
         doc = {"problem": problem.name, "description": problem.description, "source": problem.source,
                "n": problem.n, "known_minimum": problem.minimum, "reference_minimum": reference,
                "reference": label, "tol": args.tol, "maxiter": args.maxiter, "backend": args.backend,
-               "runs": [r.as_dict() for r in runs]}
+               "runs": [{**r.as_dict(), **kkt.get(r.method, {})} for r in runs]}
+        if problem.is_constrained:
+            doc["subject_to"] = _constraints_summary(problem)
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1, default=_json_default)
         print(f"runs written to {args.json}")
@@ -260,12 +280,16 @@ def _methods(args, problem):
         raise CLIError("give --method or --compare, not both")
     if args.method:
         methods = [args.method]
+    elif args.compare and args.compare.strip() == "all":
+        methods = list(problem.methods)
     elif args.compare:
         methods = [m.strip() for m in args.compare.split(",") if m.strip()]
         if not methods:
             raise CLIError("--compare needs at least one method")
-    else:
-        methods = list(DEFAULT_METHODS)
+    elif problem.is_constrained:  # tron with bounds only, auglag otherwise
+        methods = list(problem.methods[:1])
+    else:  # the family's default (problems/_defaults.py), then the baselines
+        methods = list(dict.fromkeys((default_method(problem), *DEFAULT_METHODS)))
     out = []
     for m in methods:
         try:
@@ -327,11 +351,78 @@ def _key_values(items, what):
     return out
 
 
+def _constraints_summary(problem) -> str:
+    """One line: how many constraint values of which kind, and how many unknowns are bounded."""
+    parts = []
+    for c in problem.constraints:
+        equalities = int(np.count_nonzero(c.is_equality))
+        kind = "linear" if c.is_linear else "nonlinear"
+        counts = [f"{equalities} equalit{'y' if equalities == 1 else 'ies'}"] if equalities else []
+        if c.m - equalities:
+            counts.append(f"{c.m - equalities} inequalit{'y' if c.m - equalities == 1 else 'ies'}")
+        parts.append(f"{' and '.join(counts)} ({kind}: {_clip(_constraint_text(c), 60)})")
+    if problem.bounds is not None:
+        lo, hi = problem.bounds
+        bounded = int(np.count_nonzero(np.isfinite(lo) | np.isfinite(hi)))
+        parts.append(f"bounds on {bounded} of {problem.n} unknowns")
+    return "; ".join(parts)
+
+
+def _constraint_text(c) -> str:
+    lo, hi = (f"{a[0]:g}" if a.size and np.all(a == a[0]) else "lo" for a in (c.lo, c.hi))
+    if lo == hi and np.all(c.lo == c.hi):
+        return f"{c.expr} == {lo}"
+    if np.all(np.isinf(c.lo)):
+        return f"{c.expr} <= {hi}"
+    if np.all(np.isinf(c.hi)):
+        return f"{c.expr} >= {lo}"
+    return f"{lo} <= {c.expr} <= {hi}"
+
+
+def _constrained_report(problem, runs) -> tuple[str, dict]:
+    """Per run: the constraint violation (constraints and bounds), the KKT residuals with multipliers
+    estimated at the returned point (problems/_kkt.py, the same for every method), and a summary of those
+    multipliers: how many constraint values and bounds are active, and the largest |multiplier|. Returns the
+    table and, per method, the figures for --json."""
+    from ._kkt import estimate_multipliers, kkt_residuals
+
+    head = (f"{'method':<13} {'violation':>10} {'stationarity':>12} {'complement.':>11} {'sign':>9}  "
+            "multipliers (active of total, largest |y|)")
+    lines, figures = [head, "-" * len(head)], {}
+    for r in runs:
+        x = np.asarray(_host(r.result.x), dtype=np.float64)
+        ys, z = estimate_multipliers(problem, x)
+        kkt = kkt_residuals(problem, x, ys, z)
+        violation = max([c.violation(x) for c in problem.constraints], default=0.0)
+        if problem.bounds is not None:
+            lo, hi = problem.bounds
+            violation = max(violation, float(np.max(np.maximum(np.maximum(lo - x, x - hi), 0.0), initial=0.0)))
+        blocks = [f"c{k + 1}: {np.count_nonzero(y)}/{y.size}" for k, y in enumerate(ys)]
+        if z is not None:
+            blocks.append(f"bounds: {np.count_nonzero(z)}/{z.size}")
+        every = [np.abs(y) for y in ys] + ([np.abs(z)] if z is not None else [])
+        largest = max((float(a.max()) for a in every if a.size), default=0.0)
+        lines.append(f"{r.method:<13} {violation:>10.2e} {kkt.stationarity:>12.2e} {kkt.complementarity:>11.2e} "
+                     f"{kkt.sign:>9.2e}  {', '.join(blocks)}; largest {largest:.3g}")
+        figures[r.method] = {"constr_violation": violation, "kkt_stationarity": kkt.stationarity,
+                             "kkt_complementarity": kkt.complementarity, "kkt_sign": kkt.sign}
+    lines.append("(KKT residuals with least-squares multipliers at the returned point; violation: max over the "
+                 "constraints and bounds; |grad|_inf above is of f alone, not 0 where constraints are active)")
+    return "\n".join(lines), figures
+
+
+def _host(a):
+    get = getattr(a, "get", None)  # CuPy
+    return get() if callable(get) and not isinstance(a, np.ndarray) else a
+
+
 def _registry_problem(args):
     from . import _models, _problem
     from ._load import load
 
     entry = _problem.entry(args.name)
+    if args.subject_to:
+        raise CLIError("--subject-to is for --expr; a registered problem carries its own constraints")
     params = {k: _parse_value(v) for k, v in _key_values(args.param, "--param").items()}
     if args.wrt:
         raise CLIError("--wrt is for --expr; a registered problem knows its variables")
@@ -452,6 +543,9 @@ def _expr_problem(args):
         f = rs.parse(args.expr, **shapes)
     except (ValueError, TypeError, SyntaxError) as exc:
         raise CLIError(f"--expr: {exc}") from None
+    if isinstance(f, rs.ParsedConstraint):
+        raise CLIError(f"--expr is the objective, not a constraint ({args.expr!r}); give constraints with "
+                       "--subject-to")
     by_name = {v.name: v for v in rs.variables(f)}
     missing = [w for w in wrt_names if w not in by_name]
     if missing:
@@ -459,9 +553,45 @@ def _expr_problem(args):
                        f"{', '.join(sorted(by_name))})")
     if getattr(f, "ndim", 0) != 0:
         raise CLIError(f"--expr must be a scalar objective, got an expression of shape {tuple(f.shape)}")
-    obj = rs.Objective(f, [by_name[w] for w in wrt_names], data)
+    wrt = [by_name[w] for w in wrt_names]
+    parsed = [_subject_to(rs, text, wrt, data, shapes) for text in args.subject_to]
+    in_constraints = {v.name for p in parsed for v in rs.variables(p.expression)}
+    # data only the constraints read is theirs; data nothing reads goes to the Objective, which names it
+    obj = rs.Objective(f, wrt, {k: v for k, v in data.items() if k in by_name or k not in in_constraints})
+    constraints = []
+    for p in parsed:
+        names = {v.name for v in rs.variables(p.expression)}
+        try:
+            constraints.append(rs.Constraint(p, wrt, {k: v for k, v in data.items() if k in names}))
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"--subject-to {p.text!r}: {exc}") from None
+    try:
+        bounds, general = rs.split_bounds(constraints, obj.size)
+    except ValueError as exc:
+        raise CLIError(f"--subject-to: {exc}") from None
     return Problem(name="expr", objective=obj, x0=np.zeros(obj.size), description=_clip(args.expr, 80),
-                   source="--expr", family="expr", data=data)
+                   source="--expr", family="expr", data=data, constraints=general, bounds=bounds)
+
+
+def _subject_to(rs, text, wrt, data, shapes):
+    """One --subject-to constraint, parsed (an ``rs.ParsedConstraint``) with the data's shapes and the unknowns'
+    shapes in the objective, so that its sizes agree with the objective's; its names must be unknowns or data."""
+    declared = {**shapes, **{v.name: tuple(d if isinstance(d, int) else str(d) for d in v.shape) for v in wrt}}
+    try:
+        parsed = rs.parse(text, **declared)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"--subject-to {text!r}: {exc}") from None
+    if not isinstance(parsed, rs.ParsedConstraint):
+        raise CLIError(f"--subject-to {text!r}: expected a comparison <=, >= or == (as in \"x >= 0\" or "
+                       f"\"sum(x) == 1\")")
+    names = {v.name for v in rs.variables(parsed.expression)}
+    unknown = sorted(names - {v.name for v in wrt} - set(data))
+    if unknown:
+        raise CLIError(f"--subject-to {text!r}: {', '.join(unknown)} is neither an unknown (--wrt "
+                       f"{', '.join(v.name for v in wrt)}) nor --data/--param")
+    if not names & {v.name for v in wrt}:
+        raise CLIError(f"--subject-to {text!r}: it involves none of the unknowns ({', '.join(v.name for v in wrt)})")
+    return parsed
 
 
 if __name__ == "__main__":  # pragma: no cover

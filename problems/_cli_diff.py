@@ -15,6 +15,7 @@ EPILOG = """examples:
   ricci diff "log(det(X))" --order 3 --latex
   ricci diff "x'*A*x + b'*x + c" --shape b=n --hvp
   ricci diff "tr(A*X*B)" --wrt X --export > dtr.py && python dtr.py
+  ricci diff "x'*A*x <= 1" --hessian              a constraint: lo <= c <= hi, then c's derivatives
 shapes: by default a-g are scalars, h-z vectors, A-Z matrices (as on matrixcalculus.org); declare others
 with --shape NAME=DIMS, e.g. --shape A=n,n --shape x=n --shape c= (a scalar); dimensions may be integers.
 """
@@ -28,7 +29,8 @@ def register(sub) -> None:
                     "notation (index notation where none exists), LaTeX, or a standalone Python module.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("expr", help="the expression, e.g. \"x'*A*x\"")
+    p.add_argument("expr", help="the expression, e.g. \"x'*A*x\", or a constraint, e.g. \"x'*x <= 1\" (its "
+                   "function c is differentiated)")
     p.add_argument("--wrt", action="append", metavar="VAR", help="variable to differentiate by (repeatable; "
                    "default: each variable in turn)")
     how = p.add_mutually_exclusive_group()
@@ -69,6 +71,9 @@ def run(args) -> int:
         notes = "".join(f"; {d.explain(_declaration(d.name, d.fix))}" for d in exc.defaults)
         raise ValueError(f"cannot parse the expression: {exc.message} at column {exc.position + 1} "
                          f"of {args.expr!r}{notes}") from None
+    constraint = f if isinstance(f, rs.ParsedConstraint) else None
+    if constraint is not None:  # a comparison: differentiate its constraint function c (named f below)
+        f = constraint.expression
     if args.order is not None:
         _check_order(args.order)
     order = 2 if args.hessian else (args.order or 1)
@@ -94,6 +99,8 @@ def run(args) -> int:
     if args.export:
         print(rs.export(f, wrt=wrt, order=order, name="f"), end="")
         return 0
+    if constraint is not None:
+        print(f"constraint: {constraint}")
     print(f"f = {show(f)}" if f.ndim <= 2 else rs.index_notation(f, "f", latex=args.latex))
     for v in wrt:
         if args.hvp:

@@ -76,14 +76,14 @@ class LiveProgress:
     def start(self):
         self._last = -math.inf
 
-    def update(self, method, k, f, g, elapsed):
+    def update(self, method, k, f, g, elapsed, suffix=""):
         if self.mode == "never":
             return
         if self.mode == "auto" and (elapsed < self.after or elapsed - self._last < self.every
                                     or not _is_terminal(self.stream)):
             return
         self._last = elapsed
-        print(f"  {method:<13} iter {k:6d}   f = {f:.10e}   |grad|_inf = {g:.3e}   {elapsed:7.2f} s",
+        print(f"  {method:<13} iter {k:6d}   f = {f:.10e}   |grad|_inf = {g:.3e}   {elapsed:7.2f} s{suffix}",
               file=self.stream, flush=True)
 
 
@@ -115,7 +115,8 @@ def run_method(problem: Problem, method: str, *, tol=None, maxiter=None, progres
         if least_squares:
             f, g = scale * _scalar(r["cost"]), scale * _scalar(r["optimality"])
         else:
-            f, g = _scalar(r["fun"]), _inf_norm(xp, r["jac"])
+            # a constrained method's intermediate result has its KKT residual ("optimality") instead of jac
+            f, g = _scalar(r["fun"]), _inf_norm(xp, r["jac"]) if "jac" in r else _scalar(r["optimality"])
         k = int(r.get("nit", len(iters) + 1))
         times.append(now)
         iters.append(k)

@@ -17,7 +17,15 @@ from types import MappingProxyType
 
 import numpy as np
 import ricci.symbolic as rs
-from ricci.solvers import METHOD_REGISTRY, Method, get_method, minimize
+from ricci.solvers import (
+    CONSTRAINED_METHODS,
+    METHOD_REGISTRY,
+    Method,
+    get_method,
+    minimize,
+)
+
+from ._defaults import default_method
 
 ALL_METHODS = tuple(METHOD_REGISTRY)
 """Every method of ``ricci.solvers.METHOD_REGISTRY``: the ``minimize`` methods, then the least-squares ones."""
@@ -29,7 +37,13 @@ GGN_METHODS = tuple(name for name, m in METHOD_REGISTRY.items() if m.derivatives
 """Methods on the generalized Gauss-Newton model (``p.ggn``): ggn, ggn-lm."""
 
 _MINIMIZE_METHODS = tuple(name for name, m in METHOD_REGISTRY.items()
-                          if m.family == "minimize" and m.derivatives != "ggn")
+                          if m.family == "minimize" and m.derivatives != "ggn" and name not in CONSTRAINED_METHODS)
+
+BOUND_METHODS = tuple(name for name in ("tron", "auglag") if name in CONSTRAINED_METHODS)
+"""Methods for problems with bounds only: tron (projected trust-region Newton, Lin & More 1999), auglag."""
+
+GENERAL_CONSTRAINED_METHODS = tuple(name for name in ("auglag",) if name in CONSTRAINED_METHODS)
+"""Methods for problems with general constraints: auglag (augmented Lagrangian around tron)."""
 
 
 def _frozen_array(value) -> np.ndarray:
@@ -120,9 +134,18 @@ class Problem:
         return self.objective if isinstance(self.objective, rs.GaussNewton) else None
 
     @property
+    def is_constrained(self) -> bool:
+        """Whether the problem has constraints or bounds."""
+        return bool(self.constraints) or self.bounds is not None
+
+    @property
     def methods(self) -> tuple:
         """The methods that apply: every ``minimize`` method on f's own derivatives, ggn and ggn-lm for
-        objectives with the generalized Gauss-Newton model (``ggn``), lm and gauss-newton for sums of squares."""
+        objectives with the generalized Gauss-Newton model (``ggn``), lm and gauss-newton for sums of squares.
+        A constrained problem lists the constrained methods instead: tron and auglag with bounds only, auglag
+        with constraints (the first is its default)."""
+        if self.is_constrained:
+            return GENERAL_CONSTRAINED_METHODS if self.constraints else BOUND_METHODS
         base = (_MINIMIZE_METHODS + (GGN_METHODS if self.ggn is not None else ())
                 + (LEAST_SQUARES_METHODS if self.is_least_squares else ()))
         return base + ("varpro",) if self.family == "factorization" else base  # problems/_varpro.py
@@ -137,13 +160,21 @@ class Problem:
         obj = self.objective
         return obj.xp.asarray(self.x0, dtype=obj.dtype, device=obj.device)
 
-    def solve(self, method: str = "trust-exact", *, x0=None, tol=None, callback=None, **options):
+    def solve(self, method: str | None = None, *, x0=None, tol=None, callback=None, **options):
         """Solve with ``ricci.solvers`` and return its result (scipy's OptimizeResult fields).
 
         ``method`` is one of ``ricci.solvers.METHODS`` (newton, trust-exact, trust-ncg, trust-krylov, dogleg,
         lbfgs), which minimize the objective f with its exact derivatives, ``"ggn"``/``"ggn-lm"`` for
         objectives with the generalized Gauss-Newton model (``p.ggn``), or ``"lm"``/``"gauss-newton"`` for
         problems with a residual (``ricci.solvers.least_squares``; its ``cost`` is 1/2 ||r||^2).
+
+        A constrained problem (``constraints`` or ``bounds``) is solved by ``ricci.solvers.minimize`` with
+        ``bounds=`` (a scipy ``Bounds``) and ``constraints=`` (the ``rs.Constraint`` records, with their exact
+        Jacobians and Hessians of v'c): method "tron" (the default with bounds only) or "auglag" (the default
+        otherwise); ``tol`` is then that method's gtol (the projected gradient for tron, the stationarity of
+        the Lagrangian for auglag) and the result carries the multipliers and ``constr_violation``.
+        ``method=None`` takes the default: the first of ``methods`` for a constrained problem, otherwise the
+        one measured fastest on the problem's family (``problems/_defaults.py``).
 
         ``tol`` means the same for every method: stop once the gradient of this problem's objective has
         ``max_i |df/dx_i| <= tol``. For the minimize methods that is their ``gtol``. The least-squares methods
@@ -153,9 +184,10 @@ class Problem:
         ``disp``, ... or, for least squares, ``ftol``, ``xtol``, ``gtol`` -- MINPACK's cosine test --,
         ``max_nfev``); they take precedence over what ``tol`` sets.
         """
-        if self.constraints or self.bounds is not None:
-            raise ValueError(f"{self.name!r} has constraints or bounds, which ricci's methods do not take yet; "
-                             "solve it with scipy: problems.scipy_minimize(problem, method='trust-constr')")
+        if self.is_constrained:
+            return self._solve_constrained(method, x0=x0, tol=tol, callback=callback, **options)
+        if method is None:
+            method = default_method(self)
         record = method_for(self, method)
         start = self.start() if x0 is None else x0
         if record.name == "varpro":  # variable projection, problems/_varpro.py (tol: the gradient of f)
@@ -165,6 +197,16 @@ class Problem:
             stopping = record.stopping_options(tol=None if tol is None else tol / scale)
             return record.function(self.residual, start, callback=callback, **{**stopping, **options})
         return minimize(self.objective, start, method=record.name, tol=tol, callback=callback, options=options)
+
+    def _solve_constrained(self, method, *, x0, tol, callback, **options):
+        """minimize(f, x0, bounds=, constraints=) with a constrained method (see ``solve``)."""
+        from scipy.optimize import Bounds
+
+        record = method_for(self, self.methods[0] if method is None else method)
+        start = self.start() if x0 is None else x0
+        bounds = None if self.bounds is None else Bounds(*self.bounds)
+        return minimize(self.objective, start, method=record.name, tol=tol, callback=callback, options=options,
+                        bounds=bounds, constraints=list(self.constraints))
 
     def on(self, backend: str) -> Problem:
         """The same problem with its data on another array library: ``"numpy"`` or ``"cupy"`` (GPU)."""
@@ -187,6 +229,10 @@ def method_for(problem: Problem, method: str) -> Method:
     except ValueError:
         raise ValueError(f"unknown method {method!r}; valid methods for {problem.name!r} are: "
                          f"{', '.join(problem.methods)}") from None
+    if problem.is_constrained and record.name not in problem.methods:
+        what = "constraints" if problem.constraints else "bounds"
+        raise ValueError(f"method {method!r} does not take {what}; {problem.name!r} has them. The methods that "
+                         f"can solve it: {', '.join(problem.methods)}")
     if record.derivatives == "ggn" and problem.ggn is None:
         raise ValueError(f"method {method!r} needs the generalized Gauss-Newton model (an rs.GaussNewton "
                          f"objective); {problem.name!r} has none. Valid methods for it: "

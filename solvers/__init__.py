@@ -4,6 +4,9 @@
 callable usable as a scipy custom method, e.g.
 ``scipy.optimize.minimize(f, x0, method=ricci.solvers.trust_exact, jac=g, hess=H)``.
 Arrays stay in the namespace (and on the device) of x0; only scalars come back to the host.
+``minimize(..., bounds=, constraints=)`` takes scipy's bounds and constraints: ``tron`` (projected trust-region
+Newton, bounds only) and ``auglag`` (augmented Lagrangian around tron, general constraints) are the methods that
+take them (``CONSTRAINED_METHODS``), chosen by ``method=None``.
 
 The methods are listed once, in ``METHOD_REGISTRY`` (name -> :class:`Method`: family, callable, derivatives
 used, options, description); ``METHODS`` maps the ``minimize`` methods' names to their callables.
@@ -18,12 +21,15 @@ matrices and LinearOperators. ``op.factorize(shift)`` / ``op.solve(b, shift)`` s
 the cheapest exact method of the structure and raise ``NotPositiveDefinite`` otherwise; ``Factorization`` is
 the reusable result.
 """
+from ._augmented_lagrangian import AugmentedLagrangianOptions
 from ._least_squares import least_squares
 from ._methods import (
+    CONSTRAINED_METHODS,
     GGN_METHODS,
     METHOD_REGISTRY,
     METHODS,
     Method,
+    auglag,
     dogleg,
     get_method,
     ggn,
@@ -62,11 +68,14 @@ from ._options import (
     TrustRegionOptions,
 )
 from ._result import LeastSquaresOutcome, Outcome
+from ._tron import TronOptions, tron
 
 __all__ = [
+    "CONSTRAINED_METHODS",
     "GGN_METHODS",
     "METHODS",
     "METHOD_REGISTRY",
+    "AugmentedLagrangianOptions",
     "BlockDiagonalOperator",
     "BlockOperator",
     "CongruenceOperator",
@@ -88,10 +97,12 @@ __all__ = [
     "ScaledOperator",
     "SparseOperator",
     "SumOperator",
+    "TronOptions",
     "TrustExactOptions",
     "TrustRegionOptions",
     "WeightedProductOperator",
     "as_operator",
+    "auglag",
     "dogleg",
     "get_method",
     "ggn",
@@ -100,6 +111,7 @@ __all__ = [
     "least_squares",
     "minimize",
     "newton",
+    "tron",
     "trust_exact",
     "trust_krylov",
     "trust_ncg",

@@ -131,7 +131,9 @@ class IterationSkeleton:
     def stop(self, k: int, x, f: float, g, step):
         """Report iteration k and apply the tests at the top of an iteration (None: go on)."""
         ev = self.evaluator
-        self.progress.iteration(k, ev.user_value(f), ev.user_value(max_abs(self.xp, g)), step)
+        measure = getattr(self.tests, "measure", None)  # what the tests judge, if not |g|_inf (tron: |P(x - g) - x|)
+        gnorm = ev.user_value(max_abs(self.xp, g)) if measure is None else measure(ev, x, g)
+        self.progress.iteration(k, ev.user_value(f), gnorm, step)
         outcome, detail = self.tests.at_top(ev, k, x, f, g)
         if outcome is not None:
             self._detail = detail

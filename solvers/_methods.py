@@ -33,6 +33,7 @@ from functools import partial
 from types import MappingProxyType
 
 from ._arrays import eps, prepare_x0
+from ._augmented_lagrangian import AugmentedLagrangianOptions, auglag
 from ._evaluator import Evaluator, FloatingPointGuard, resolve_ggn, resolve_objective
 from ._gauss_newton import GaussNewtonDirection
 from ._iteration import IterationSkeleton
@@ -50,6 +51,7 @@ from ._options import (
     parse_options,
 )
 from ._residual_model import GeneralizedGaussNewtonEvaluator
+from ._tron import TronOptions, tron
 from ._trust_region import (
     dogleg_subproblem,
     lanczos_subproblem,
@@ -129,9 +131,12 @@ class Method:
 
 def _check_unconstrained(method, bounds, constraints):
     if bounds is not None:
-        raise ValueError(f"method {method!r} is for unconstrained problems; got bounds={bounds!r}")
+        raise ValueError(f"method {method!r} is for unconstrained problems; got bounds={bounds!r}. The methods "
+                         "that take bounds are 'tron' (bounds only) and 'auglag' (bounds and constraints), or "
+                         "method=None to choose")
     if constraints:
-        raise ValueError(f"method {method!r} is for unconstrained problems; got constraints={constraints!r}")
+        raise ValueError(f"method {method!r} is for unconstrained problems; got constraints={constraints!r}. The "
+                         "method that takes constraints is 'auglag' (or method=None to choose)")
 
 
 def _minimize_method(name, derivatives, options_cls, run, description, doc) -> Method:
@@ -316,15 +321,27 @@ LM = Method("lm", "least_squares", partial(least_squares, method="lm"), "jacobia
 GAUSS_NEWTON = Method("gauss-newton", "least_squares", partial(least_squares, method="gauss-newton"), "jacobian",
                       None, "damped Gauss-Newton on the residuals: safeguarded normal equations, Armijo search")
 
+TRON = Method("tron", "minimize", tron, "hessian_or_product", TronOptions,
+              "projected trust-region Newton for bounds (Lin & More 1999): Cauchy point, CG on the free variables")
+AUGLAG = Method("auglag", "minimize", auglag, "hessian_or_product", AugmentedLagrangianOptions,
+                "augmented Lagrangian (bound form with slacks) around tron, exact Hessians; general constraints")
+
 METHOD_REGISTRY: Mapping[str, Method] = MappingProxyType(
-    {m.name: m for m in (NEWTON, TRUST_EXACT, TRUST_NCG, TRUST_KRYLOV, DOGLEG, LBFGS, GGN, GGN_LM, LM,
-                          GAUSS_NEWTON)})
+    {m.name: m for m in (NEWTON, TRUST_EXACT, TRUST_NCG, TRUST_KRYLOV, DOGLEG, LBFGS, GGN, GGN_LM, TRON, AUGLAG,
+                          LM, GAUSS_NEWTON)})
 """Every method by name, ``minimize`` family first, in the order ``ricci solve --help`` lists them."""
 
+CONSTRAINED_METHOD_NAMES = ("tron", "auglag")
+"""The ``minimize`` methods that take bounds ("tron") or bounds and constraints ("auglag")."""
+
+CONSTRAINED_METHODS = {name: m.function for name, m in METHOD_REGISTRY.items() if name in CONSTRAINED_METHOD_NAMES}
+"""The constrained ``minimize`` methods: name -> scipy-compatible callable (bounds=, constraints=)."""
+
 METHODS = {name: m.function for name, m in METHOD_REGISTRY.items()
-           if m.family == "minimize" and m.derivatives != "ggn"}
+           if m.family == "minimize" and m.derivatives != "ggn" and name not in CONSTRAINED_METHOD_NAMES}
 """The ``minimize`` methods on f's own derivatives (fun, jac, hess, hessp): name -> scipy-compatible callable
-(what ``minimize(method=name)`` runs). The generalized Gauss-Newton methods, which need a model beside them
+(what ``minimize(method=name)`` runs), the constrained ones ("tron", "auglag") left out: they are in
+:data:`CONSTRAINED_METHODS`. The generalized Gauss-Newton methods, which need a model beside them
 (``ggn=``), are in :data:`GGN_METHODS`."""
 
 GGN_METHODS = {name: m.function for name, m in METHOD_REGISTRY.items() if m.derivatives == "ggn"}

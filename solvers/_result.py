@@ -45,6 +45,12 @@ class Outcome(_StatusMessage):
          "(f, x or the Hessian are scaled too far apart for floating point: rescale them); the best point is "
          "returned."),
     )
+    INFEASIBLE = (
+        6,
+        ("The constraints could not be satisfied: the violation stopped shrinking at the largest penalty (or at "
+         "a stationary point of the violation); the least-infeasible point found is returned."),
+    )
+    UNBOUNDED = (7, "The objective is unbounded below on the feasible set (f fell below -unbounded_threshold).")
     CALLBACK_STOP = (99, "`callback` raised StopIteration.")
 
     @property

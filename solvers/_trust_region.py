@@ -75,6 +75,7 @@ class Step:
     multiplier: float | None = None
     model_reduction: Callable | None = None
     region_norm: Callable | None = None  # v -> the region's norm of v (as the subproblem now measures it)
+    point: object = None  # the trial point, where the subproblem forms it itself (tron: exactly on the bounds)
 
 
 class _Model:
@@ -373,7 +374,7 @@ def trust_region_iterations(skeleton, x0, subproblem, radius_rule):
             k += 1
         accepted, f_trial, rho, x_trial = False, None, None, None
         if radius_rule.evaluates(step):
-            x_trial = x + step.step
+            x_trial = x + step.step if step.point is None else step.point
             f_trial = evaluator.value(x_trial)
             rho = radius_rule.ratio(f, f_trial, step)
         radius = radius_rule.update(radius, rho, step, f, f_trial)

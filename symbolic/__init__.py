@@ -78,7 +78,7 @@ from ._objective import LeastSquares, Objective
 from ._ggn import GaussNewton
 from ._substitute import substitute
 from ._parse import ParseError, parse
-from ._constraint import Constraint, ParsedConstraint, parse_constraint
+from ._constraint import Constraint, ParsedConstraint, parse_constraint, split_bounds
 from ._export import export
 from ._printing import index_notation, latex, to_str
 
@@ -90,6 +90,6 @@ __all__ = [
     "kron", "latex", "log", "log1p", "logdet", "logsumexp", "matrix_power", "norm1", "norm2", "ones", "outer", "relu", "reshape", "scatter_add", "sigmoid", "sign",
     "sin", "softplus", "sqrt", "substitute", "sum", "take", "tan", "tanh", "to_str", "trace", "transpose", "variable", "variables", "x_symbol",
     "zeros",
-    "Constraint", "ParsedConstraint", "parse_constraint",  # lo <= c(x) <= hi with exact derivatives
+    "Constraint", "ParsedConstraint", "parse_constraint", "split_bounds",  # lo <= c(x) <= hi, exact derivatives
     "concat", "stack",  # blocks: rs.concat, rs.stack, and e[a:b] on any expression
 ]

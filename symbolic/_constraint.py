@@ -19,142 +19,43 @@ an affine c written in a way the simplifier cannot reduce is taken as nonlinear;
 for an affine c (c(x) = A x + c(0)) and ``NonlinearConstraint(fun, lo, hi, jac=jac, hess=hess)`` otherwise,
 with scipy's convention hess(x, v) = Hessian of v'c(x).
 
-``parse_constraint("sum(x) == 1", x="n")`` reads a constraint in the matrix language: the text is split at its
-comparison operators (``<=``, ``>=``, ``==``) and each side is parsed by ``rs.parse`` (nothing is evaluated as
-Python); ``"lo <= c <= hi"`` and ``"hi >= c >= lo"`` take constant bounds.
+``rs.parse("sum(x) == 1", x="n")`` (or ``parse_constraint``, which insists on a comparison) reads a constraint in
+the matrix language (nothing is evaluated as Python) as a ``ParsedConstraint``; ``Constraint(parsed, wrt, data)``
+binds it. ``bounds()`` recognizes a constraint that is only bounds on unknowns (x >= 0, 0 <= x <= 1) and
+``split_bounds(constraints)`` separates those from the general ones, so that solvers get them as a box.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
-from dataclasses import dataclass
 
 import numpy as np
 
 from ._codegen import compile as compile_exprs
 from ._differentiate import derivative_once
 from ._dims import dim_value
-from ._nodes import Expr, Fill, Var
+from ._nodes import Add, Contract, Delta, Expr, Fill, Var
 from ._objective import LeastSquares, Objective, _Bound
-from ._parse import ParseError, parse
+from ._parse import ParsedConstraint, ParseError, parse
 from ._simplify import contract
 
 #: The data name under which the multipliers v of ``hess(x, v)`` enter the expression sum(v .* c).
 MULTIPLIER = "_multiplier"
 
 
-@dataclass(frozen=True)
-class ParsedConstraint:
-    """A constraint read from text: ``lo <= expression <= hi`` (entry-wise; lo == hi for an equality)."""
-
-    expression: Expr
-    lo: float
-    hi: float
-    text: str
-
-    @property
-    def is_equality(self) -> bool:
-        return self.lo == self.hi
-
-
-# the comparison operators of the constraint language; '<' or '>' alone, '=' alone, '!=' are refused
-_COMPARISON = re.compile(r"<=|>=|==|!=|<|>|=")
-
-
 def parse_constraint(text: str, **shapes) -> ParsedConstraint:
-    """Read ``"lhs <= rhs"``, ``"lhs >= rhs"``, ``"lhs == rhs"`` or ``"lo <= c <= hi"`` (also ``hi >= c >= lo``).
-
-    Each side is parsed by :func:`rs.parse` with the declarations ``shapes``. A one-sided constraint whose one
-    side is a constant number keeps the other side as c: ``"x >= 0"`` is c = x with lo = 0, hi = inf;
-    otherwise c = lhs - rhs with bounds at 0. In the two-sided form the outer sides must be constant numbers.
-    Errors are :class:`ParseError` (a ValueError) naming the text with a caret; a non-string is a TypeError.
+    """Read a constraint, ``"lhs <= rhs"``, ``"lhs >= rhs"``, ``"lhs == rhs"`` or ``"lo <= c <= hi"`` (also
+    ``hi >= c >= lo``): :func:`rs.parse` of a text that must hold a comparison (see its rules: a constant
+    side is a bound, otherwise c = lhs - rhs compared with 0). Errors are :class:`ParseError` (a ValueError)
+    with a caret; a text without a comparison is one too, and a non-string is a TypeError.
     """
     if not isinstance(text, str):
         raise TypeError(f"parse_constraint: expected the constraint as a string, got {type(text).__name__}")
-    found = list(_COMPARISON.finditer(text))
-    for m in found:
-        if m.group() not in ("<=", ">=", "=="):
-            hint = {"<": "<=", ">": ">=", "=": "==", "!=": "<= or >="}[m.group()]
-            raise ParseError(f"constraint {text!r}: the comparison {m.group()!r} is not supported; use {hint} "
-                             "(constraints are closed: <=, >= or ==)", text, m.start())
-    if not found:
+    parsed = parse(text, **shapes)
+    if not isinstance(parsed, ParsedConstraint):
         raise ParseError(f"constraint {text!r}: expected a comparison <=, >= or == (as in 'sum(x) == 1')",
                          text, len(text))
-    if len(found) > 2:
-        raise ParseError(f"constraint {text!r}: at most two comparisons (lo <= c <= hi), got {len(found)}",
-                         text, found[2].start())
-    cuts = [0] + [p for m in found for p in (m.start(), m.end())] + [len(text)]
-    sides = [_side(text, cuts[2 * k], cuts[2 * k + 1], shapes) for k in range(len(found) + 1)]
-    ops = [m.group() for m in found]
-    if len(ops) == 2:
-        if ops[0] != ops[1] or ops[0] == "==":
-            raise ParseError(f"constraint {text!r}: a two-sided constraint reads 'lo <= c <= hi' or "
-                             f"'hi >= c >= lo', got {ops[0]!r} then {ops[1]!r}", text, found[1].start())
-        outer = [(sides[0], found[0].start()), (sides[2], found[1].end())]
-        values = [_number(e, text, pos) for e, pos in outer]
-        lo, hi = values if ops[0] == "<=" else values[::-1]
-        c = sides[1]
-        if not c.variables:
-            raise ParseError(f"constraint {text!r}: the middle of 'lo <= c <= hi' has no variable", text,
-                             found[0].end())
-        return _checked(ParsedConstraint(c, lo, hi, text), found[0].start())
-    lhs, rhs = sides
-    op = ops[0]
-    constant_rhs = _constant(rhs)
-    constant_lhs = _constant(lhs)
-    if constant_rhs is not None and lhs.variables:
-        c, value = lhs, constant_rhs
-        lo, hi = {"<=": (-math.inf, value), ">=": (value, math.inf), "==": (value, value)}[op]
-    elif constant_lhs is not None and rhs.variables:
-        c, value = rhs, constant_lhs  # "0 <= x": the sides swap roles, and so does the operator
-        lo, hi = {"<=": (value, math.inf), ">=": (-math.inf, value), "==": (value, value)}[op]
-    else:
-        try:
-            c = lhs - rhs
-        except ValueError as exc:  # DimensionError: the sides do not have one shape
-            raise ParseError(f"constraint {text!r}: the two sides have different shapes "
-                             f"({_shape(lhs)} and {_shape(rhs)})", text, found[0].start()) from exc
-        if not c.variables:
-            raise ParseError(f"constraint {text!r}: no variable on either side", text, 0)
-        lo, hi = {"<=": (-math.inf, 0.0), ">=": (0.0, math.inf), "==": (0.0, 0.0)}[op]
-    return _checked(ParsedConstraint(c, lo, hi, text), found[0].start())
-
-
-def _side(text, start, end, shapes) -> Expr:
-    part = text[start:end]
-    if not part.strip():
-        raise ParseError(f"constraint {text!r}: an empty side", text, start)
-    try:
-        return parse(part, **shapes)
-    except ParseError as exc:  # the caret placed in the whole text
-        raise ParseError(f"constraint {text!r}: {exc.message}", text, start + exc.position, exc.defaults) from None
-
-
-def _constant(e: Expr):
-    """The value of a constant scalar side (a number), None for anything else."""
-    if isinstance(e, Fill) and e.shape == ():
-        return float(e.value)
-    return None
-
-
-def _number(e: Expr, text, pos) -> float:
-    value = _constant(e)
-    if value is None:
-        raise ParseError(f"constraint {text!r}: the bounds of 'lo <= c <= hi' must be numbers, got {e}", text, pos)
-    return value
-
-
-def _shape(e: Expr) -> str:
-    return "scalar" if not e.shape else "x".join(map(str, e.shape))
-
-
-def _checked(parsed: ParsedConstraint, pos: int) -> ParsedConstraint:
-    if math.isnan(parsed.lo) or math.isnan(parsed.hi) or parsed.lo > parsed.hi or parsed.lo == math.inf \
-            or parsed.hi == -math.inf:
-        raise ParseError(f"constraint {parsed.text!r}: no value satisfies lo = {parsed.lo} <= c <= hi = {parsed.hi}",
-                         parsed.text, pos)
     return parsed
 
 
@@ -269,6 +170,51 @@ class Constraint(_Bound):
             return 0.0
         return float(np.max(np.maximum(np.maximum(self.lo - c, c - self.hi), 0.0)))
 
+    def bounds(self):
+        """This constraint as bounds on x, ``(lo_x, hi_x)`` float64 arrays of length n (-inf / inf where it says
+        nothing), when it is one; None otherwise.
+
+        It is one when c is affine and each of its entries reads one unknown: c_i(x) = a_i x_j(i) + b_i with
+        a_i != 0 (``x >= 0``, ``0 <= x <= 1``, ``2*W <= 1``, ``x[0] >= 1``), so that lo_i <= c_i <= hi_i is
+        (lo_i - b_i) / a_i <= x_j <= (hi_i - b_i) / a_i (sides swapped for a_i < 0; exact up to the rounding of
+        that quotient). Bounds have exact, cheap projections, which bound-constrained methods use instead of a
+        general constraint. Read from the expression where c is a multiple of a whole variable plus terms free
+        of the unknowns (c = a x + b: any size), else from the Jacobian at 0 when m*n is at most 2**20.
+        """
+        if not self.is_linear:
+            return None
+        rows = self._bound_rows()
+        if rows is None:
+            return None
+        columns, scale = rows
+        zero = self.xp.zeros((self.size,), dtype=self.dtype, device=self.device)
+        offset = _host(self.fun(zero))
+        lo_c, hi_c = (self.lo - offset) / scale, (self.hi - offset) / scale
+        lo_c, hi_c = np.where(scale > 0, lo_c, hi_c), np.where(scale > 0, hi_c, lo_c)
+        lo, hi = np.full(self.size, -math.inf), np.full(self.size, math.inf)
+        np.maximum.at(lo, columns, lo_c)  # several entries on one unknown: the intersection
+        np.minimum.at(hi, columns, hi_c)
+        return lo, hi
+
+    def _bound_rows(self):
+        """(column j(i), coefficient a_i) for each entry of an affine c whose entries each read one unknown; None
+        when some entry reads none or several (see :meth:`bounds`)."""
+        nonzero = [k for k, b in enumerate(self.jacobian_blocks) if not _is_zero(b)]
+        if len(nonzero) == 1:
+            k = nonzero[0]
+            scale = _identity_scale(self.jacobian_blocks[k], self.wrt[k])
+            if scale is not None and tuple(self.expr.shape) == tuple(self.wrt[k].shape):
+                columns = self.offsets[k] + np.arange(self.counts[k])
+                return columns, np.full(self.counts[k], float(scale))
+        if self.m * self.size > 2**20 or self.m == 0:
+            return None
+        matrix = _host(self.jac(self.xp.zeros((self.size,), dtype=self.dtype, device=self.device)))
+        matrix = matrix.reshape(self.m, self.size)
+        if not np.all(np.count_nonzero(matrix, axis=1) == 1):
+            return None
+        columns = np.argmax(matrix != 0, axis=1)
+        return columns, matrix[np.arange(self.m), columns]
+
     def to_scipy(self, hessian: bool = True):
         """``LinearConstraint(A, lo - c(0), hi - c(0))`` for an affine c, else ``NonlinearConstraint(fun, lo, hi,
         jac=jac, hess=hess)`` (``hessian=False`` leaves scipy's default, for methods such as SLSQP that read no
@@ -289,6 +235,66 @@ class Constraint(_Bound):
         kind = "linear" if self.is_linear else "nonlinear"
         return (f"<ricci Constraint ({kind}, m={self.m}): {_range(self.lo)} <= {self.expr} <= {_range(self.hi)}; "
                 f"x has {self.size} entries>")
+
+
+def _identity_scale(block: Expr, v: Var):
+    """a where the Jacobian block dc/dv is a times the identity on v's entries (a nonzero number), else None:
+    a scalar Fill for a scalar v, the delta for a vector, a product of one delta per axis pairing output axis k
+    with axis k + ndim for a matrix or tensor, each possibly scaled (an Add of one term)."""
+    if isinstance(block, Add) and len(block.terms) == 1:
+        inner = _identity_scale(block.terms[0], v)
+        return None if inner is None else float(block.coeffs[0]) * inner
+    if v.ndim == 0:
+        return float(block.value) if isinstance(block, Fill) and block.shape == () and block.value != 0 else None
+    if v.ndim == 1:
+        return 1.0 if isinstance(block, Delta) else None
+    if isinstance(block, Contract) and len(block.operands) == v.ndim and \
+            all(isinstance(op, Delta) for op in block.operands) and len(block.output) == 2 * v.ndim:
+        out = block.output
+        pairs = {tuple(sorted((out[k], out[k + v.ndim]))) for k in range(v.ndim)}
+        if {tuple(sorted(idx)) for idx in block.indices} == pairs:
+            return 1.0
+    return None
+
+
+def _host(a) -> np.ndarray:
+    get = getattr(a, "get", None)  # CuPy arrays
+    return np.asarray(get() if callable(get) and not isinstance(a, np.ndarray) else a, dtype=np.float64)
+
+
+def split_bounds(constraints, n: int | None = None):
+    """Separate the constraints that are bounds on x (:meth:`Constraint.bounds`) from the others.
+
+    Returns ``(bounds, rest)``: ``bounds`` the intersection ``(lo, hi)`` of every bound form (float64 arrays of
+    length n), or None when there is none; ``rest`` the other constraints, in order (linear ones keep
+    ``is_linear``). All constraints must pack the same unknowns (one n). An empty intersection (lo_j > hi_j,
+    as from x >= 1 and x <= 0) is a ValueError naming the unknown.
+    """
+    constraints = list(constraints)
+    for c in constraints:
+        if not isinstance(c, Constraint):
+            raise TypeError(f"split_bounds: expected rs.Constraint records, got {type(c).__name__}")
+        if n is None:
+            n = c.size
+        if c.size != n:
+            raise ValueError(f"split_bounds: every constraint must act on the same {n} unknowns; {c!r} acts on "
+                             f"{c.size}")
+    lo = hi = None
+    rest = []
+    for c in constraints:
+        found = c.bounds()
+        if found is None:
+            rest.append(c)
+            continue
+        lo = found[0] if lo is None else np.maximum(lo, found[0])
+        hi = found[1] if hi is None else np.minimum(hi, found[1])
+    if lo is not None:
+        empty = np.flatnonzero(lo > hi)
+        if empty.size:
+            j = int(empty[0])
+            raise ValueError(f"the bound constraints leave no feasible value for unknown {j}: they ask for "
+                             f"{lo[j]:g} <= x[{j}] <= {hi[j]:g}")
+    return (None if lo is None else (lo, hi)), tuple(rest)
 
 
 def _is_zero(e: Expr) -> bool:

@@ -29,6 +29,15 @@ Gathers: ``take(U, rows)`` is U's rows at the positions ``rows`` (``take(A, cols
 positions are an integer NumPy array declared by keyword, ``rs.parse("take(U, rows)", rows=array)``, which is
 how such expressions print (the language has no array literals).
 
+Constraints: a text with a comparison, ``rs.parse("x >= 0")``, ``"sum(x) == 1"``, ``"0 <= x <= 1"``,
+``"x'*x <= 1"``, ``"A*x <= b"``, is read as a constraint (a :class:`ParsedConstraint` lo <= c <= hi, entry-wise)
+rather than an expression: ``constraint := expr (('<=' | '>=' | '==') expr (('<=' | '>=') expr)?)?`` at the
+top level only. A side that is a constant number becomes a bound (``x >= 0``: c = x, lo = 0); otherwise the
+sides move to one side (``A*x <= b``: c = A*x - b <= 0). Both sides are typed in one pass, so dimensions
+unify across the comparison. ``<``, ``>``, ``=`` and ``!=`` are refused (constraints are closed), as are
+chains that make no sense (``x == 1 == 2``, ``1 <= x >= 0``) and a two-sided form whose outer sides are not
+numbers (write two constraints). A text without a comparison gives an expression, exactly as before.
+
 Parsing is two passes: a recursive-descent parser builds a small syntax tree with source positions, then a
 typing pass unifies dimensions (reporting a conflict with both sizes and the sub-expressions they came from)
 and builds the ricci expression. Every error is a :class:`ParseError` with a caret under the offending part
@@ -49,7 +58,7 @@ import numpy as np
 
 from . import _build as B
 from ._dims import DimensionError, as_dim, dim_sum, dim_symbol
-from ._nodes import Expr, IndexArray
+from ._nodes import Expr, Fill, IndexArray
 
 #: How deeply parentheses, function calls and exponents may nest. The parser and the typing pass recurse
 #: once per level (about a dozen Python frames); chains such as ``a + b + ...``, ``- - x`` and repeated
@@ -112,6 +121,30 @@ class ParseError(ValueError):
         self.node = None  # the syntax-tree node it concerns (for the notes on default shapes)
 
 
+@dataclass(frozen=True)
+class ParsedConstraint:
+    """A constraint read from text: ``lo <= expression <= hi`` entry-wise (lo == hi for an equality; -inf / inf
+    for a free side). ``text`` is what was parsed. ``rs.Constraint(parsed, wrt, data)`` binds it."""
+
+    expression: Expr
+    lo: float
+    hi: float
+    text: str
+
+    @property
+    def is_equality(self) -> bool:
+        return self.lo == self.hi
+
+    def __str__(self):
+        if self.is_equality:
+            return f"{self.expression} == {self.lo:g}"
+        if self.lo == -math.inf:
+            return f"{self.expression} <= {self.hi:g}"
+        if self.hi == math.inf:
+            return f"{self.expression} >= {self.lo:g}"
+        return f"{self.lo:g} <= {self.expression} <= {self.hi:g}"
+
+
 class _DimensionParseError(ParseError, DimensionError):
     """A size conflict met while building the expression: a ParseError (with its caret) and a DimensionError."""
 
@@ -120,7 +153,7 @@ class _DimensionParseError(ParseError, DimensionError):
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
-    r"|(?P<op>\.\*|\./|\.\^|[-+*/^'(),\[\]:]))"
+    r"|(?P<op>\.\*|\./|\.\^|<=|>=|==|!=|[-+*/^'(),\[\]:<>=]))"
 )
 
 
@@ -168,6 +201,9 @@ class Node:
 
 
 LEFT_ASSOCIATIVE = ("+", "-", "*", "/", ".*", "./")
+COMPARISONS = ("<=", ">=", "==")
+#: comparisons the language refuses, with the one to write instead (constraints are closed sets)
+REFUSED_COMPARISONS = {"<": "<=", ">": ">=", "=": "==", "!=": "two constraints, <= and >="}
 
 
 class _Parser:
@@ -189,6 +225,8 @@ class _Parser:
         tok = self.peek()
         if tok.text != text:
             found = "the end of the input" if tok.kind == "end" else repr(tok.text)
+            if tok.text in COMPARISONS or tok.text in REFUSED_COMPARISONS:
+                found += " (a comparison stands only at the top level of a constraint, as in 'x'*x <= 1')"
             raise ParseError(*_caret(self.text, tok.pos, f"expected {what}, found {found}"))
         return self.take()
 
@@ -206,11 +244,40 @@ class _Parser:
     def parse(self) -> Node:
         if self.peek().kind == "end":
             raise ParseError(*_caret(self.text, 0, "expected an expression, found nothing"))
-        node = self.expr()
+        node = self.constraint()
         tok = self.peek()
         if tok.kind != "end":
+            if tok.text in COMPARISONS or tok.text in REFUSED_COMPARISONS:
+                raise ParseError(*_caret(self.text, tok.pos, f"a comparison ({tok.text!r}) stands only at the top "
+                                                             "level of a constraint, as in 'x'*x <= 1'"))
             raise ParseError(*_caret(self.text, tok.pos, f"expected an operator or the end, found {tok.text!r}"))
         return node
+
+    def constraint(self) -> Node:
+        """expr, or expr cmp expr, or expr cmp expr cmp expr (a "compare" node; value: the operators)."""
+        sides, ops = [self.expr()], []
+        while self.peek().text in COMPARISONS or self.peek().text in REFUSED_COMPARISONS:
+            op = self.take()
+            if op.text in REFUSED_COMPARISONS:
+                raise ParseError(*_caret(self.text, op.pos, f"the comparison {op.text!r} is not supported; use "
+                                                            f"{REFUSED_COMPARISONS[op.text]} (constraints are "
+                                                            "closed: <=, >= or ==)"))
+            if len(ops) == 2:
+                raise ParseError(*_caret(self.text, op.pos, "at most two comparisons in a constraint "
+                                                            "(lo <= c <= hi)"))
+            nxt = self.peek()
+            if nxt.kind == "end" or nxt.text in COMPARISONS or nxt.text in REFUSED_COMPARISONS:
+                raise ParseError(*_caret(self.text, nxt.pos, f"an empty side: expected an expression after "
+                                                             f"{op.text!r}"))
+            ops.append(op)
+            sides.append(self.expr())
+        if not ops:
+            return sides[0]
+        if len(ops) == 2 and (ops[0].text != ops[1].text or ops[0].text == "=="):
+            raise ParseError(*_caret(self.text, ops[1].pos, f"a two-sided constraint reads 'lo <= c <= hi' or "
+                                                            f"'hi >= c >= lo', got {ops[0].text!r} then "
+                                                            f"{ops[1].text!r}"))
+        return Node("compare", sides[0].pos, sides[-1].end, tuple((op.text, op.pos) for op in ops), sides)
 
     def left_associative(self, operators: tuple, operand) -> Node:
         """operand (op operand)*, grouped from the left: a - b - c = (a - b) - c."""
@@ -349,6 +416,13 @@ class _Parser:
         return value
 
 
+def _constant_value(e: Expr):
+    """The value of a constant scalar side (a number, as a float), None for anything else."""
+    if isinstance(e, Fill) and e.shape == ():
+        return float(e.value)
+    return None
+
+
 # -- typing: kinds and dimension unification ------------------------------------------------------------------
 
 SCALAR, COL, ROW, MAT = "scalar", "column vector", "row vector", "matrix"
@@ -444,8 +518,10 @@ class Typed:
     build: object  # callable(dim resolver) -> Expr
 
 
-def parse(text: str, **shapes) -> Expr:
-    """Parse the matrix language into an expression (see the module docstring for the language).
+def parse(text: str, **shapes) -> Expr | ParsedConstraint:
+    """Parse the matrix language into an expression, or a text with a comparison (``"x >= 0"``,
+    ``"sum(x) == 1"``, ``"0 <= x <= 1"``, ``"A*x <= b"``) into a :class:`ParsedConstraint` lo <= c <= hi (see
+    the module docstring for the language and the constraint rules).
 
     ``shapes`` declares variables: ``A=("n", "n")``, ``x="n"`` or ``x=("n",)``, ``c=()``, with integers
     or dimension names; undeclared names get the default shape of their first letter. An integer NumPy
@@ -647,6 +723,60 @@ class _Typer:
             return e
 
         return Typed(kind, dims, build)
+
+    def v_compare(self, node):
+        """A constraint: the sides typed in this one pass (adjacent sides of one shape, or one a scalar, as for
+        '+'), built into a :class:`ParsedConstraint` (see the module docstring)."""
+        sides = [self.visit(arg) for arg in node.args]
+        ops = [op for op, _ in node.value]
+        for k, (op, pos) in enumerate(node.value):
+            a, b = sides[k], sides[k + 1]
+            span = Node("compare", node.args[k].pos, node.args[k + 1].end, node.value[k:k + 1], node.args[k:k + 2])
+            if a.kind == SCALAR or b.kind == SCALAR:
+                continue
+            if a.kind != b.kind:
+                error = ParseError(*_caret(self.text, pos, f"{op!r} compares a {a.kind} "
+                                                           f"({self.src(node.args[k])}) with a {b.kind} "
+                                                           f"({self.src(node.args[k + 1])}); the sides need one shape "
+                                                           "(or one a scalar)"))
+                raise _located(error, span)
+            for x, y in zip(a.dims, b.dims):
+                self.dims.unify(x, y, span, f"{op!r} (its sides have one shape)")
+
+        def build(r):
+            return self._constraint(node, [t.build(r) for t in sides], ops)
+
+        return Typed(SCALAR, (), build)
+
+    def _constraint(self, node, exprs: list, ops: list) -> ParsedConstraint:
+        """lo <= c <= hi from the built sides: a constant scalar side is a bound, else c = lhs - rhs."""
+        values = [_constant_value(e) for e in exprs]
+        if len(ops) == 2:
+            for k in (0, 2):
+                if values[k] is None:
+                    self.err(node.args[k], f"the outer sides of 'lo <= c <= hi' must be numbers, got "
+                                           f"{self.src(node.args[k])!r}; write two constraints instead (as in "
+                                           f"'{self.src(node.args[k])} {ops[0]} c' and 'c {ops[1]} ...')")
+            lo, hi = (values[0], values[2]) if ops[0] == "<=" else (values[2], values[0])
+            c = exprs[1]
+            if not c.variables:
+                self.err(node.args[1], "the middle of 'lo <= c <= hi' has no variable")
+        else:
+            (lhs, rhs), op = exprs, ops[0]
+            if values[1] is not None and lhs.variables:
+                c, value = lhs, values[1]
+                lo, hi = {"<=": (-math.inf, value), ">=": (value, math.inf), "==": (value, value)}[op]
+            elif values[0] is not None and rhs.variables:  # "0 <= x": the sides swap roles, and so does the operator
+                c, value = rhs, values[0]
+                lo, hi = {"<=": (value, math.inf), ">=": (-math.inf, value), "==": (value, value)}[op]
+            else:
+                c = B.plus(lhs, rhs, -1)
+                if not c.variables:
+                    self.err(node, "no variable on either side of the comparison")
+                lo, hi = {"<=": (-math.inf, 0.0), ">=": (0.0, math.inf), "==": (0.0, 0.0)}[op]
+        if math.isnan(lo) or math.isnan(hi) or lo > hi or lo == math.inf or hi == -math.inf:
+            raise ParseError(*_caret(self.text, node.value[0][1], f"no value satisfies lo = {lo} <= c <= hi = {hi}"))
+        return ParsedConstraint(c, lo, hi, self.text)
 
     def v_number(self, node):
         value = node.value

@@ -36,7 +36,7 @@ def parse_outcome(text, **shapes):
         assert str(exc).strip(), "an error without a message"
         event(f"refused: {type(exc).__name__}")
         return None
-    assert isinstance(e, rs.Expr)
+    assert isinstance(e, (rs.Expr, rs.ParsedConstraint))  # a comparison reads as a constraint
     event("parsed")
     return e
 

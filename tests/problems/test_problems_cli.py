@@ -272,3 +272,96 @@ def test_diff_shape_dimensions_must_be_ascii_sizes_or_names(dims, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "each dimension is a size in ASCII digits or a name" in err and repr(dims) in err
+
+
+# --- constraints: --subject-to, constrained registry problems, ricci diff of a constraint ---------------------
+
+def _simplex_projection(t):
+    """The Euclidean projection of t onto {x >= 0, sum(x) = 1} (sort-based; Held, Wolfe & Crowder 1974)."""
+    u = np.sort(t)[::-1]
+    css = np.cumsum(u) - 1.0
+    k = np.nonzero(u - css / np.arange(1, t.size + 1) > 0)[0][-1]
+    return np.maximum(t - css[k] / (k + 1), 0.0)
+
+
+def _solve_json(argv, tmp_path, capsys):
+    js = tmp_path / "runs.json"
+    assert _cli.main([*argv, "--json", str(js), "--progress", "never"]) == 0
+    return json.loads(js.read_text()), capsys.readouterr().out
+
+
+def test_subject_to_simplex_quadratic_reaches_the_projection(tmp_path, capsys):
+    """min ||x - t||^2 subject to x >= 0 and sum(x) == 1: the bound goes to the box, the sum to auglag, and the
+    minimum is the squared distance from t to its projection onto the simplex."""
+    t = np.array([0.9, -0.4, 0.6, 0.2, -1.0, 0.35])
+    np.save(tmp_path / "t.npy", t)
+    doc, out = _solve_json(["solve", "--expr", "(x - t)'*(x - t)", "--data", f"t={tmp_path / 't.npy'}", "--wrt", "x",
+                            "--subject-to", "x >= 0", "--subject-to", "sum(x) == 1", "--tol", "1e-10"],
+                           tmp_path, capsys)
+    (run,) = doc["runs"]
+    assert run["method"] == "auglag" and run["success"], run["message"]
+    best = _simplex_projection(t)
+    assert run["fun"] == pytest.approx(np.sum((best - t) ** 2), rel=1e-8)
+    assert "subject to 1 equality (linear: sum(x) == 1); bounds on 6 of 6 unknowns" in out
+    row = next(ln for ln in out.splitlines() if ln.startswith("auglag") and "c1:" in ln)
+    violation, stationarity = float(row.split()[1]), float(row.split()[2])
+    assert violation <= 1e-8 and stationarity <= 1e-6
+    assert "c1: 1/1" in row and f"bounds: {np.count_nonzero(best == 0)}/6" in row
+    assert run["constr_violation"] == pytest.approx(violation, abs=1e-10) and doc["subject_to"].startswith("1 eq")
+
+
+def test_subject_to_nonnegative_least_squares_matches_scipy_nnls(tmp_path, capsys):
+    import scipy.optimize
+
+    rng = np.random.default_rng(5)
+    A, b = rng.standard_normal((40, 8)), rng.standard_normal(40)
+    np.save(tmp_path / "A.npy", A)
+    np.save(tmp_path / "b.npy", b)
+    doc, out = _solve_json(["solve", "--expr", "0.5*(A*x - b)'*(A*x - b)", "--data", f"A={tmp_path / 'A.npy'}",
+                            "--data", f"b={tmp_path / 'b.npy'}", "--wrt", "x", "--subject-to", "x >= 0",
+                            "--tol", "1e-10"], tmp_path, capsys)
+    (run,) = doc["runs"]
+    assert run["method"] == "tron" and run["success"], run["message"]
+    x_ref, rnorm = scipy.optimize.nnls(A, b)
+    assert 0 < np.count_nonzero(x_ref) < 8  # some bounds active
+    assert run["fun"] == pytest.approx(0.5 * rnorm**2, rel=1e-9)
+    assert "bounds on 8 of 8 unknowns" in out and "violation" in out
+
+
+def test_registered_constrained_problem_solves_with_ricci(capsys):
+    assert _cli.main(["solve", "hs71", "--progress", "never"]) == 0
+    out = capsys.readouterr().out
+    row = next(ln.split() for ln in out.splitlines() if ln.startswith("auglag ") and "e+" in ln)
+    assert float(row[2]) == pytest.approx(17.0140173, rel=1e-6)
+    assert "subject to" in out and "known minimum" in out
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--subject-to", "z >= 0"], r"--subject-to 'z >= 0': z is neither an unknown \(--wrt x\) nor --data"),
+    (["--subject-to", "x >= t2"], r"--subject-to 'x >= t2': dimension conflict .* 3 .* 2"),
+    (["--subject-to", "sum(x)"], r"--subject-to 'sum\(x\)': expected a comparison"),
+    (["--subject-to", "x > 0"], r"'>' is not supported; use >="),
+    (["--subject-to", "t >= 0"], r"involves none of the unknowns"),
+    (["--subject-to", "x >= 1", "--subject-to", "x <= 0"], r"no feasible value for unknown 0"),
+    (["--subject-to", "x >= 0", "--method", "newton"], r"'newton' does not take bounds.*can solve it: tron"),
+])
+def test_subject_to_errors(tmp_path, capsys, extra, match):
+    np.save(tmp_path / "t.npy", np.ones(3))
+    np.save(tmp_path / "t2.npy", np.ones(2))
+    more = ["--data", f"t2={tmp_path / 't2.npy'}"] if any("t2" in e for e in extra) else []
+    err = _one_line_exit_2(["solve", "--expr", "(x - t)'*(x - t)", "--data", f"t={tmp_path / 't.npy'}", *more,
+                            "--wrt", "x", *extra], capsys)
+    assert re.search(match, err), err
+
+
+def test_subject_to_needs_expr_and_expr_is_no_constraint(capsys):
+    err = _one_line_exit_2(["solve", "hs71", "--subject-to", "x >= 0"], capsys)
+    assert "--subject-to is for --expr" in err
+    err = _one_line_exit_2(["solve", "--expr", "x'*x <= 1", "--wrt", "x"], capsys)
+    assert "--expr is the objective, not a constraint" in err
+
+
+def test_diff_of_a_constraint_differentiates_its_function(capsys):
+    assert _cli.main(["diff", "x'*A*x <= 1", "--wrt", "x", "--hessian"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "constraint: x'*A*x <= 1" and out[1] == "f = x'*A*x" and out[-1] == "d2f/dx2 = A + A'"

@@ -19,13 +19,14 @@ from ricci.solvers._options import CommonOptions
 
 def test_every_method_has_one_record():
     assert list(METHOD_REGISTRY) == ["newton", "trust-exact", "trust-ncg", "trust-krylov", "dogleg", "lbfgs", "ggn",
-                                     "ggn-lm", "lm", "gauss-newton"]
-    assert {n for n, m in METHOD_REGISTRY.items() if m.family == "minimize"} == {*METHODS, "ggn", "ggn-lm"}
+                                     "ggn-lm", "tron", "auglag", "lm", "gauss-newton"]
+    assert {n for n, m in METHOD_REGISTRY.items() if m.family == "minimize"} == {*METHODS, *rsol.CONSTRAINED_METHODS,
+                                                                                  "ggn", "ggn-lm"}
     for name, record in METHOD_REGISTRY.items():
         assert record.name == name and record.description and "\n" not in record.description
         if record.family == "minimize":
             assert record.function is getattr(rsol, name.replace("-", "_"))
-            assert record.derivatives == "ggn" or record.function is METHODS[name]
+            assert record.derivatives == "ggn" or record.function is {**METHODS, **rsol.CONSTRAINED_METHODS}[name]
             assert issubclass(record.options, CommonOptions)
         else:
             assert record.derivatives == "jacobian" and record.options is None

@@ -191,20 +191,132 @@ def test_parse_constraint(text, expr, lo, hi, rng):
     ("x != 0", "'!=' is not supported"),
     ("sum(x)", "expected a comparison"),
     ("0 <= x <= 1 <= 2", "at most two comparisons"),
+    ("x >= 1 <= 2 <= 3", "at most two comparisons"),
     ("0 <= x >= 1", "two-sided constraint"),
     ("y <= x <= 1", "must be numbers"),
     ("1 <= 2", "no variable"),
     ("x <= ", "an empty side"),
-    ("x + <= 1", "constraint 'x + <= 1'"),
-    ("x >= y*", "constraint 'x >= y*'"),
+    ("x + <= 1", "expected a number, a name or '(', found '<='"),
+    ("x >= y*", "expected a number, a name or '(', found the end of the input"),
     ("2 <= x <= 1", "no value satisfies"),
-    ("x == __import__('os')", "constraint"),
+    ("x == __import__('os')", "expected a number, a name or '('"),
+    ("x == 1 == 2", "two-sided constraint"),
+    ("1 <= x >= 0", "two-sided constraint"),
+    ("(x <= 1) <= 2", "a comparison stands only at the top level"),
+    ("x <= <= 1", "an empty side"),
 ])
 def test_parse_constraint_errors_name_the_text(text, message):
     with pytest.raises(rs.ParseError, match=re.escape(message)) as info:
         rs.parse_constraint(text, x=N, y=())
     assert isinstance(info.value, ValueError)
     assert text in str(info.value)
+
+
+def test_parse_returns_a_constraint_for_a_comparison_and_an_expression_otherwise():
+    """rs.parse reads comparisons as constraints; text without one is an expression exactly as before."""
+    parsed = rs.parse("0 <= x <= 1", x=N)
+    assert isinstance(parsed, rs.ParsedConstraint) and (parsed.lo, parsed.hi) == (0.0, 1.0)
+    assert parsed.expression is rs.parse("x", x=N)
+    assert rs.parse("x'*x + 1", x=N) is rs.parse_constraint("x'*x + 1 <= 0", x=N).expression
+    assert str(rs.parse("3 >= x", x=N)) == "x <= 3" and str(rs.parse("0 <= x <= 1", x=N)) == "0 <= x <= 1"
+
+
+def test_comparison_sides_are_typed_together():
+    """One typing pass: the sides' dimensions unify (b takes A's row count), and a conflict is a ParseError."""
+    parsed = rs.parse("A*x <= b", A=("m", "n"))
+    assert parsed.expression.shape == rs.parse("A*x - b", A=("m", "n")).shape
+    assert (parsed.lo, parsed.hi) == (-math.inf, 0.0)
+    with pytest.raises(rs.ParseError, match="dimension conflict"):
+        rs.parse("A*x <= b", A=(3, 4), b=2)
+    with pytest.raises(rs.ParseError, match="compares a column vector .* with a matrix"):
+        rs.parse("x <= A", x=3)
+    with pytest.raises(rs.ParseError, match="outer sides of 'lo <= c <= hi' must be numbers"):
+        rs.parse("l <= x <= u", x=3, l=3, u=3)
+
+
+def test_data_on_both_sides_moves_to_one_side(rng):
+    """a'*x <= b with data a, b: c = a'*x - b <= 0, which a Constraint evaluates with the data."""
+    a, b = rng.standard_normal(N), 0.7
+    c = rs.Constraint(rs.parse("a'*x <= b", a=N, x=N, b=()), "x", {"a": a, "b": b})
+    x = rng.standard_normal(N)
+    np.testing.assert_allclose(c.fun(x), [a @ x - b])
+    assert c.is_linear and c.hi[0] == 0.0 and c.lo[0] == -math.inf
+    assert c.bounds() is None  # reads every unknown
+
+
+@settings(max_examples=40, deadline=None)
+@given(lo=st.floats(-1e6, 1e6), width=st.floats(0, 1e6), op=st.sampled_from(["<=", ">="]),
+       side=st.sampled_from(["left", "right"]), constant=st.floats(-1e3, 1e3))
+def test_comparison_bounds_round_trip(lo, width, op, side, constant):
+    """Numbers written into a comparison come back exactly as lo and hi (repr round-trips a float)."""
+    hi = lo + width
+    two = rs.parse(f"{lo!r} <= x <= {hi!r}" if op == "<=" else f"{hi!r} >= x >= {lo!r}", x=N)
+    assert (two.lo, two.hi) == (lo, hi)
+    text = f"sum(x) {op} {constant!r}" if side == "left" else f"{constant!r} {op} sum(x)"
+    one = rs.parse(text, x=N)
+    below = (op == "<=") == (side == "left")  # sum(x) <= constant
+    assert (one.lo, one.hi) == ((-math.inf, constant) if below else (constant, math.inf))
+    assert rs.parse(f"sum(x) == {constant!r}", x=N).is_equality
+
+
+# -- bound forms ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, lo, hi", [
+    ("x >= 0", [0, 0, 0, 0], [math.inf] * 4),
+    ("0 <= x <= 1", [0] * 4, [1] * 4),
+    ("2*x - 1 <= 3", [-math.inf] * 4, [2] * 4),
+    ("-x >= -2", [-math.inf] * 4, [2] * 4),
+    ("x/4 == 1", [4] * 4, [4] * 4),
+    ("x[1] >= 1", [-math.inf, 1, -math.inf, -math.inf], [math.inf] * 4),
+    ("-1 <= x[2:4] <= 5", [-math.inf, -math.inf, -1, -1], [math.inf, math.inf, 5, 5]),
+])
+def test_bound_forms_become_bounds(text, lo, hi, rng):
+    c = rs.Constraint(rs.parse(text, x=N), "x")
+    found = c.bounds()
+    assert found is not None
+    np.testing.assert_array_equal(found[0], lo)
+    np.testing.assert_array_equal(found[1], hi)
+    # the bounds describe the same feasible set as the constraint, on random points
+    for _ in range(20):
+        x = 3 * rng.standard_normal(N)
+        assert (c.violation(x) == 0) == bool(np.all((found[0] <= x) & (x <= found[1])))
+
+
+@pytest.mark.parametrize("text", ["sum(x) == 1", "x.*x <= 1", "x[0] - x[1] >= 0", "x'*x <= 1", "exp(x) >= 1"])
+def test_other_constraints_are_not_bounds(text):
+    assert rs.Constraint(rs.parse(text, x=N), "x").bounds() is None
+
+
+def test_bounds_with_data_offsets_several_variables_and_size():
+    """x >= l with data l; a matrix variable of a pair (W, H) at its offset in the packing; a large vector is
+    read from the expression (no dense Jacobian: m*n = 10**10 here)."""
+    c = rs.Constraint(rs.parse("x >= l", x=N, l=N), "x", {"l": np.arange(4.0)})
+    np.testing.assert_array_equal(c.bounds()[0], np.arange(4.0))
+    W, H = rs.Matrix("W", 2, 3), rs.Matrix("H", 3, 2)
+    on_h = rs.Constraint(rs.parse("2*H <= 1", H=(3, 2)), [W, H])
+    lo, hi = on_h.bounds()
+    np.testing.assert_array_equal(lo, [-math.inf] * 12)
+    np.testing.assert_array_equal(hi, [math.inf] * 6 + [0.5] * 6)
+    big = rs.Constraint(rs.parse("x >= -1", x=10**5), "x")
+    np.testing.assert_array_equal(big.bounds()[0], np.full(10**5, -1.0))
+
+
+def test_split_bounds_separates_and_intersects():
+    x = rs.Vector("x", 3)
+    nonneg = rs.Constraint(rs.parse("x >= 0", x=3), x)
+    cap = rs.Constraint(rs.parse("x[0] <= 2", x=3), x)
+    simplex = rs.Constraint(rs.parse("sum(x) == 1", x=3), x)
+    bounds, rest = rs.split_bounds([nonneg, simplex, cap])
+    np.testing.assert_array_equal(bounds[0], [0, 0, 0])
+    np.testing.assert_array_equal(bounds[1], [2, math.inf, math.inf])
+    assert rest == (simplex,) and simplex.is_linear
+    assert rs.split_bounds([simplex]) == (None, (simplex,))
+    with pytest.raises(ValueError, match=r"no feasible value for unknown 0: .* 1 <= x\[0\] <= 0"):
+        rs.split_bounds([rs.Constraint(rs.parse("x >= 1", x=3), x), rs.Constraint(rs.parse("x <= 0", x=3), x)])
+    with pytest.raises(ValueError, match="same 3 unknowns"):
+        rs.split_bounds([nonneg, rs.Constraint(rs.parse("y >= 0", y=2), "y")])
+    with pytest.raises(TypeError, match="rs.Constraint"):
+        rs.split_bounds(["x >= 0"])
 
 
 def test_parse_constraint_caret_points_into_the_whole_text():

@@ -1,0 +1,512 @@
+"""The augmented Lagrangian method "auglag": general constraints around the bound-constrained Newton method.
+
+Problem: min f(x) subject to lo_c <= c(x) <= hi_c (every constraint, stacked by ``_constraint_set.py``) and
+lo <= x <= hi. Inequality rows get slacks s with the same bounds, c_I(x) - s = 0, lo_I <= s <= hi_I (the bound
+form of Nocedal & Wright (2006), Section 17.4, eq. 17.50; Conn, Gould & Toint's LANCELOT), so every constraint
+is an equality r(x, s) = 0 with r_E = c_E(x) - b and r_I = c_I(x) - s, and the only inequalities are bounds on
+z = (x, s). Each outer iteration minimizes over that box
+
+    L_A(z; v, mu) = f(x) + v'r(z) + (mu/2) ||r(z)||^2
+
+with the multiplier estimate v and penalty mu fixed, by ``tron`` (Lin & More 1999) with the exact Hessian
+
+    d2 L_A / dx2  = H_f(x) + sum_i w_i H_ci(x) + mu J'J,     w = v + mu r,
+    d2 L_A / dxds = -mu J_I',      d2 L_A / ds2 = mu I,
+
+then updates v <- w, safeguarded to |v_i| <= ``max_multiplier`` (Birgin & Martinez, "Practical Augmented
+Lagrangian Methods for Constrained Optimization", SIAM 2014, Algorithm 4.1: ALGENCAN's rule), and raises mu
+by ``penalty_increase`` when ||r||_inf did not fall below ``feasibility_decrease`` times its previous value.
+Inner tolerances fall by 10 per outer iteration down to gtol; each subproblem starts from the last z and the
+last trust radius.
+
+Signs follow scipy's trust-constr: the Lagrangian is f + v'c (+ z'x for the bounds), so at a solution
+grad f + J'v + z = 0 with v_i > 0 where c_i is at its upper bound and v_i < 0 at its lower one.
+
+Stops: CONVERGED when the projected gradient of L_A over the box (the KKT residual with multipliers w: the
+Lagrangian's stationarity in x, complementarity through the slacks' bounds) is at most gtol and ||r||_inf at most
+ctol (so the violation max(lo_c - c, c - hi_c, 0) is too, and each slack sits where its constraint value is, which
+makes the slacks' complementarity the constraints'); INFEASIBLE when the penalty reaches ``max_penalty`` and the
+violation still does not shrink, or x is a stationary point of the infeasibility 1/2 ||r||^2 over the box while mu
+is large: then 1/2 ||r||^2 is minimized over the box and that least-infeasible point returned; UNBOUNDED when f
+falls below ``-unbounded_threshold`` at a point that satisfies the constraints to ctol; MAX_ITERATIONS; NON_FINITE
+when a function returns NaN/inf.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import Bounds, OptimizeResult
+
+from ._arrays import as_array, as_scalar, prepare_x0
+from ._bounds import projected_gradient, standardize_bounds
+from ._callback import wrap_callback
+from ._constraint_set import ConstraintSet, _host
+from ._evaluator import Counts, resolve_objective
+from ._options import CommonOptions, _require
+from ._result import Outcome, with_detail
+
+
+@dataclass(frozen=True)
+class AugmentedLagrangianOptions(CommonOptions):
+    """Options of "auglag" (``gtol`` and ``maxiter`` as :class:`CommonOptions`; maxiter counts outer iterations).
+
+    gtol: bound on the KKT residual (projected gradient of the augmented Lagrangian; infinity norm).
+    maxiter: outer iterations (default 100).
+    ctol: bound on the constraint violation max_i max(lo_i - c_i, c_i - hi_i, 0) (bounds on x always hold).
+    inner_maxiter: iteration limit of each bound-constrained subproblem (None: tron's default).
+    initial_penalty: mu_0 (None: Birgin & Martinez's 10 max(1, |f(x0)|) / max(1, ||r(x0)||^2 / 2), clipped
+        to [1e-8, 10]).
+    penalty_increase: factor by which mu grows when the infeasibility did not shrink enough (> 1).
+    feasibility_decrease: the fraction by which ||r||_inf must shrink per outer iteration to keep mu (0 < . < 1).
+    max_penalty: the largest mu; at it, a violation that no longer shrinks means INFEASIBLE.
+    max_multiplier: the safeguard |v_i| <= max_multiplier of the multiplier estimates.
+    unbounded_threshold: f below -unbounded_threshold at a feasible point means UNBOUNDED.
+    """
+
+    gtol: float = 1e-8
+    ctol: float = 1e-8
+    inner_maxiter: int | None = None
+    initial_penalty: float | None = None
+    penalty_increase: float = 10.0
+    feasibility_decrease: float = 0.5
+    max_penalty: float = 1e12
+    max_multiplier: float = 1e20
+    unbounded_threshold: float = 1e20
+
+    def validate(self) -> None:
+        super().validate()
+        _require(_positive(self.ctol), "ctol", "a finite number > 0", self.ctol)
+        _require(self.inner_maxiter is None or (isinstance(self.inner_maxiter, int) and self.inner_maxiter >= 1),
+                 "inner_maxiter", "an integer >= 1 or None", self.inner_maxiter)
+        _require(self.initial_penalty is None or _positive(self.initial_penalty), "initial_penalty",
+                 "a finite number > 0 or None", self.initial_penalty)
+        _require(_positive(self.penalty_increase) and self.penalty_increase > 1, "penalty_increase",
+                 "a finite number > 1", self.penalty_increase)
+        _require(_positive(self.feasibility_decrease) and self.feasibility_decrease < 1, "feasibility_decrease",
+                 "a number in (0, 1)", self.feasibility_decrease)
+        for name in ("max_penalty", "max_multiplier", "unbounded_threshold"):
+            _require(_positive(getattr(self, name)), name, "a finite number > 0", getattr(self, name))
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+class _Objective:
+    """f, its gradient and its Hessian (dense) or Hessian-vector products, from the user's functions."""
+
+    def __init__(self, xp, functions, args, counts: Counts):
+        self.xp, self.fn, self.args, self.counts = xp, functions, args, counts
+
+    def value_and_gradient(self, x):
+        fn, args = self.fn, self.args
+        self.counts.nfev += 1
+        self.counts.njev += 1
+        if fn.fun_and_jac is not None:
+            f, g = fn.fun_and_jac(x, *args)
+        else:
+            f, g = fn.fun(x, *args), fn.jac(x, *args)
+        f = as_scalar(f, "fun")
+        g = as_array(self.xp, g, x, (x.shape[0],), "jac")
+        return f, g
+
+    @property
+    def has_hessian(self) -> bool:
+        return self.fn.hess is not None
+
+    def hessian(self, x):
+        from ._constraint_set import _dense
+
+        self.counts.nhev += 1
+        return _dense(self.xp, self.fn.hess(x, *self.args), x, (x.shape[0], x.shape[0]), "hess")
+
+    def hessian_operator(self, x):
+        """f's Hessian as a ricci.solvers Operator, its structure kept (an array becomes a DenseOperator)."""
+        from ._operators import as_operator
+
+        self.counts.nhev += 1
+        return as_operator(self.fn.hess(x, *self.args))
+
+    def hessp(self, x, p):
+        self.counts.nhev += 1
+        if self.fn.hessp is None:
+            return self.hessian_operator(x) @ p
+        return as_array(self.xp, self.fn.hessp(x, p, *self.args), x, (x.shape[0],), "hessp")
+
+
+class AugmentedLagrangianModel:
+    """L_A(z; v, mu) = weight f(x) + v'r(z) + (mu/2) ||r(z)||^2 over z = (x, s) with its gradient and exact
+    Hessian (module docstring); ``weight = 0, v = 0, mu = 1`` is the infeasibility 1/2 ||r||^2. An object with
+    fun / jac / hess / hessp methods, as ``minimize`` takes; values at the last z are kept for the next call."""
+
+    def __init__(self, xp, objective: _Objective, cset: ConstraintSet, n: int, like):
+        self.xp, self.objective, self.cset, self.n = xp, objective, cset, n
+        self.ineq = xp.asarray(np.flatnonzero(~cset.equality))
+        self.n_ineq = int(np.count_nonzero(~cset.equality))
+        eq_target = np.where(cset.equality, cset.lo, 0.0)
+        self.eq_target = xp.asarray(eq_target, dtype=like.dtype)
+        self.eq_mask = xp.asarray(cset.equality.astype(np.float64), dtype=like.dtype)
+        self.weight, self.v, self.mu = 1.0, xp.zeros((cset.m,), dtype=like.dtype), 1.0
+        self._z = self._point = self._curvature = None
+
+    def set_parameters(self, v, mu, weight=1.0):
+        self.v, self.mu, self.weight = v, float(mu), float(weight)
+        self._curvature = None
+
+    def point(self, z):
+        """f, g, c, J and r at z (computed once per z)."""
+        xp = self.xp
+        if self._z is not None and self._z.shape == z.shape and bool(xp.all(self._z == z)):
+            return self._point
+        x = z[:self.n]
+        f, g = self.objective.value_and_gradient(x)
+        c = self.cset.values(x)
+        J = self.cset.jacobian(x)
+        target = self.eq_target + (1.0 - self.eq_mask) * self.expand_slack(z[self.n:])
+        self._z, self._point = xp.asarray(z, copy=True), (f, g, c, J, c - target)
+        self._curvature = None
+        return self._point
+
+    def expand_slack(self, s):
+        """The slacks s (one per inequality row) placed at their rows of a length-m vector (0 elsewhere)."""
+        xp = self.xp
+        out = xp.zeros((self.cset.m,), dtype=s.dtype)
+        if self.n_ineq:
+            out[self.ineq] = s
+        return out
+
+    def multipliers(self, z):
+        """w = v + mu r(z): the first-order multiplier estimate at z."""
+        return self.v + self.mu * self.point(z)[4]
+
+    def fun(self, z):
+        f, _, _, _, r = self.point(z)
+        xp = self.xp
+        return self.weight * f + float(xp.sum(self.v * r)) + 0.5 * self.mu * float(xp.sum(r * r))
+
+    def jac(self, z):
+        xp = self.xp
+        _, g, _, J, _ = self.point(z)
+        w = self.multipliers(z)
+        gx = self.weight * g + J.T @ w if self.cset.m else self.weight * g
+        return xp.concat([gx, -xp.take(w, self.ineq)]) if self.n_ineq else gx
+
+    def hess(self, z):
+        xp = self.xp
+        x = z[:self.n]
+        _, _, _, J, _ = self.point(z)
+        w = self.multipliers(z)
+        J = _densified(J)  # the dense form, for small problems (``_DENSE_LIMIT``)
+        Hxx = self.mu * (J.T @ J) if self.cset.m else xp.zeros((self.n, self.n), dtype=z.dtype)
+        if self.weight:
+            Hxx = Hxx + self.weight * self.objective.hessian(x)
+        Hc = self.cset.weighted_hessian(x, w)
+        if Hc is not None:
+            Hxx = Hxx + Hc
+        if not self.n_ineq:
+            return Hxx
+        JI = xp.take(J, self.ineq, axis=0)
+        top = xp.concat([Hxx, -self.mu * JI.T], axis=1)
+        bottom = xp.concat([-self.mu * JI, self.mu * xp.eye(self.n_ineq, dtype=z.dtype)], axis=1)
+        return xp.concat([top, bottom], axis=0)
+
+    def hess_operator(self, z):
+        """The Hessian as an operator that keeps its structure: diag(weight H_f + H_w, 0) + mu K'K with
+        K = [J, -E_I] (m x (n + n_I)), E_I placing the slacks at their rows: a sum of a block-diagonal part and a
+        Gram operator, so that no (n + n_I)^2 matrix of f is formed where f's Hessian is structured."""
+        from ._operators import (
+            BlockOperator,
+            GramOperator,
+            ScaledIdentity,
+            SumOperator,
+            as_operator,
+        )
+
+        xp, n = self.xp, self.n
+        x = z[:n]
+        _, _, _, J, _ = self.point(z)
+        w = self.multipliers(z)
+        terms = []
+        if self.weight:
+            terms.append(self.objective.hessian_operator(x) if self.objective.has_hessian else _MatvecHessian(
+                self, x))
+        Hc = self.cset.weighted_hessian(x, w)
+        if Hc is not None:
+            terms.append(as_operator(Hc))
+        if not terms:
+            terms.append(ScaledIdentity(n, 0.0, like=z))
+        Hx = terms[0] if len(terms) == 1 else SumOperator(terms)
+        if self.weight and len(terms) == 1 and self.weight != 1.0:
+            Hx = SumOperator([Hx, ScaledIdentity(n, 0.0, like=z)])  # pragma: no cover - weight is 0 or 1
+        if self.n_ineq:
+            Hx = BlockOperator([[Hx, None], [None, ScaledIdentity(self.n_ineq, 0.0, like=z)]], symmetric=True)
+        if not self.cset.m:
+            return Hx
+        K = J
+        if self.n_ineq and _is_sparse(J):
+            import scipy.sparse as sp
+
+            rows = np.flatnonzero(~self.cset.equality)
+            E = sp.csr_array((-np.ones(self.n_ineq), (rows, np.arange(self.n_ineq))),
+                             shape=(self.cset.m, self.n_ineq))
+            K = sp.hstack([J, E], format="csr")
+        elif self.n_ineq:
+            E = xp.zeros((self.cset.m, self.n_ineq), dtype=z.dtype)
+            E[self.ineq, xp.arange(self.n_ineq)] = -1.0
+            K = xp.concat([J, E], axis=1)
+        return SumOperator([Hx, GramOperator(K, d=xp.full((self.cset.m,), self.mu, dtype=z.dtype))])
+
+    def hessp(self, z, p):
+        """The product of the Hessian with p, from f's Hessian-vector product (no n x n matrix of f)."""
+        xp, n = self.xp, self.n
+        x, px = z[:n], p[:n]
+        _, _, _, J, _ = self.point(z)
+        w = self.multipliers(z)
+        Jp = J @ px - self.expand_slack(p[n:])
+        out = self.mu * (J.T @ Jp)
+        if self._curvature is None:  # the constraints' curvature at z, once per point and multipliers
+            self._curvature = (self.cset.weighted_hessian(x, w),)
+        if self.weight:
+            out = out + self.weight * self.objective.hessp(x, px)
+        Hc = self._curvature[0]
+        if Hc is not None:
+            out = out + Hc @ px
+        if not self.n_ineq:
+            return out
+        return xp.concat([out, -self.mu * xp.take(Jp, self.ineq)])
+
+
+def _is_sparse(a) -> bool:
+    import scipy.sparse as sp
+
+    return sp.issparse(a)
+
+
+def _densified(a):
+    """A scipy.sparse Jacobian as a dense NumPy array; anything else unchanged."""
+    return a.toarray() if _is_sparse(a) else a
+
+
+def _MatvecHessian(model, x):
+    """f's Hessian at x known through hessp only, as a symmetric MatvecOperator."""
+    from ._operators import MatvecOperator
+
+    n = model.n
+    return MatvecOperator((n, n), lambda p: model.objective.hessp(x, p), symmetric=True, dtype=x.dtype, like=x)
+
+
+def _projected_gradient(xp, z, g, lo, hi) -> float:
+    """||P(z - g) - z||_inf over the box [lo, hi] (the bound-constrained first-order measure)."""
+    step = projected_gradient(xp, z, g, lo, hi)
+    return float(xp.max(xp.abs(step))) if step.shape[0] else 0.0
+
+
+def _inner_solve(model, z, lo_h, hi_h, gtol, maxiter, radius, unbounded_threshold):
+    """One bound-constrained subproblem by ``tron`` (Lin & More 1999), warm-started at z with the last radius."""
+    from ._tron import (
+        tron,  # the bound-constrained Newton method; imported here to keep import order free
+    )
+
+    options = {"unbounded_threshold": unbounded_threshold}
+    if maxiter is not None:
+        options["maxiter"] = maxiter
+    if radius is not None:
+        options["initial_radius"] = radius
+    if not model.objective.has_hessian:
+        hess = None  # f known through Hessian-vector products: the subproblem is too
+    elif model.objective.fn.hess_is_operator or z.shape[0] > _DENSE_LIMIT:
+        hess = model.hess_operator  # keep f's structure (and never form a large dense matrix)
+    else:
+        hess = model.hess
+    return tron(model.fun, z, jac=model.jac, hess=hess, hessp=None if hess else model.hessp,
+                bounds=Bounds(lo_h, hi_h), tol=gtol, **options)
+
+
+_DENSE_LIMIT = 500  # above this many unknowns (x and slacks) the subproblem's Hessian is an operator
+
+
+def auglag(fun, x0, args=(), jac=None, hess=None, hessp=None, callback=None, tol=None, bounds=None,
+           constraints=(), **options):
+    """Minimize f subject to bounds and general constraints by the augmented Lagrangian method (module
+    docstring: bound form with slacks, tron subproblems with exact Hessians, Birgin-Martinez safeguards).
+
+    A scipy custom-method callable: ``scipy.optimize.minimize(f, x0, method=ricci.solvers.auglag, jac=, hess=,
+    bounds=, constraints=)``. ``constraints``: LinearConstraint, NonlinearConstraint, scipy's dicts or objects
+    with fun/jac/hess(x, v)/lo/hi (``_constraint_set.py``); ``bounds``: scipy.optimize.Bounds, (lo, hi) pairs
+    or None. Needs f's exact gradient and its Hessian (``hess``) or Hessian-vector products (``hessp``).
+    Options: :class:`AugmentedLagrangianOptions`. The result has scipy trust-constr's fields: ``v`` (one
+    multiplier array per constraint in the order given, then the bounds' when there are bounds), ``constr``
+    (the constraint values, then x), ``constr_violation``, ``lagrangian_grad``, ``optimality``, and
+    ``penalty`` (the final mu).
+    """
+    from ._options import parse_options
+
+    opts = parse_options(AugmentedLagrangianOptions, "auglag", options, tol)
+    xp, x0 = prepare_x0(x0)
+    n = int(x0.shape[0])
+    functions = resolve_objective(fun, jac, hess, hessp, method="auglag", needs="hessian_or_product")
+    lo_x, hi_x = standardize_bounds(bounds, n, xp, x0.dtype)
+    lo_x, hi_x = _host(lo_x), _host(hi_x)
+    x0 = xp.asarray(np.clip(_host(x0), lo_x, hi_x), dtype=x0.dtype)
+    cset = ConstraintSet(constraints, x0, xp)
+    counts = Counts()
+    model = AugmentedLagrangianModel(xp, _Objective(xp, functions, args, counts), cset, n, x0)
+    notify = wrap_callback(callback)
+    return _run(xp, model, cset, x0, lo_x, hi_x, bounds is not None, opts, notify, counts)
+
+
+def _run(xp, model, cset, x0, lo_x, hi_x, has_bounds, opts, notify, counts):
+    n, m = model.n, cset.m
+    ineq_h = np.flatnonzero(~cset.equality)
+    lo_h = np.concatenate([lo_x, cset.lo[ineq_h]])
+    hi_h = np.concatenate([hi_x, cset.hi[ineq_h]])
+    lo, hi = xp.asarray(lo_h, dtype=x0.dtype), xp.asarray(hi_h, dtype=x0.dtype)
+    c0 = _host(cset.values(x0)) if m else np.zeros(0)
+    z = xp.asarray(np.concatenate([_host(x0), np.clip(c0[ineq_h], cset.lo[ineq_h], cset.hi[ineq_h])]),
+                   dtype=x0.dtype)
+    nit = 0
+    if not _finite_point(xp, model, z):
+        return _result(xp, model, cset, z, lo, hi, has_bounds, Outcome.NON_FINITE,
+                       "f, its gradient or a constraint is not finite at x0.", nit, math.nan, counts, opts)
+    f0, _, _, _, r0 = model.point(z)
+    r0_h = _host(r0)
+    mu = opts.initial_penalty
+    if mu is None:
+        mu = min(10.0, max(1e-8, 10.0 * max(1.0, abs(f0)) / max(1.0, 0.5 * float(r0_h @ r0_h))))
+    v = xp.zeros((m,), dtype=x0.dtype)
+    maxiter = 100 if opts.maxiter is None else opts.maxiter
+    omega = max(opts.gtol, 1e-2)
+    radius, previous, outcome, detail, inner = None, math.inf, None, None, None
+    previous_z = previous_mu = None
+    while True:
+        model.set_parameters(v, mu)
+        inner = _inner_solve(model, z, lo_h, hi_h, omega, opts.inner_maxiter, radius, opts.unbounded_threshold)
+        nit += 1
+        z = xp.asarray(inner.x, dtype=x0.dtype)
+        radius = _radius(inner)
+        if not _finite_point(xp, model, z):
+            outcome, detail = Outcome.NON_FINITE, f"The subproblem ended with: {inner.message}"
+            break
+        f, _, c, _, r = model.point(z)
+        w = model.multipliers(z)
+        kkt = _projected_gradient(xp, z, model.jac(z), lo, hi)
+        violation = float(np.max(cset.violation(c))) if m else 0.0
+        infeasibility = float(np.max(np.abs(_host(r)))) if m else 0.0
+        if opts.disp:
+            print(f"auglag {nit:4d}: f = {f: .10e}  violation = {violation:.2e}  kkt = {kkt:.2e}  mu = {mu:.1e}  "
+                  f"inner nit = {inner.get('nit', '?')}")
+        if notify is not None and notify(x=z[:n], fun=f, nit=nit, constr_violation=violation, optimality=kkt):
+            outcome = Outcome.CALLBACK_STOP
+            break
+        if violation <= opts.ctol and (f < -opts.unbounded_threshold or inner.outcome is Outcome.UNBOUNDED):
+            outcome = Outcome.UNBOUNDED
+            break
+        if infeasibility <= opts.ctol and kkt <= opts.gtol:  # ||r|| (slacks included): complementarity holds
+            outcome = Outcome.CONVERGED
+            break
+        if nit >= maxiter:
+            outcome = Outcome.MAX_ITERATIONS
+            break
+        if previous_z is not None and bool(xp.all(previous_z == z)) and mu == previous_mu \
+                and omega <= opts.gtol and infeasibility <= opts.ctol:
+            outcome = Outcome.NO_PROGRESS  # the subproblem cannot move z at the final tolerance any more
+            detail = (f"KKT residual {kkt:.2e} > gtol at a point that satisfies the constraints to "
+                      f"{violation:.1e}; the subproblem ended with: {inner.message}")
+            break
+        previous_z, previous_mu = z, mu
+        stalled = infeasibility > opts.feasibility_decrease * previous
+        if violation > opts.ctol and (mu >= opts.max_penalty and stalled
+                                      or mu >= 1e6 and _stationary_infeasibility(xp, model, z, lo, hi, r)):
+            z = _least_infeasible(model, z, lo_h, hi_h, opts)
+            outcome = Outcome.INFEASIBLE
+            break
+        v = xp.clip(w, -opts.max_multiplier, opts.max_multiplier)
+        if stalled and infeasibility > opts.ctol:
+            mu = min(opts.max_penalty, mu * opts.penalty_increase)
+        previous = infeasibility
+        omega = max(opts.gtol, 0.1 * omega)
+    return _result(xp, model, cset, z, lo, hi, has_bounds, outcome, detail, nit, mu, counts, opts)
+
+
+def _radius(inner):
+    for key in ("trust_radius", "tr_radius", "radius"):
+        if key in inner:
+            return float(inner[key])
+    return None
+
+
+def _finite_point(xp, model, z) -> bool:
+    if not bool(xp.all(xp.isfinite(z))):
+        return False
+    f, g, c, _, _ = model.point(z)
+    return math.isfinite(f) and bool(xp.all(xp.isfinite(g))) and bool(xp.all(xp.isfinite(c)))
+
+
+def _stationary_infeasibility(xp, model, z, lo, hi, r) -> bool:
+    """True when z is stationary for 1/2 ||r||^2 over the box: the projected gradient of the infeasibility is
+    tiny relative to ||r|| (a local minimizer of the violation that is not feasible)."""
+    _, _, _, J, _ = model.point(z)
+    rx = J.T @ r
+    grad = xp.concat([rx, -xp.take(r, model.ineq)]) if model.n_ineq else rx
+    scale = float(xp.max(xp.abs(r)))
+    return _projected_gradient(xp, z, grad, lo, hi) <= 1e-8 * max(1.0, scale)
+
+
+def _least_infeasible(model, z, lo_h, hi_h, opts):
+    """The minimizer of 1/2 ||r||^2 over the box from z (the least-infeasible point), by tron."""
+    xp = model.xp
+    model.set_parameters(xp.zeros_like(model.v), 1.0, weight=0.0)
+    res = _inner_solve(model, z, lo_h, hi_h, 1e-12, opts.inner_maxiter, None, opts.unbounded_threshold)
+    out = xp.asarray(res.x, dtype=z.dtype)
+    return out if _finite_point(xp, model, out) else z
+
+
+def _result(xp, model, cset, z, lo, hi, has_bounds, outcome, detail, nit, mu, counts, opts):
+    n = model.n
+    x = z[:n]
+    f, g, c, J, _ = model.point(z)
+    if model.weight == 0.0:  # after the infeasibility phase: multipliers of the least-infeasible point are moot
+        w = xp.zeros((cset.m,), dtype=z.dtype)
+    else:
+        w = model.multipliers(z)
+    lagrangian_grad = g + J.T @ w if cset.m else g
+    # bound multipliers: -grad L at active bounds, with the sign the side allows (scipy: z < 0 at lower)
+    at_lo = x <= lo[:n]
+    at_hi = x >= hi[:n]
+    zb = xp.where(at_lo & (lagrangian_grad > 0), -lagrangian_grad, xp.zeros_like(x))
+    zb = xp.where(at_hi & (lagrangian_grad < 0), -lagrangian_grad, zb)
+    lagrangian_grad = lagrangian_grad + zb
+    violation = float(np.max(cset.violation(c))) if cset.m else 0.0
+    if outcome is Outcome.CONVERGED:
+        detail = (f"KKT residual {_projected_gradient(xp, z, model.jac(z), lo, hi):.2e} <= gtol and constraint "
+                  f"violation {violation:.2e} <= ctol.")
+    elif outcome is Outcome.INFEASIBLE:
+        detail = f"Least constraint violation found: {violation:.3e} (penalty mu = {mu:.1e})."
+    elif outcome is Outcome.UNBOUNDED:
+        detail = f"f = {f:.3e} at a point violating the constraints by {violation:.1e}."
+    if cset.hessian_missing:
+        missing = ("The Hessians of " + ", ".join(cset.hessian_missing) + " were not given: the subproblems left "
+                   "their curvature out.")
+        detail = missing if not detail else f"{detail} {missing}"
+    v = cset.split(w)
+    constr = cset.split(c)
+    if has_bounds:
+        v, constr = v + [zb], constr + [x]
+    res = OptimizeResult(
+        x=x, fun=f, jac=g, nit=nit, nfev=counts.nfev, njev=counts.njev, nhev=counts.nhev,
+        status=outcome.status, success=outcome.success, message=_message(outcome, detail), outcome=outcome,
+        v=v, constr=constr, constr_violation=violation, lagrangian_grad=lagrangian_grad,
+        optimality=float(xp.max(xp.abs(lagrangian_grad))), penalty=mu,
+    )
+    return res
+
+
+_CONVERGED_MESSAGE = "Optimization terminated successfully: the KKT conditions hold to gtol and ctol."
+
+
+def _message(outcome, detail) -> str:
+    if outcome is Outcome.CONVERGED:
+        return f"{_CONVERGED_MESSAGE} {detail}" if detail else _CONVERGED_MESSAGE
+    return with_detail(outcome, detail)

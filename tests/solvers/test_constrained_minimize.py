@@ -1,0 +1,356 @@
+"""minimize(bounds=, constraints=) and the augmented Lagrangian method "auglag".
+
+Oracles: the published optima of the Hock-Schittkowski problems (ricci.problems), the KKT conditions
+(problems/_kkt.py) with the multipliers the result reports, scipy.optimize.linprog on a linear program, and
+scipy's trust-constr for the multipliers' signs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+from ricci.problems._constrained import (
+    HS_PROBLEMS,
+    hock_schittkowski,
+    scipy_bounds,
+    scipy_constraints,
+)
+from ricci.problems._kkt import kkt_residuals
+from ricci.solvers import (
+    CONSTRAINED_METHODS,
+    METHODS,
+    AugmentedLagrangianOptions,
+    Outcome,
+    auglag,
+    minimize,
+)
+
+# The Hock-Schittkowski problems in the normal suite are the quick ones (each well under a second, symbolic
+# compilation included); the rest of the set runs in the sweep marked slow. HS 2, 20 and 33 are solved by neither
+# SLSQP nor trust-constr from the published start (all stop at other local minima), so they are left out; HS 44
+# (nonconvex QP) SLSQP solves, while auglag stops at the KKT vertex with f = -13 (xfail below).
+HS_FAST = (1, 3, 4, 5, 9, 14, 17, 21, 24, 27, 28, 30, 31, 34, 35, 36, 37, 40, 41, 45, 48, 51, 76)
+HS_UNSOLVED_BY_SCIPY = (2, 20, 33)
+HS_LOCAL_MINIMUM = (44,)
+
+
+def _solve_hs(number, **options):
+    p = hock_schittkowski(number)
+    res = minimize(p.objective, p.x0, bounds=scipy_bounds(p), constraints=list(p.constraints),
+                   options=options or None)
+    return p, res
+
+
+def _check_hs(p, res):
+    scale = max(1.0, abs(p.minimum))
+    assert abs(res.fun - p.minimum) <= 1e-6 * scale, (res.fun, p.minimum, res.message)
+    assert res.constr_violation <= 1e-6
+    multipliers = res.v[:len(p.constraints)]
+    bound_multipliers = res.v[-1] if p.bounds is not None else None
+    kkt = kkt_residuals(p, np.asarray(res.x), multipliers, bound_multipliers)
+    assert kkt.worst <= 1e-5 * scale, kkt
+
+
+@pytest.mark.parametrize("number", HS_FAST)
+def test_hock_schittkowski(number):
+    p, res = _solve_hs(number)
+    _check_hs(p, res)
+    assert res.success, res.message
+
+
+_REST = sorted(set(HS_PROBLEMS) - set(HS_FAST) - set(HS_UNSOLVED_BY_SCIPY))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [pytest.param(k, marks=pytest.mark.xfail(
+    reason="nonconvex QP: auglag stops at another KKT vertex (f = -13 against f* = -15)", strict=True))
+    if k in HS_LOCAL_MINIMUM else k for k in _REST])
+def test_hock_schittkowski_rest(number):
+    _check_hs(*_solve_hs(number))
+
+
+# --- a linear program against linprog ---------------------------------------------------------------------
+def test_linear_program_matches_linprog():
+    c = np.array([-1.0, -2.0, 0.5])
+    A = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, 2.0], [0.0, 1.0, 0.0]])
+    b = np.array([4.0, 2.0, 3.0])
+    reference = so.linprog(c, A_ub=A, b_ub=b, bounds=[(0, None)] * 3, method="highs")
+    res = minimize(lambda x: c @ x, np.zeros(3), jac=lambda x: c, hess=lambda x: np.zeros((3, 3)),
+                   bounds=so.Bounds(0, np.inf), constraints=so.LinearConstraint(A, -np.inf, b))
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, reference.x, atol=1e-7)
+    assert res.fun == pytest.approx(reference.fun, abs=1e-7)
+    # linprog's marginals are d fun / d b_ub (<= 0); trust-constr's v for an upper bound is >= 0 and equals -that
+    np.testing.assert_allclose(res.v[0], -reference.ineqlin.marginals, atol=1e-6)
+
+
+# --- multipliers: scipy trust-constr's convention ----------------------------------------------------------
+def _circle_problem():
+    fun, jac, hess = lambda x: x[0] + x[1], lambda x: np.ones(2), lambda x: np.zeros((2, 2))
+    circle = so.NonlinearConstraint(lambda x: x @ x, -np.inf, 2.0, jac=lambda x: 2 * x[None],
+                                    hess=lambda x, v: 2 * v[0] * np.eye(2))
+    return fun, jac, hess, circle, so.Bounds([-0.5, -10.0], [10.0, 10.0])
+
+
+def test_multipliers_have_trust_constr_signs():
+    fun, jac, hess, circle, bounds = _circle_problem()
+    res = minimize(fun, np.zeros(2), jac=jac, hess=hess, bounds=bounds, constraints=[circle])
+    reference = so.minimize(fun, np.zeros(2), jac=jac, hess=hess, method="trust-constr", bounds=bounds,
+                            constraints=[circle], options={"gtol": 1e-10, "xtol": 1e-12})
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, [-0.5, -np.sqrt(1.75)], atol=1e-8)
+    assert len(res.v) == len(reference.v) == 2  # the constraint, then the bounds
+    for ours, theirs in zip(res.v, reference.v):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    assert res.v[0][0] > 0 and res.v[1][0] < 0  # upper side of the circle, lower bound on x0
+    np.testing.assert_allclose(res.lagrangian_grad, 0.0, atol=1e-8)
+    assert res.optimality <= 1e-8
+    np.testing.assert_allclose(res.constr[0], [2.0], atol=1e-8)
+    np.testing.assert_allclose(res.constr[1], res.x)
+
+
+# --- the forms of a constraint give one answer ---------------------------------------------------------------
+def _quadratic():
+    target = np.array([1.0, 2.0, 3.0])
+    return (lambda x: 0.5 * np.sum((x - target) ** 2), lambda x: x - target, lambda x: np.eye(3))
+
+
+def _forms():
+    a = np.array([1.0, 1.0, 1.0])
+    return {
+        "linear": [so.LinearConstraint(a, 1.0, 1.0), so.LinearConstraint(np.eye(3)[:1], 0.5, np.inf)],
+        "nonlinear": [so.NonlinearConstraint(lambda x: a @ x, 1.0, 1.0, jac=lambda x: a[None],
+                                             hess=lambda x, v: np.zeros((3, 3))),
+                      so.NonlinearConstraint(lambda x: x[:1], 0.5, np.inf, jac=lambda x: np.eye(3)[:1])],
+        "dict": [{"type": "eq", "fun": lambda x, k: a @ x - k, "jac": lambda x, k: a, "args": (1.0,)},
+                 {"type": "ineq", "fun": lambda x: x[0] - 0.5, "jac": lambda x: np.eye(3)[0]}],
+    }
+
+
+@pytest.mark.parametrize("form", ["linear", "nonlinear", "dict"])
+def test_constraint_forms_agree(form):
+    fun, jac, hess = _quadratic()
+    res = minimize(fun, np.zeros(3), jac=jac, hess=hess, constraints=_forms()[form])
+    # projection of (1, 2, 3) onto {sum x = 1, x0 >= 0.5}: x0 = 0.5 and (x1, x2) = (2, 3) - 2.25, with
+    # multipliers 2.25 (equality) and 0.5 - 1 + 2.25 + v = 0, v = -1.75 (an active lower side)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, [0.5, -0.25, 0.75], atol=1e-8)
+    np.testing.assert_allclose(np.concatenate(res.v), [2.25, -1.75], atol=1e-7)
+
+
+def test_scipy_custom_method():
+    fun, jac, hess = _quadratic()
+    res = so.minimize(fun, np.zeros(3), jac=jac, hess=hess, method=auglag, constraints=_forms()["dict"],
+                      bounds=[(None, None), (0, None), (None, 10)], tol=1e-9)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, [0.5, 0.0, 0.5], atol=1e-8)
+
+
+# --- outcomes: infeasible, unbounded, maxiter ----------------------------------------------------------------
+def _linear_objective():
+    return lambda x: float(np.sum(x)), lambda x: np.ones_like(x), lambda x: np.zeros((x.size, x.size))
+
+
+def test_infeasible_against_a_bound_returns_least_infeasible_point():
+    fun, jac, hess = _linear_objective()
+    res = minimize(fun, np.array([0.3]), jac=jac, hess=hess, bounds=[(None, 0.0)],
+                   constraints=so.LinearConstraint([[1.0]], 1.0, np.inf))
+    assert res.outcome is Outcome.INFEASIBLE and res.status == 6 and not res.success
+    np.testing.assert_allclose(res.x, [0.0], atol=1e-8)
+    assert res.constr_violation == pytest.approx(1.0, abs=1e-8)
+
+
+def test_infeasible_constraints_return_least_infeasible_point():
+    fun, jac, hess = _linear_objective()
+    res = minimize(fun, np.array([3.0]), jac=jac, hess=hess,
+                   constraints=[so.LinearConstraint([[1.0]], 1.0, np.inf), so.LinearConstraint([[1.0]], -np.inf, 0.0)])
+    assert res.outcome is Outcome.INFEASIBLE
+    np.testing.assert_allclose(res.x, [0.5], atol=1e-6)  # the least-squares compromise of x >= 1 and x <= 0
+    assert res.constr_violation == pytest.approx(0.5, abs=1e-6)
+
+
+def test_unbounded():
+    res = minimize(lambda x: -x[0] - x[1], np.zeros(2), jac=lambda x: -np.ones(2), hess=lambda x: np.zeros((2, 2)),
+                   constraints=so.LinearConstraint([[1.0, -1.0]], 0.0, 0.0), options={"unbounded_threshold": 1e8})
+    assert res.outcome is Outcome.UNBOUNDED and res.status == 7
+    assert res.fun < -1e8 and res.constr_violation <= 1e-8
+
+
+def test_maxiter_is_honest():
+    p = hock_schittkowski(71)
+    res = minimize(p.objective, p.x0, bounds=scipy_bounds(p), constraints=list(p.constraints),
+                   options={"maxiter": 1})
+    assert res.outcome is Outcome.MAX_ITERATIONS and res.nit == 1 and not res.success
+
+
+def test_nan_in_a_constraint_ends_with_non_finite():
+    fun, jac, hess = _quadratic()
+    bad = so.NonlinearConstraint(lambda x: np.sqrt(x[:1]) if x[0] >= 0 else np.array([np.nan]), 0.0, 0.5,
+                                 jac=lambda x: np.array([[0.5 / np.sqrt(max(x[0], 1e-300)), 0, 0]]),
+                                 hess=lambda x, v: np.zeros((3, 3)))
+    res = minimize(fun, np.array([-1.0, 0.0, 0.0]), jac=jac, hess=hess, constraints=bad)
+    assert res.outcome is Outcome.NON_FINITE and not res.success
+
+
+def test_missing_constraint_hessian_is_reported():
+    """Without hess the subproblems' model lacks w Hess c (here 2 w I, w ~ 0.02): slower, still converges."""
+    target = np.array([0.6, 0.6, 0.63])
+    ball = so.NonlinearConstraint(lambda x: np.array([x @ x]), -np.inf, 1.0, jac=lambda x: 2 * x[None])
+    res = minimize(lambda x: 0.5 * np.sum((x - target) ** 2), np.zeros(3), jac=lambda x: x - target,
+                   hess=lambda x: np.eye(3), constraints=ball)
+    assert res.success and "were not given" in res.message
+    np.testing.assert_allclose(res.x, target / np.linalg.norm(target), atol=1e-7)
+
+
+# --- dispatch and refusals -------------------------------------------------------------------------------------
+def test_method_none_dispatch(rosenbrock):
+    fun, jac, hess, x0 = rosenbrock.fun, rosenbrock.jac, rosenbrock.hess, np.array(rosenbrock.x0)
+    plain = minimize(fun, x0, jac=jac, hess=hess)
+    newton = minimize(fun, x0, jac=jac, hess=hess, method="newton")
+    assert plain.nit == newton.nit and np.array_equal(plain.x, newton.x)
+    boxed = minimize(fun, x0, jac=jac, hess=hess, bounds=[(-2, 0.5), (-2, 2)])
+    tron = minimize(fun, x0, jac=jac, hess=hess, bounds=[(-2, 0.5), (-2, 2)], method="tron")
+    assert np.array_equal(boxed.x, tron.x) and boxed.constr_violation == 0.0
+    assert boxed.v[0][0] > 0 and boxed.v[0][1] == 0.0  # x0 at its upper bound, x1 free
+    general = minimize(fun, x0, jac=jac, hess=hess, constraints={"type": "ineq", "fun": lambda x: 0.5 - x[0],
+                                                                  "jac": lambda x: np.array([-1.0, 0.0])})
+    assert general.success and "v" in general
+    np.testing.assert_allclose(general.x, boxed.x, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_unconstrained_methods_refuse_constraints(method, rosenbrock):
+    fun, jac, hess, x0 = rosenbrock.fun, rosenbrock.jac, rosenbrock.hess, np.array(rosenbrock.x0)
+    with pytest.raises(ValueError, match="tron.*auglag"):
+        minimize(fun, x0, jac=jac, hess=hess, method=method, bounds=[(0, 1), (0, 1)])
+    with pytest.raises(ValueError, match="auglag"):
+        minimize(fun, x0, jac=jac, hess=hess, method=method, constraints=_forms()["linear"][:1])
+
+
+def test_callback_sees_each_outer_iteration():
+    fun, jac, hess = _quadratic()
+    seen = []
+    res = minimize(fun, np.zeros(3), jac=jac, hess=hess, constraints=_forms()["linear"],
+                   callback=lambda intermediate_result: seen.append(intermediate_result.constr_violation))
+    assert res.success and len(seen) == res.nit and seen[-1] == res.constr_violation
+
+    def stop(intermediate_result):
+        raise StopIteration
+
+    res = minimize(fun, np.zeros(3), jac=jac, hess=hess, constraints=_forms()["linear"], callback=stop)
+    assert res.outcome is Outcome.CALLBACK_STOP and res.nit == 1
+
+
+def test_registry_lists_auglag():
+    assert CONSTRAINED_METHODS["auglag"] is auglag
+    assert "auglag" not in METHODS
+
+
+def test_scipy_positional_order_is_refused(rosenbrock):
+    fun, jac, hess, x0 = rosenbrock.fun, rosenbrock.jac, rosenbrock.hess, np.array(rosenbrock.x0)
+    with pytest.raises(TypeError, match="keyword-only"):
+        minimize(fun, x0, (), None, jac, hess, None, [(0, 1), (0, 1)])
+
+
+# --- bad specifications ---------------------------------------------------------------------------------------
+_BAD = [
+    (so.LinearConstraint(np.ones((1, 3)), 2.0, 1.0), ValueError, "lb <= ub"),
+    (so.LinearConstraint(np.ones((1, 4)), 0.0, 1.0), ValueError, r"shape \(m, 3\)"),
+    (so.NonlinearConstraint(lambda x: x[:2], [0.0, 1.0, 2.0], 5.0, jac=lambda x: np.eye(3)[:2]), ValueError,
+     "2 entries"),
+    (so.LinearConstraint(np.ones((1, 3)), np.nan, 1.0), ValueError, "NaN"),
+    (so.NonlinearConstraint(lambda x: x[:1], 0.0, 1.0), TypeError, "exact Jacobian"),
+    (so.NonlinearConstraint(lambda x: x[:1], 0.0, 1.0, jac=lambda x: np.ones((2, 3))), ValueError, r"shape \(1, 3\)"),
+    (so.NonlinearConstraint(lambda x: x[:1], 0.0, 1.0, jac=lambda x: np.eye(3)[:1], hess="2-point"), ValueError,
+     "callable hess"),
+    ({"type": "le", "fun": lambda x: x[0], "jac": lambda x: np.eye(3)[0]}, ValueError, "'eq' or 'ineq'"),
+    ({"type": "eq", "jac": lambda x: np.eye(3)[0]}, ValueError, "needs 'fun'"),
+    ({"type": "eq", "fun": lambda x: x[0]}, TypeError, "needs 'jac'"),
+    ({"type": "eq", "fun": lambda x: x[0], "jac": lambda x: np.eye(3)[0], "hess": None}, ValueError, "unknown keys"),
+    ({"type": "eq", "fun": 3.0, "jac": lambda x: np.eye(3)[0]}, TypeError, "callable"),
+    ("x >= 0", TypeError, "LinearConstraint or NonlinearConstraint"),
+]
+
+
+@pytest.mark.parametrize("constraint,error,match", _BAD, ids=[str(i) for i in range(len(_BAD))])
+def test_bad_constraint_specifications(constraint, error, match):
+    fun, jac, hess = _quadratic()
+    with pytest.raises(error, match=match):
+        minimize(fun, np.zeros(3), jac=jac, hess=hess, constraints=constraint)
+
+
+def test_bad_options():
+    fun, jac, hess = _quadratic()
+    con = _forms()["linear"]
+    with pytest.raises(TypeError, match="valid options"):
+        minimize(fun, np.zeros(3), jac=jac, hess=hess, constraints=con, options={"penalty": 2})
+    with pytest.raises(ValueError, match="penalty_increase"):
+        minimize(fun, np.zeros(3), jac=jac, hess=hess, constraints=con, options={"penalty_increase": 1.0})
+    res = minimize(fun, np.zeros(3), jac=jac, hess=hess, constraints=con,
+                   options=AugmentedLagrangianOptions(ctol=1e-10))
+    assert res.success and res.constr_violation <= 1e-10
+
+
+# --- cases that once failed -------------------------------------------------------------------------------------
+def test_symbolic_constraint_objects_and_scipy_forms_agree():
+    """rs.Constraint records (duck-typed) and their scipy forms (to_scipy) give the same point."""
+    p = hock_schittkowski(71 if 71 in HS_PROBLEMS else 14)
+    ours = minimize(p.objective, p.x0, bounds=scipy_bounds(p), constraints=list(p.constraints))
+    theirs = minimize(p.objective, p.x0, bounds=scipy_bounds(p), constraints=scipy_constraints(p))
+    np.testing.assert_allclose(ours.x, theirs.x, atol=1e-6)
+
+
+# --- the augmented Lagrangian's derivatives ---------------------------------------------------------------------
+@pytest.mark.parametrize("number", [14, 43, 71])
+def test_augmented_lagrangian_derivatives_match_finite_differences(number, rng):
+    from ricci.solvers._augmented_lagrangian import AugmentedLagrangianModel, _Objective
+    from ricci.solvers._constraint_set import ConstraintSet
+    from ricci.solvers._evaluator import Counts, resolve_objective
+
+    p = hock_schittkowski(number)
+    functions = resolve_objective(p.objective, None, None, None, method="auglag", needs="hessian")
+    cset = ConstraintSet(list(p.constraints), p.x0, np)
+    model = AugmentedLagrangianModel(np, _Objective(np, functions, (), Counts()), cset, p.n, p.x0)
+    model.set_parameters(rng.standard_normal(cset.m), 3.0)
+    z, d = rng.standard_normal(p.n + model.n_ineq), rng.standard_normal(p.n + model.n_ineq)
+    h = 1e-6
+    assert (model.fun(z + h * d) - model.fun(z - h * d)) / (2 * h) == pytest.approx(model.jac(z) @ d, rel=1e-6)
+    np.testing.assert_allclose((model.jac(z + h * d) - model.jac(z - h * d)) / (2 * h), model.hess(z) @ d,
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model.hess_operator(z).to_dense(), model.hess(z), atol=1e-12)
+    np.testing.assert_allclose(model.hessp(z, d), model.hess(z) @ d, atol=1e-11)
+
+
+@pytest.mark.parametrize("structured", [False, True], ids=["dense", "operator"])
+def test_sparse_linear_constraint_simplex_projection(structured, rng, monkeypatch):
+    """Projection onto the simplex {x >= 0, sum x = 1} with the constraint as a scipy.sparse LinearConstraint
+    and an inactive sparse inequality, against the sort-based closed form (Held, Wolfe & Crowder 1974); the
+    subproblems' Hessian dense, or an operator (block diagonal + Gram of the sparse [J, -E_I])."""
+    import scipy.sparse as sp
+
+    if structured:
+        monkeypatch.setattr("ricci.solvers._augmented_lagrangian._DENSE_LIMIT", 10)
+    n = 60
+
+    y = rng.standard_normal(n)
+    u = np.sort(y)[::-1]
+    cumulative = np.cumsum(u) - 1.0
+    rho = np.flatnonzero(u - cumulative / np.arange(1, n + 1) > 0)[-1]
+    expected = np.maximum(y - cumulative[rho] / (rho + 1), 0.0)
+    constraints = [so.LinearConstraint(sp.csr_array(np.ones((1, n))), 1.0, 1.0),
+                   so.LinearConstraint(sp.eye_array(n, format="csr")[:2], -np.inf, 5.0)]
+    res = minimize(lambda x: 0.5 * np.sum((x - y) ** 2), np.full(n, 1.0 / n), jac=lambda x: x - y,
+                   hess=lambda x: sp.eye_array(n, format="csr"), bounds=so.Bounds(0, np.inf),
+                   constraints=constraints)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, expected, atol=1e-8)
+
+
+def test_auglag_with_bounds_only_agrees_with_tron(rosenbrock):
+    fun, jac, hess, x0 = rosenbrock.fun, rosenbrock.jac, rosenbrock.hess, np.array(rosenbrock.x0)
+    box = [(-2, 0.5), (-2, 2)]
+    ours = minimize(fun, x0, jac=jac, hess=hess, bounds=box, method="auglag")
+    tron = minimize(fun, x0, jac=jac, hess=hess, bounds=box, method="tron", tol=1e-8)
+    assert ours.success and len(ours.constr) == len(ours.v) == 1 and np.array_equal(ours.constr[0], ours.x)
+    np.testing.assert_allclose(ours.x, tron.x, atol=1e-8)
+    np.testing.assert_allclose(ours.v[0], tron.v[0], atol=1e-6)

@@ -37,12 +37,13 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from _constrained_cases import CASE_KEYS, GROUPS, cases
 from _harness import limit_native_threads, machine
-from report import _pyplot, script_main, thin_trace, write_results
+from report import _pyplot, results_stem, script_main, thin_trace, write_run
 from ricci import problems
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -783,23 +784,11 @@ def run(args, log=None) -> int:
     for case in todo:
         log(case.label)
         outcomes.append(run_case(case, args, peers, log))
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"constrained-{datetime.date.today().isoformat()}" + ("-quick" if args.quick else "")
-    paths = {}
-    if not args.no_plots:
-        try:
-            for group in ("bounds", "convex"):
-                if any(o.case.group == group for o in outcomes):
-                    paths[group] = out / f"{stem}-{group}.png"
-                    plot_group(outcomes, group, paths[group])
-        except ImportError as exc:
-            notes.append(f"plots skipped: {exc}")
-            paths = {}
-    notes.append(f"whole run: {time.perf_counter() - started:.0f} s")
-    text = markdown(outcomes, env, args, paths, notes)
-    write_results(out, stem, text, as_json(outcomes, env, args, notes), paths, log)
-    return 0
+    plots = [(group, partial(plot_group, outcomes, group)) for group in ("bounds", "convex")
+             if any(o.case.group == group for o in outcomes)]
+    return write_run(args.out, results_stem("constrained", args.quick), args.no_plots, plots,
+                     lambda paths: (markdown(outcomes, env, args, paths, notes), as_json(outcomes, env, args, notes)),
+                     started, notes, log)
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,7 @@ import json
 import math
 import statistics
 import sys
+import time
 
 import numpy as np
 from _harness import FAMILIES, RTOL, summary
@@ -316,8 +317,8 @@ def markdown(results, env, args, mgh, paths, notes) -> str:
         if fam in paths:
             lines += [f"![{fam}]({paths[fam].name})", ""]
         if fam == "mgh" and mgh:
-            if "profile" in paths:
-                lines += [f"![performance profile]({paths['profile'].name})", ""]
+            if "mgh-profile" in paths:
+                lines += [f"![performance profile]({paths['mgh-profile'].name})", ""]
             lines += mgh_tables(results, mgh)
         else:
             lines += family_table(results, fam)
@@ -380,6 +381,32 @@ def write_results(out, stem, text, doc, paths, log) -> None:
     js.write_text(json.dumps(doc, separators=(",", ":"), default=json_default) + "\n", encoding="utf-8")
     print(text)
     log(f"wrote {md}, {js}" + "".join(f", {p}" for p in paths.values()))
+
+
+def results_stem(script: str, quick: bool, suffix: str = "") -> str:
+    """The file stem of a run's results: ``<script>-<date>[-quick]<suffix>``."""
+    return f"{script}-{datetime.date.today().isoformat()}" + ("-quick" if quick else "") + suffix
+
+
+def write_run(out, stem, no_plots, plots, render, started, notes, log) -> int:
+    """The end of a benchmark script's run, shared by the scripts: draw the plots (``plots``: (key, draw)
+    pairs, ``draw(path)`` writing ``out/<stem>-<key>.png``; without matplotlib they are skipped with a note),
+    note the whole run's time, then write ``render(paths) -> (markdown, json document)`` with
+    :func:`write_results`. Returns the exit status 0."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    if not no_plots:
+        try:
+            for key, draw in plots:
+                paths[key] = out / f"{stem}-{key}.png"
+                draw(paths[key])
+        except ImportError as exc:
+            notes.append(f"plots skipped: {exc}")
+            paths = {}
+    notes.append(f"whole run: {time.perf_counter() - started:.0f} s")
+    text, doc = render(paths)
+    write_results(out, stem, text, doc, paths, log)
+    return 0
 
 
 def script_main(script, parser, run, argv=None) -> int:

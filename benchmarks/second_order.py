@@ -43,6 +43,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,7 +51,7 @@ import numpy as np
 from _harness import Tracker, configure_threads, limit_native_threads, machine
 from _second_order_cases import CASE_KEYS, cases, check_torch
 from peers import Setting, _scipy, inf_norm, scalar
-from report import _pyplot, script_main, thin_trace, write_results
+from report import _pyplot, results_stem, script_main, thin_trace, write_run
 from ricci import problems
 from ricci.solvers import METHOD_REGISTRY
 
@@ -707,22 +708,10 @@ def run(args, log=None) -> int:
     for case in todo:
         log(case.label)
         outcomes.append(run_case(case, args, torch, log))
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"second_order-{datetime.date.today().isoformat()}" + ("-quick" if args.quick else "")
-    paths = {}
-    if not args.no_plots:
-        try:
-            for o in outcomes:
-                paths[o.case.key] = out / f"{stem}-{o.case.key}.png"
-                plot_case(o, paths[o.case.key])
-        except ImportError as exc:
-            notes.append(f"plots skipped: {exc}")
-            paths = {}
-    notes.append(f"whole run: {time.perf_counter() - started:.0f} s")
-    text = markdown(outcomes, env, args, paths, notes)
-    write_results(out, stem, text, as_json(outcomes, env, args, notes), paths, log)
-    return 0
+    plots = [(o.case.key, partial(plot_case, o)) for o in outcomes]
+    return write_run(args.out, results_stem("second_order", args.quick), args.no_plots, plots,
+                     lambda paths: (markdown(outcomes, env, args, paths, notes), as_json(outcomes, env, args, notes)),
+                     started, notes, log)
 
 
 def main(argv=None) -> int:

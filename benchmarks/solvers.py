@@ -23,9 +23,9 @@ family, the Dolan-More performance profile over the More-Garbow-Hillstrom set). 
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from _harness import (
@@ -44,8 +44,9 @@ from report import (
     performance_profile,
     plot_family,
     plot_profile,
+    results_stem,
     script_main,
-    write_results,
+    write_run,
 )
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -104,27 +105,14 @@ def run(args, log=None) -> int:
         log(f"{case.label}")
         results.append(run_case(case, methods, peers, args, log))
     mgh = performance_profile(results) if any(r.case.family == "mgh" for r in results) else None
-    out = args.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"solvers-{datetime.date.today().isoformat()}" + ("-quick" if args.quick else "") + (
-        f"-{args.backend}" if args.backend != "numpy" else "")
-    paths = {}
-    if not args.no_plots:
-        try:
-            for fam in FAMILIES:
-                if any(r.case.family == fam for r in results):
-                    paths[fam] = out / f"{stem}-{fam}.png"
-                    plot_family(results, fam, paths[fam])
-            if mgh and len(mgh["profile"]["rho"]) > 1:
-                paths["profile"] = out / f"{stem}-mgh-profile.png"
-                plot_profile(mgh, paths["profile"])
-        except ImportError as exc:
-            notes.append(f"plots skipped: {exc}")
-            paths = {}
-    notes.append(f"whole run: {time.perf_counter() - started:.0f} s")
-    text = markdown(results, env, args, mgh, paths, notes)
-    write_results(out, stem, text, as_json(results, env, args, mgh, notes), paths, log)
-    return 0
+    plots = [(fam, partial(plot_family, results, fam)) for fam in FAMILIES if any(r.case.family == fam for r in results)]
+    if mgh and len(mgh["profile"]["rho"]) > 1:
+        plots.append(("mgh-profile", partial(plot_profile, mgh)))
+    stem = results_stem("solvers", args.quick, f"-{args.backend}" if args.backend != "numpy" else "")
+    return write_run(args.out_dir, stem, args.no_plots, plots,
+                     lambda paths: (markdown(results, env, args, mgh, paths, notes),
+                                    as_json(results, env, args, mgh, notes)),
+                     started, notes, log)
 
 
 def main(argv=None) -> int:

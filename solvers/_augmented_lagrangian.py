@@ -40,7 +40,7 @@ import numpy as np
 from scipy.optimize import Bounds, OptimizeResult
 
 from ._arrays import as_array, as_scalar, prepare_x0
-from ._bounds import projected_gradient, standardize_bounds
+from ._bounds import projected_gradient_norm, standardize_bounds
 from ._callback import wrap_callback
 from ._constraint_set import ConstraintSet, _host
 from ._evaluator import Counts, resolve_objective
@@ -297,12 +297,6 @@ def _MatvecHessian(model, x):
     return MatvecOperator((n, n), lambda p: model.objective.hessp(x, p), symmetric=True, dtype=x.dtype, like=x)
 
 
-def _projected_gradient(xp, z, g, lo, hi) -> float:
-    """||P(z - g) - z||_inf over the box [lo, hi] (the bound-constrained first-order measure)."""
-    step = projected_gradient(xp, z, g, lo, hi)
-    return float(xp.max(xp.abs(step))) if step.shape[0] else 0.0
-
-
 def _inner_solve(model, z, lo_h, hi_h, gtol, maxiter, radius, unbounded_threshold):
     """One bound-constrained subproblem by ``tron`` (Lin & More 1999), warm-started at z with the last radius."""
     from ._tron import (
@@ -391,7 +385,7 @@ def _run(xp, model, cset, x0, lo_x, hi_x, has_bounds, opts, notify, counts):
             break
         f, _, c, _, r = model.point(z)
         w = model.multipliers(z)
-        kkt = _projected_gradient(xp, z, model.jac(z), lo, hi)
+        kkt = projected_gradient_norm(xp, z, model.jac(z), lo, hi)
         violation = float(np.max(cset.violation(c))) if m else 0.0
         infeasibility = float(np.max(np.abs(_host(r)))) if m else 0.0
         if opts.disp:
@@ -451,7 +445,7 @@ def _stationary_infeasibility(xp, model, z, lo, hi, r) -> bool:
     rx = J.T @ r
     grad = xp.concat([rx, -xp.take(r, model.ineq)]) if model.n_ineq else rx
     scale = float(xp.max(xp.abs(r)))
-    return _projected_gradient(xp, z, grad, lo, hi) <= 1e-8 * max(1.0, scale)
+    return projected_gradient_norm(xp, z, grad, lo, hi) <= 1e-8 * max(1.0, scale)
 
 
 def _least_infeasible(model, z, lo_h, hi_h, opts):
@@ -480,7 +474,7 @@ def _result(xp, model, cset, z, lo, hi, has_bounds, outcome, detail, nit, mu, co
     lagrangian_grad = lagrangian_grad + zb
     violation = float(np.max(cset.violation(c))) if cset.m else 0.0
     if outcome is Outcome.CONVERGED:
-        detail = (f"KKT residual {_projected_gradient(xp, z, model.jac(z), lo, hi):.2e} <= gtol and constraint "
+        detail = (f"KKT residual {projected_gradient_norm(xp, z, model.jac(z), lo, hi):.2e} <= gtol and constraint "
                   f"violation {violation:.2e} <= ctol.")
     elif outcome is Outcome.INFEASIBLE:
         detail = f"Least constraint violation found: {violation:.3e} (penalty mu = {mu:.1e})."

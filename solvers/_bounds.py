@@ -112,6 +112,12 @@ def projected_gradient(xp, x, g, lo, hi):
     return -xp.clip(g, x - hi, x - lo)
 
 
+def projected_gradient_norm(xp, x, g, lo, hi) -> float:
+    """||P(x - g) - x||_inf (:func:`projected_gradient`) as a host float; 0 for an empty x."""
+    step = projected_gradient(xp, x, g, lo, hi)
+    return float(xp.max(xp.abs(step))) if step.shape[0] else 0.0
+
+
 def active_mask(xp, x, lo, hi):
     """-1 where x sits on its lower bound, +1 on its upper bound, 0 elsewhere (a fixed variable, lo == hi,
     counts as lower), as in scipy.optimize.least_squares' ``active_mask``."""

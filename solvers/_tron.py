@@ -45,7 +45,12 @@ from ._arrays import (
     norm,
     prepare_x0,
 )
-from ._bounds import active_mask, projected_gradient, standardize_bounds
+from ._bounds import (
+    active_mask,
+    projected_gradient,
+    projected_gradient_norm,
+    standardize_bounds,
+)
 from ._evaluator import Evaluator, FloatingPointGuard, resolve_objective
 from ._iteration import IterationSkeleton
 from ._newton_step import shifted_factorization
@@ -121,10 +126,6 @@ class TronOptions(CommonOptions):
                  "a number > 0", self.unbounded_threshold)
 
 
-def _pg_inf(xp, x, g, lo, hi) -> float:
-    return max_abs(xp, projected_gradient(xp, x, g, lo, hi))
-
-
 @dataclass(frozen=True)
 class ProjectedGradientTests:
     """tron's stopping tests (module docstring); the skeleton reports :meth:`measure` in place of |g|_inf."""
@@ -137,7 +138,7 @@ class ProjectedGradientTests:
 
     def measure(self, evaluator, x, g) -> float:
         """||P(x - g) - x||_inf for the user's g (the solver's g carries the evaluator's scale)."""
-        return _pg_inf(evaluator.xp, x, evaluator.user_array(g), self.lo, self.hi)
+        return projected_gradient_norm(evaluator.xp, x, evaluator.user_array(g), self.lo, self.hi)
 
     def at_top(self, evaluator, k: int, x, f: float, g):
         outcome = stopping_test(self.measure(evaluator, x, g), k, self.gtol, self.maxiter)
@@ -464,7 +465,7 @@ def _run(xp, ev, x0, lo, hi, opts, callback):
     subproblem = ProjectedNewtonSubproblem(lo, hi, opts, _preconditioner_mode(opts.preconditioner, ev))
     run = trust_region_iterations(skeleton, x0, subproblem, radius_rule)
     res = skeleton.result(run.outcome, run.x, run.f, run.g, run.nit, uses_hessian=False, detail=run.detail)
-    pg = _pg_inf(xp, run.x, res.jac, lo, hi) if all_finite(xp, res.jac) else math.nan
+    pg = projected_gradient_norm(xp, run.x, res.jac, lo, hi) if all_finite(xp, res.jac) else math.nan
     if run.outcome is Outcome.CONVERGED:
         res.message = _CONVERGED_MESSAGE if not run.detail else f"{_CONVERGED_MESSAGE} {run.detail}"
     res.update(active_mask=active_mask(xp, run.x, lo, hi), proj_grad_norm=pg, tr_radius=radius_rule.radius,

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from array_api_compat import is_numpy_namespace
 
 from ._arrays import as_array
 
@@ -70,17 +71,11 @@ def _jacobian(xp, value, like, shape, what):
     else becomes a dense array of ``like``'s namespace (:func:`_dense`)."""
     import scipy.sparse as sp
 
-    if sp.issparse(value) and xp is _NUMPY_NAMESPACE():
+    if sp.issparse(value) and is_numpy_namespace(xp):
         if tuple(value.shape) != tuple(shape):
             raise ValueError(f"{what} must return a matrix of shape {tuple(shape)}; got shape {tuple(value.shape)}")
         return sp.csr_array(value, dtype=like.dtype)
     return _dense(xp, value, like, shape, what)
-
-
-def _NUMPY_NAMESPACE():
-    from array_api_compat import array_namespace
-
-    return array_namespace(np.zeros(1))
 
 
 def _dense(xp, value, like, shape, what):
@@ -167,7 +162,7 @@ class ConstraintSet:
 
         xp, n = self.xp, self.n
         A = c.A
-        sparse = sp.issparse(A) and xp is _NUMPY_NAMESPACE()
+        sparse = sp.issparse(A) and is_numpy_namespace(xp)
         A = sp.csr_array(A, dtype=x0.dtype) if sparse else A.toarray() if sp.issparse(A) else np.asarray(
             A, dtype=np.float64)
         if A.ndim == 1:

@@ -613,6 +613,9 @@ GRAM_BLOCKS_HELPER = (
 GRAM_VECTOR_HELPER = (
     "def _gram_vector(xp, x, w, v, entries):\n"
     "    # x'(w .* (x v)) over blocks of about `entries` entries of x's rows, each block read once from memory\n"
+    "    if hasattr(x, 'tocsr') or hasattr(x, 'dask'):  # sparse or Dask x: two whole products (a row slice of\n"
+    "        u = x @ v  # a sparse matrix is a new matrix, one per row when x is wide; Dask has its own blocks)\n"
+    "        return x.T @ (u if w is None else w * u)\n"
     "    rows = max(1, entries // max(1, x.shape[1]))\n"
     "    out = None\n"
     "    for start in range(0, x.shape[0], rows):\n"

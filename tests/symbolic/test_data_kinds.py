@@ -375,3 +375,24 @@ def test_cupy_x_with_host_data_is_refused(rng, cupy, dask_array):
     gpu = problems.logistic_regression(cupy.asarray(X), cupy.asarray(y), intercept=False).objective
     with pytest.raises(TypeError, match=r"got an array of numpy, but the data are arrays of cupy"):
         gpu.fun(np.zeros(3))
+
+
+def test_hessp_on_large_sparse_and_dask_data_takes_whole_products(rng, dask_array, monkeypatch):
+    """hessp of a logistic loss whose X has at least 2**21 entries (the size above which dense X is streamed in
+    row blocks): with sparse or Dask X it is X'(s .* (X v)) in two whole products (a row slice of a CSR matrix
+    is a new matrix, one per row of a wide X: 312 s a product at 200k x 50k), equal to the dense result; CSR
+    matrices whose rows cannot be sliced prove it."""
+    m, n = 3000, 1000
+    Xs = sp.random(m, n, density=0.002, format="csr", random_state=1)
+    y = np.where(rng.standard_normal(m) > 0, 1.0, -1.0)
+    x, p = 0.1 * rng.standard_normal(n + 1), rng.standard_normal(n + 1)
+    expected = problems.logistic_regression(Xs.toarray(), y, lam=1.0).objective.hessp(x, p)
+    sparse = problems.logistic_regression(Xs, y, lam=1.0).objective
+    lazy = problems.logistic_regression(dask_array.from_array(Xs.toarray(), chunks=(700, n)), y, lam=1.0).objective
+
+    def unsliced(self, key):
+        raise AssertionError(f"X sliced at {key!r}")
+
+    monkeypatch.setattr(sp.csr_array, "__getitem__", unsliced)
+    for obj in (sparse, lazy):
+        np.testing.assert_allclose(obj.hessp(x, p), expected, rtol=1e-10, atol=1e-12)

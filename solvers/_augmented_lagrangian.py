@@ -414,7 +414,13 @@ def _run(xp, model, cset, x0, lo_x, hi_x, has_bounds, opts, notify, counts):
         if violation > opts.ctol and (mu >= opts.max_penalty and stalled
                                       or mu >= 1e6 and _stationary_infeasibility(xp, model, z, lo, hi, r)):
             z = _least_infeasible(model, z, lo_h, hi_h, opts)
-            outcome = Outcome.INFEASIBLE
+            least = float(np.max(cset.violation(model.point(z)[2])))
+            if least > opts.ctol:
+                outcome = Outcome.INFEASIBLE
+            else:  # the constraints can be met: what failed is reaching a KKT point, not feasibility
+                outcome = Outcome.NO_PROGRESS
+                detail = (f"The violation stopped shrinking at penalty mu = {mu:.1e}, yet the constraints can be "
+                          f"met: the point returned satisfies them to {least:.1e} but is not a KKT point to gtol.")
             break
         v = xp.clip(w, -opts.max_multiplier, opts.max_multiplier)
         if stalled and infeasibility > opts.ctol:

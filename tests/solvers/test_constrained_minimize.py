@@ -169,6 +169,50 @@ def test_infeasible_constraints_return_least_infeasible_point():
     assert res.constr_violation == pytest.approx(0.5, abs=1e-6)
 
 
+def test_max_penalty_caps_the_penalty_of_an_infeasible_problem():
+    fun, jac, hess = _linear_objective()
+    cons = [so.LinearConstraint([[1.0]], 1.0, np.inf), so.LinearConstraint([[1.0]], -np.inf, 0.0)]
+    default = minimize(fun, np.array([3.0]), jac=jac, hess=hess, constraints=cons)
+    capped = minimize(fun, np.array([3.0]), jac=jac, hess=hess, constraints=cons, options={"max_penalty": 1e4})
+    assert default.outcome is capped.outcome is Outcome.INFEASIBLE
+    assert capped.penalty == 1e4 < default.penalty and capped.nit < default.nit
+    np.testing.assert_allclose(capped.x, [0.5], atol=1e-6)
+
+
+def test_clipped_multipliers_on_a_feasible_problem_end_without_claiming_infeasibility():
+    """max_multiplier bounds the multiplier estimates (Birgin & Martinez's safeguard): at 1e-3 on HS71, whose
+    multipliers are about 0.16, 0.55 and 1.09, the method is a pure penalty method that stalls at the largest
+    penalty; the constraints can be met, so the outcome is NO_PROGRESS at a feasible point, not INFEASIBLE."""
+    _, res = _solve_hs(71, max_multiplier=1e-3)
+    assert res.outcome is Outcome.NO_PROGRESS and not res.success
+    assert res.constr_violation <= 1e-8 and "can be met" in res.message
+
+
+def test_initial_penalty_is_where_the_penalty_starts():
+    """HS44 (a nonconvex QP) ends at the KKT vertex f = -13 from the automatic penalty and at the global
+    minimum f* = -15 from mu_0 = 0.1: the first subproblem decides the vertex."""
+    p, automatic = _solve_hs(44)
+    _, small = _solve_hs(44, initial_penalty=0.1)
+    assert automatic.success and automatic.fun == pytest.approx(-13.0, abs=1e-6)
+    _check_hs(p, small)
+
+
+def test_inner_maxiter_caps_each_subproblem():
+    _, free = _solve_hs(71)
+    _, capped = _solve_hs(71, inner_maxiter=1, maxiter=20)
+    assert free.success and free.nfev > free.nit + 1  # several inner iterations per subproblem
+    assert capped.nit == 20 and capped.nfev <= capped.nit + 1  # one f evaluation per one-iteration subproblem
+
+
+def test_feasibility_decrease_decides_when_the_penalty_grows():
+    """A stricter required decrease (0.01: the violation must shrink a hundredfold per outer iteration) raises
+    the penalty more often than a lenient one (0.99)."""
+    _, lenient = _solve_hs(71, feasibility_decrease=0.99)
+    p, strict = _solve_hs(71, feasibility_decrease=0.01)
+    assert strict.penalty > lenient.penalty
+    _check_hs(p, strict)
+
+
 def test_unbounded():
     res = minimize(lambda x: -x[0] - x[1], np.zeros(2), jac=lambda x: -np.ones(2), hess=lambda x: np.zeros((2, 2)),
                    constraints=so.LinearConstraint([[1.0, -1.0]], 0.0, 0.0), options={"unbounded_threshold": 1e8})

@@ -328,3 +328,57 @@ def test_random_box_least_squares_match_lsq_linear(seed, n, extra_rows):
     assert res.success, res.message
     assert res.fun <= 0.5 * np.sum((A @ ref.x - b) ** 2) + 1e-9 * max(1.0, abs(res.fun))
     _kkt(res.x, res.jac, lo, hi, 1e-9)
+
+
+# --- options that shape the iteration ---------------------------------------------------------------------
+@pytest.fixture
+def ill_box_ls(rng):
+    """Box least squares with singular values over three decades, solved without a preconditioner, so that CG
+    needs many iterations (what cg_maxiter and cg_rtol change)."""
+    m, n = 120, 40
+    A = rng.standard_normal((m, n)) @ np.diag(np.logspace(-2, 1, n))
+    b = 3.0 * rng.standard_normal(m)
+    lo = np.where(rng.random(n) < 0.3, -np.inf, -0.2)
+    hi = np.where(rng.random(n) < 0.3, np.inf, 0.3)
+    p = _least_squares(A, b)
+    return lambda **options: tron(p["fun"], np.zeros(n), jac=p["jac"], hess=p["hess"], bounds=so.Bounds(lo, hi),
+                                  preconditioner="none", **options)
+
+
+def test_cg_maxiter_caps_the_conjugate_gradient_iterations_of_each_subproblem(ill_box_ls):
+    free = ill_box_ls(tol=1e-10)
+    assert free.success and free.cg_niter > free.nfev  # many CG iterations per subproblem without the cap
+    capped = ill_box_ls(tol=0, maxiter=30, cg_maxiter=1)
+    assert capped.nit == 30 and capped.cg_niter <= capped.nfev - 1  # one subproblem per trial point, one CG each
+
+
+def test_cg_rtol_is_the_forcing_term_of_the_newton_step(ill_box_ls):
+    loose, tight = ill_box_ls(tol=0, maxiter=1, cg_rtol=0.9), ill_box_ls(tol=0, maxiter=1, cg_rtol=1e-6)
+    assert loose.cg_niter < tight.cg_niter
+
+
+def test_max_trust_radius_caps_the_radius(ill_box_ls):
+    free, capped = ill_box_ls(tol=1e-10), ill_box_ls(tol=1e-10, max_trust_radius=0.05)
+    assert free.success and capped.success
+    assert capped.tr_radius <= 0.05 < free.tr_radius
+    assert capped.nit > free.nit
+    np.testing.assert_allclose(capped.x, free.x, atol=1e-8)
+
+
+def test_unbounded_threshold_decides_when_f_is_unbounded_below():
+    def run(**options):
+        return tron(lambda x: -float(np.sum(x)) + 0.5 * float(x[0] ** 2), np.zeros(2),
+                    jac=lambda x: np.array([x[0] - 1.0, -1.0]), hess=lambda x: np.diag([1.0, 0.0]),
+                    bounds=[(0, None), (0, None)], **options)
+
+    early, default = run(unbounded_threshold=1e3), run()
+    assert early.status == default.status == rsol.Outcome.UNBOUNDED.status
+    assert -1e20 < early.fun < -1e3 and early.nit < default.nit
+
+
+@pytest.mark.parametrize("option, value", [("eta", 0.25), ("eta", -0.1), ("cg_rtol", 1.0), ("cg_rtol", 0.0),
+                                           ("max_trust_radius", 0.0), ("cg_maxiter", 0),
+                                           ("unbounded_threshold", 0.0)])
+def test_options_out_of_range_are_refused(option, value):
+    with pytest.raises(ValueError, match=option):
+        tron(so.rosen, np.zeros(2), jac=so.rosen_der, hess=so.rosen_hess, **{option: value})

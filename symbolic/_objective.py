@@ -334,22 +334,36 @@ class Objective(_Bound):
         """f(x) as a Python float."""
         hit = self._cached(x, "f")
         if hit is None:
-            self._evaluate(x, ("value", "gradient") if self._one_pass else ("value",))
+            if not self._speculate(x):
+                self._evaluate(x, ("value", "gradient") if self._one_pass else ("value",))
             hit = self._cached(x, "f")
         return hit
 
     @property
     def _one_pass(self) -> bool:
         """With Dask data a point costs a pass over the data whatever it computes, so f is computed with the
-        gradient in one pass (a line search's accepted trial point then needs no second pass for g; Newton
-        costs two passes an iteration: f and g, then the Hessian operator's arrays)."""
+        gradient in one pass (a line search's accepted trial point then needs no second pass for g)."""
         return any(is_dask(v) for v in self.data.values())
+
+    def _speculate(self, x) -> bool:
+        """With Dask data, once the solver has asked for the Hessian (as a matrix or an operator), a new point
+        computes it together with f and g: the pass over the data costs the same, and an accepted trial point
+        then needs no second pass (Newton: one pass an iteration instead of two). True when it did."""
+        wants = self.__dict__.get("_hessian_asked")
+        if wants is None or not self._one_pass:
+            return False
+        if wants == "operator":
+            self.hess_operator(x)
+        else:
+            self.hess(x)
+        return True
 
     def fun_and_jac(self, x):
         """(f(x), gradient) computed together (the gradient reuses what f computed at x)."""
         f, g = self._cached(x, "f"), self._cached(x, "g")
         if f is None or g is None:
-            self._evaluate(x, ("value", "gradient"))
+            if f is not None or not self._speculate(x):
+                self._evaluate(x, ("value", "gradient"))
             f, g = self._cached(x, "f"), self._cached(x, "g")
         return f, g
 
@@ -359,6 +373,7 @@ class Objective(_Bound):
 
     def hess(self, x):
         """The Hessian as a (size, size) matrix (with f and the gradient where x is new, in one kernel)."""
+        self._hessian_asked = "matrix"
         hit = self._cached(x, "H")
         if hit is None:
             self._evaluate(x, ("value", "gradient", "hessian"))
@@ -392,6 +407,7 @@ class Objective(_Bound):
         ``hess(x)``. At a point where nothing is known yet one kernel computes f, the gradient and the
         operator's arrays (f and the gradient are kept: ``fun_and_jac(x)`` then costs nothing); where f and
         the gradient are known, the arrays are computed from their intermediates."""
+        self._hessian_asked = "operator"
         hit = self._cached(x, "H_operator")
         if hit is not None:
             return hit

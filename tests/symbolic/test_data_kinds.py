@@ -201,12 +201,29 @@ def test_dask_one_compute_per_evaluation(rng, dask_array, computes):
         obj.hess_operator(x)  # kept
         assert count.n == 1
         y = x + 1.0  # as a line search: f at the trial point, then g, then the Hessian operator
-        obj.fun(y)  # one pass over the data computes f and g together
+        obj.fun(y)  # the solver asked for the Hessian: one pass computes f, g and the operator's arrays
         assert count.n == 2
         obj.fun_and_jac(y)
+        obj.hess_operator(y)
         assert count.n == 2
-        obj.hess_operator(y)  # the arrays from what the value and gradient left with the point
-        assert count.n == 3
+        np.testing.assert_allclose(obj.hess_operator(y).to_dense(), obj.hess(y), rtol=1e-12, atol=1e-12)
+
+
+def test_dask_first_order_point_reads_no_hessian(rng, dask_array, computes):
+    """Before any Hessian is asked for (a first-order solver), a new point computes f and g together only,
+    and a later Hessian operator there is computed from what they left (a second pass)."""
+    X, y = _logistic_data(rng, m=60, n=30, density=1.0)
+    f, wrt = problems.logistic_loss_expression(False)
+    obj = rs.Objective(f, wrt, {"X": dask_array.from_array(X, chunks=(15, 30)),
+                                "y": dask_array.from_array(y, chunks=15), "lam": 0.5})
+    x = rng.standard_normal(30)
+    with computes() as count:
+        obj.fun(x)
+        obj.jac(x)
+        assert count.n == 1
+        assert obj._cached(x, "H_operator") is None
+        obj.hess_operator(x)
+        assert count.n == 2
 
 
 def test_dask_factorization_hessian_operator(rng, dask_array):

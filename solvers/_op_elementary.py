@@ -235,7 +235,10 @@ def as_csr(A, where: str, arg: str = "A"):
     kind = np.dtype(A.dtype).kind
     if kind not in "fiu" or kind == "f" and A.dtype not in (np.float32, np.float64):
         raise TypeError(f"{where}: {arg} must hold real numbers (float32 or float64); got dtype {A.dtype}")
-    csr = sp.csr_array(A, dtype=np.float64 if kind != "f" else A.dtype, copy=True)
+    dtype = np.float64 if kind != "f" else A.dtype
+    if isinstance(A, sp.csr_array) and A.dtype == dtype and A.has_canonical_format:
+        return A  # already canonical (the check is cached on A): no copy per operator, ricci never writes into it
+    csr = sp.csr_array(A, dtype=dtype, copy=True)
     csr.sum_duplicates()
     return csr
 

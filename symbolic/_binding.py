@@ -344,6 +344,9 @@ def _sparse(value, dtype, label, finite):
         array = value
     else:
         array = scipy_sparse.csr_array(value, dtype=dtype)
+    if not array.has_canonical_format:  # sorted, no duplicates: made once here, not by each operator built on it
+        array = array.copy() if array is value else array
+        array.sum_duplicates()
     if finite and not bool(np.all(np.isfinite(array.data))):
         raise ValueError(f"{label} contains NaN or infinite values")
     return array

@@ -345,7 +345,7 @@ def _sparse(value, dtype, label, finite):
     else:
         array = scipy_sparse.csr_array(value, dtype=dtype)
     if not array.has_canonical_format:  # sorted, no duplicates: made once here, not by each operator built on it
-        array = array.copy() if array is value else array
+        array = array.copy()  # a conversion may share the caller's index arrays, which sorting would reorder
         array.sum_duplicates()
     if finite and not bool(np.all(np.isfinite(array.data))):
         raise ValueError(f"{label} contains NaN or infinite values")

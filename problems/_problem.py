@@ -142,10 +142,12 @@ class Problem:
     def methods(self) -> tuple:
         """The methods that apply: every ``minimize`` method on f's own derivatives, ggn and ggn-lm for
         objectives with the generalized Gauss-Newton model (``ggn``), lm and gauss-newton for sums of squares.
-        A constrained problem lists the constrained methods instead: tron and auglag with bounds only, auglag
-        with constraints (the first is its default)."""
+        A constrained problem lists the constrained methods instead: tron and auglag with bounds only (and lm
+        and gauss-newton over the box for sums of squares), auglag with constraints (the first is the default)."""
         if self.is_constrained:
-            return GENERAL_CONSTRAINED_METHODS if self.constraints else BOUND_METHODS
+            if self.constraints:
+                return GENERAL_CONSTRAINED_METHODS
+            return BOUND_METHODS + (LEAST_SQUARES_METHODS if self.is_least_squares else ())
         base = (_MINIMIZE_METHODS + (GGN_METHODS if self.ggn is not None else ())
                 + (LEAST_SQUARES_METHODS if self.is_least_squares else ()))
         return base + ("varpro",) if self.family == "factorization" else base  # problems/_varpro.py
@@ -204,6 +206,11 @@ class Problem:
 
         record = method_for(self, self.methods[0] if method is None else method)
         start = self.start() if x0 is None else x0
+        if record.family == "least_squares":  # bounds only: Gauss-Newton steps over the box (least_squares)
+            scale = 2.0 * self.residual_weight
+            stopping = record.stopping_options(tol=None if tol is None else tol / scale)
+            return record.function(self.residual, start, callback=callback, bounds=self.bounds,
+                                   **{**stopping, **options})
         bounds = None if self.bounds is None else Bounds(*self.bounds)
         return minimize(self.objective, start, method=record.name, tol=tol, callback=callback, options=options,
                         bounds=bounds, constraints=list(self.constraints))

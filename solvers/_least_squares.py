@@ -73,6 +73,14 @@ from ._evaluator import FloatingPointGuard
 from ._gauss_newton import GaussNewtonDirection
 from ._iteration import IterationSkeleton
 from ._jacobian import column_norms, is_finite
+from ._bounds import active_mask
+from ._least_squares_bounds import (
+    BoundedGaussNewtonDirection,
+    BoundedLevenbergMarquardt,
+    bounded_tests,
+    least_squares_bounds,
+    projected_gradient_norm,
+)
 from ._levenberg_marquardt import LevenbergMarquardtSubproblem, MinpackRadius
 from ._line_search_driver import line_search_iterations
 from ._progress import Progress
@@ -83,12 +91,12 @@ from ._trust_region import trust_region_iterations
 
 _EPS64 = 2.220446049250313e-16
 _VALID = ("jac", "method", "ftol", "xtol", "gtol", "x_scale", "max_nfev", "verbose", "args", "kwargs",
-          "callback", "initial_radius_factor", "optimality_tol")
+          "callback", "initial_radius_factor", "optimality_tol", "bounds")
 
 
 def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-8, x_scale="jac",
                   max_nfev=None, verbose=0, args=(), kwargs=None, callback=None, initial_radius_factor=100.0,
-                  optimality_tol=None, **unknown):
+                  optimality_tol=None, bounds=None, **unknown):
     """Solve min_x 1/2 ||r(x)||^2 by Levenberg-Marquardt (``method="lm"``) or damped Gauss-Newton
     (``method="gauss-newton"``); see the module docstring for the mathematics and the sources.
 
@@ -100,6 +108,12 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
     status, nfev, njev, message, success. ``callback`` follows scipy (``callback(intermediate_result)`` or
     ``callback(x)``; StopIteration stops with status -2). ``verbose``: 0 silent, 1 summary, 2 every iteration.
     x0 must be float32 or float64 (float16 is refused: the linear algebra exists for those two only).
+
+    ``bounds``: scipy's ``(lb, ub)`` (numbers or arrays of length n, -inf/inf for a free side) or a
+    scipy.optimize.Bounds; x0 must lie in the box (else ValueError, as scipy). Both methods then take
+    Gauss-Newton steps over the box (``_least_squares_bounds.py``; NumPy arrays only), the gradient tests
+    (gtol, optimality_tol) apply to the projected gradient ||P(x - g) - x||_inf, and ``active_mask`` marks the
+    variables on a bound (-1 lower, +1 upper).
 
     ftol, xtol and gtol have scipy's meanings (gtol is MINPACK's cosine test, not a gradient norm; None or 0
     turns a test off; each must be a finite number >= 0, and one of them at least machine epsilon unless
@@ -140,6 +154,7 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
         raise ValueError(f"initial_radius_factor must be a finite number > 0; got {initial_radius_factor!r}")
     xp, x0 = prepare_x0(x0)
     n = x0.shape[0]
+    box = None if bounds is None else least_squares_bounds(bounds, n, xp, x0)
     if max_nfev is None:
         max_nfev = 100 * n
     elif not (_is_real(max_nfev) and math.isfinite(max_nfev) and float(max_nfev).is_integer() and max_nfev >= 1):
@@ -167,18 +182,22 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
                                     "x_scale")
             if not bool(xp.all(column_scale > 0)) or not all_finite(xp, column_scale):
                 raise ValueError("x_scale entries must be finite and positive")
-        tests = LeastSquaresTests(method=method, ftol=ftol, xtol=xtol, gtol=gtol,
-                                  optimality_tol=-1.0 if optimality_tol is None else float(optimality_tol),
-                                  max_nfev=max_nfev, machine_eps=eps(xp, x0))
+        settings = dict(method=method, ftol=ftol, xtol=xtol, gtol=gtol,
+                        optimality_tol=-1.0 if optimality_tol is None else float(optimality_tol),
+                        max_nfev=max_nfev, machine_eps=eps(xp, x0))
+        tests = LeastSquaresTests(**settings) if box is None else _BOUNDED_TESTS(lo=box[0], hi=box[1], **settings)
         skeleton = IterationSkeleton(res, x0, method=f"least_squares {method}",
                                      step_label="radius" if method == "lm" else "step", callback=callback,
                                      tests=tests, disp=verbose == 2)
         if method == "lm":
-            run = trust_region_iterations(skeleton, x0, LevenbergMarquardtSubproblem(column_scale),
-                                          MinpackRadius(float(initial_radius_factor)))
+            subproblem = (LevenbergMarquardtSubproblem(column_scale) if box is None
+                          else BoundedLevenbergMarquardt(column_scale, *box))
+            run = trust_region_iterations(skeleton, x0, subproblem, MinpackRadius(float(initial_radius_factor)))
         else:
-            run = line_search_iterations(skeleton, x0, GaussNewtonDirection(xp, res, column_scale),
-                                         _GAUSS_NEWTON_LINE_SEARCH, line_search="armijo", f_noise_ulps=0.0)
+            direction = (GaussNewtonDirection(xp, res, column_scale) if box is None
+                         else BoundedGaussNewtonDirection(res, column_scale, *box))
+            run = line_search_iterations(skeleton, x0, direction, _GAUSS_NEWTON_LINE_SEARCH, line_search="armijo",
+                                         f_noise_ulps=0.0)
         outcome = _DRIVER_OUTCOMES.get(run.outcome, run.outcome)
         x = run.x
         grad = res.user_array(run.g)
@@ -187,8 +206,13 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
     message = with_detail(outcome, run.detail)
     if verbose >= 1:
         Progress(True, f"least_squares {method}", "").summary(message, cost=cost, nfev=res.nfev, njev=res.njev)
-    return OptimizeResult(x=x, cost=cost, fun=r, jac=J, grad=grad, optimality=max_abs(xp, grad),
-                          active_mask=xp.zeros(n, dtype=xp.int32, device=device(x0)),
+    if box is None:
+        optimality, active = max_abs(xp, grad), xp.zeros(n, dtype=xp.int32, device=device(x0))
+    else:
+        optimality = projected_gradient_norm(x, grad, *box)
+        active = xp.astype(active_mask(xp, x, *box), xp.int32)
+    return OptimizeResult(x=x, cost=cost, fun=r, jac=J, grad=grad, optimality=optimality,
+                          active_mask=active,
                           status=outcome.status, nfev=res.nfev, njev=res.njev, nit=run.nit,
                           message=message, success=outcome.success, outcome=outcome)
 
@@ -371,3 +395,6 @@ def _rose_detail(res, rose) -> str | None:
     return (f"The Gauss-Newton model promises a decrease of the cost by {promised:.3g}, yet along its direction "
             f"the cost {how} even for steps below ftol/xtol: the Jacobian may not match the residuals (check it "
             "against finite differences), or r is not smooth at x.")
+
+
+_BOUNDED_TESTS = bounded_tests(LeastSquaresTests)

@@ -52,9 +52,10 @@ HS_TOL = 1e-6       # HS: |f - f*| <= HS_TOL max(1, |f*|), violation <= HS_TOL
 RTOL = 1e-8         # bounds: projected gradient; convex: f and violation
 F_STAR_VIOLATION = 1e-10   # f* unknown: the lowest f at violation <= this (a point infeasible by 1e-8 can
                            # undercut the optimum by about |multiplier| 1e-8)
-METHODS = ("ricci", "slsqp", "trust-constr", "lbfgsb", "ipopt", "cvxpy")
-LABELS = {"ricci": "ricci (method=None)", "slsqp": "scipy SLSQP", "trust-constr": "scipy trust-constr",
+METHODS = ("ricci", "ipm", "slsqp", "trust-constr", "lbfgsb", "ipopt", "cvxpy")
+LABELS = {"ricci": "ricci (method=None)", "ipm": "ricci ipm", "slsqp": "scipy SLSQP", "trust-constr": "scipy trust-constr",
           "lbfgsb": "scipy L-BFGS-B", "ipopt": "IPOPT (CasADi)", "cvxpy": "CVXPY (default solver)"}
+IPM_TOL = 1e-10     # ricci ipm's tol: IPOPT's (ipopt.tol in ipopt_solver)
 WHOLE_CALL = ("ipopt", "cvxpy")   # no callback: timed whole
 SLSQP_MAX_N = 500                  # larger: SLSQP not run (minutes in one uninterruptible C call at n = 1000)
 
@@ -207,15 +208,17 @@ class HessianPoints:
         return self._objective.hessp(x, p)
 
 
-def run_ricci(built, ctx, tr):
+def run_ricci(built, ctx, tr, method=None):
     from ricci.solvers import minimize
 
     p = built.problem
     objective = HessianPoints(p.objective)
     # bounds only: tron stops at the projected-gradient target; else auglag's defaults (KKT residual and
     # violation 1e-8)
-    tol = ctx.pg_target if math.isfinite(ctx.pg_target) else None
-    res = minimize(objective, np.array(p.x0, dtype=float), method=None, bounds=problems.scipy_bounds(p),
+    # ipm: IPOPT's test (scaled KKT error) at the tolerance IPOPT runs with below, 1e-10, whatever the case (a
+    # projected-gradient target is not a bound on that error)
+    tol = IPM_TOL if method == "ipm" else ctx.pg_target if math.isfinite(ctx.pg_target) else None
+    res = minimize(objective, np.array(p.x0, dtype=float), method=method, bounds=problems.scipy_bounds(p),
                    constraints=problems.scipy_constraints(p), tol=tol, callback=tr.callback())
     extra = {k: res.get(k) for k in ("method", "nfev", "njev", "nhev", "cg_niter", "constr_violation", "penalty")
              if res.get(k) is not None}
@@ -305,7 +308,7 @@ def run_cvxpy(built, ctx, tr):
             "extra": {"solver": st.solver_name, "solver_time": getattr(st, "solve_time", None)}}
 
 
-RUNNERS = {"ricci": run_ricci, "slsqp": run_scipy("SLSQP"), "trust-constr": run_scipy("trust-constr"),
+RUNNERS = {"ricci": run_ricci, "ipm": partial(run_ricci, method="ipm"), "slsqp": run_scipy("SLSQP"), "trust-constr": run_scipy("trust-constr"),
            "lbfgsb": run_scipy("L-BFGS-B"), "ipopt": run_ipopt, "cvxpy": run_cvxpy}
 
 
@@ -732,6 +735,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=None, help="seconds per run (default 60, quick 10)")
     p.add_argument("--threads", type=int, default=1, help="native threads (BLAS) for every library (default 1)")
     p.add_argument("--no-plots", action="store_true", help="write no PNG files")
+    p.add_argument("--suffix", default="", help="appended to the results' file names (e.g. -ipm)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the results (default %(default)s)")
     return p
 
@@ -786,7 +790,7 @@ def run(args, log=None) -> int:
         outcomes.append(run_case(case, args, peers, log))
     plots = [(group, partial(plot_group, outcomes, group)) for group in ("bounds", "convex")
              if any(o.case.group == group for o in outcomes)]
-    return write_run(args.out, results_stem("constrained", args.quick), args.no_plots, plots,
+    return write_run(args.out, results_stem("constrained", args.quick) + args.suffix, args.no_plots, plots,
                      lambda paths: (markdown(outcomes, env, args, paths, notes), as_json(outcomes, env, args, notes)),
                      started, notes, log)
 

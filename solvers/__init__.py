@@ -22,6 +22,7 @@ the cheapest exact method of the structure and raise ``NotPositiveDefinite`` oth
 the reusable result.
 """
 from ._augmented_lagrangian import AugmentedLagrangianOptions
+from ._interior_point import InteriorPointOptions
 from ._least_squares import least_squares
 from ._methods import (
     CONSTRAINED_METHODS,
@@ -34,6 +35,7 @@ from ._methods import (
     get_method,
     ggn,
     ggn_lm,
+    ipm,
     lbfgs,
     newton,
     trust_exact,
@@ -83,6 +85,7 @@ __all__ = [
     "DiagonalOperator",
     "Factorization",
     "GramOperator",
+    "InteriorPointOptions",
     "KroneckerOperator",
     "KrylovOptions",
     "LbfgsOptions",
@@ -107,6 +110,7 @@ __all__ = [
     "get_method",
     "ggn",
     "ggn_lm",
+    "ipm",
     "lbfgs",
     "least_squares",
     "minimize",

@@ -36,6 +36,7 @@ from ._arrays import eps, prepare_x0
 from ._augmented_lagrangian import AugmentedLagrangianOptions, auglag
 from ._evaluator import Evaluator, FloatingPointGuard, resolve_ggn, resolve_objective
 from ._gauss_newton import GaussNewtonDirection
+from ._interior_point import InteriorPointOptions, ipm
 from ._iteration import IterationSkeleton
 from ._lbfgs import LbfgsDirection
 from ._least_squares import least_squares
@@ -325,13 +326,15 @@ TRON = Method("tron", "minimize", tron, "hessian_or_product", TronOptions,
               "projected trust-region Newton for bounds (Lin & More 1999): Cauchy point, CG on the free variables")
 AUGLAG = Method("auglag", "minimize", auglag, "hessian_or_product", AugmentedLagrangianOptions,
                 "augmented Lagrangian (bound form with slacks) around tron, exact Hessians; general constraints")
+IPM = Method("ipm", "minimize", ipm, "hessian_or_product", InteriorPointOptions,
+             "primal-dual interior point, filter line search (Waechter & Biegler 2006), dense KKT; constraints")
 
 METHOD_REGISTRY: Mapping[str, Method] = MappingProxyType(
     {m.name: m for m in (NEWTON, TRUST_EXACT, TRUST_NCG, TRUST_KRYLOV, DOGLEG, LBFGS, GGN, GGN_LM, TRON, AUGLAG,
-                          LM, GAUSS_NEWTON)})
+                          IPM, LM, GAUSS_NEWTON)})
 """Every method by name, ``minimize`` family first, in the order ``ricci solve --help`` lists them."""
 
-CONSTRAINED_METHOD_NAMES = ("tron", "auglag")
+CONSTRAINED_METHOD_NAMES = ("tron", "auglag", "ipm")
 """The ``minimize`` methods that take bounds ("tron") or bounds and constraints ("auglag")."""
 
 CONSTRAINED_METHODS = {name: m.function for name, m in METHOD_REGISTRY.items() if name in CONSTRAINED_METHOD_NAMES}

@@ -19,7 +19,7 @@ from ricci.solvers._options import CommonOptions
 
 def test_every_method_has_one_record():
     assert list(METHOD_REGISTRY) == ["newton", "trust-exact", "trust-ncg", "trust-krylov", "dogleg", "lbfgs", "ggn",
-                                     "ggn-lm", "tron", "auglag", "lm", "gauss-newton"]
+                                     "ggn-lm", "tron", "auglag", "ipm", "lm", "gauss-newton"]
     assert {n for n, m in METHOD_REGISTRY.items() if m.family == "minimize"} == {*METHODS, *rsol.CONSTRAINED_METHODS,
                                                                                   "ggn", "ggn-lm"}
     for name, record in METHOD_REGISTRY.items():

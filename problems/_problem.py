@@ -39,11 +39,13 @@ GGN_METHODS = tuple(name for name, m in METHOD_REGISTRY.items() if m.derivatives
 _MINIMIZE_METHODS = tuple(name for name, m in METHOD_REGISTRY.items()
                           if m.family == "minimize" and m.derivatives != "ggn" and name not in CONSTRAINED_METHODS)
 
-BOUND_METHODS = tuple(name for name in ("tron", "auglag") if name in CONSTRAINED_METHODS)
-"""Methods for problems with bounds only: tron (projected trust-region Newton, Lin & More 1999), auglag."""
+BOUND_METHODS = tuple(name for name in ("tron", "auglag", "ipm") if name in CONSTRAINED_METHODS)
+"""Methods for problems with bounds only: tron (projected trust-region Newton, Lin & More 1999), auglag, ipm."""
 
-GENERAL_CONSTRAINED_METHODS = tuple(name for name in ("auglag",) if name in CONSTRAINED_METHODS)
-"""Methods for problems with general constraints: auglag (augmented Lagrangian around tron)."""
+GENERAL_CONSTRAINED_METHODS = tuple(name for name in ("auglag", "ipm") if name in CONSTRAINED_METHODS)
+"""Methods for problems with general constraints: auglag (augmented Lagrangian around tron; the default: its
+answers sit exactly on the active bounds, and it keeps operators for large problems) and ipm (primal-dual
+interior point, IPOPT's design, dense: faster on small problems, see ricci.solvers._interior_point)."""
 
 
 def _frozen_array(value) -> np.ndarray:

@@ -244,13 +244,13 @@ def test_constrained_problem_refuses_unconstrained_methods():
         _problem("hs71").solve("newton")
     with pytest.raises(ValueError, match="'tron' does not take constraints"):
         _problem("hs71").solve("tron")
-    with pytest.raises(ValueError, match="'newton' does not take bounds.*can solve it: tron, auglag, lm, "
+    with pytest.raises(ValueError, match="'newton' does not take bounds.*can solve it: tron, auglag, ipm, lm, "
                                          "gauss-newton"):
         problems.get("nnls-small").solve("newton")
-    with pytest.raises(ValueError, match="'lm' does not take bounds.*can solve it: tron, auglag$"):
+    with pytest.raises(ValueError, match="'lm' does not take bounds.*can solve it: tron, auglag, ipm$"):
         problems.get("l1-logistic").solve("lm")  # bounds, and no residual
-    assert _problem("hs71").methods == ("auglag",)
-    assert problems.get("nnls-small").methods == ("tron", "auglag", "lm", "gauss-newton")
+    assert _problem("hs71").methods == ("auglag", "ipm")
+    assert problems.get("nnls-small").methods == ("tron", "auglag", "ipm", "lm", "gauss-newton")
     assert "tron" not in problems.get("rosenbrock").methods and "auglag" not in problems.get("rosenbrock").methods
 
 

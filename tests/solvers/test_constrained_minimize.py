@@ -34,9 +34,9 @@ HS_UNSOLVED_BY_SCIPY = (2, 20, 33)
 HS_LOCAL_MINIMUM = (44,)
 
 
-def _solve_hs(number, **options):
+def _solve_hs(number, method="auglag", **options):
     p = hock_schittkowski(number)
-    res = minimize(p.objective, p.x0, bounds=scipy_bounds(p), constraints=list(p.constraints),
+    res = minimize(p.objective, p.x0, method=method, bounds=scipy_bounds(p), constraints=list(p.constraints),
                    options=options or None)
     return p, res
 
@@ -398,3 +398,4 @@ def test_auglag_with_bounds_only_agrees_with_tron(rosenbrock):
     assert ours.success and len(ours.constr) == len(ours.v) == 1 and np.array_equal(ours.constr[0], ours.x)
     np.testing.assert_allclose(ours.x, tron.x, atol=1e-8)
     np.testing.assert_allclose(ours.v[0], tron.v[0], atol=1e-6)
+

@@ -23,13 +23,24 @@ Signs follow scipy's trust-constr: the Lagrangian is f + v'c (+ z'x for the boun
 grad f + J'v + z = 0 with v_i > 0 where c_i is at its upper bound and v_i < 0 at its lower one.
 
 Stops: CONVERGED when the projected gradient of L_A over the box (the KKT residual with multipliers w: the
-Lagrangian's stationarity in x, complementarity through the slacks' bounds) is at most gtol and ||r||_inf at most
-ctol (so the violation max(lo_c - c, c - hi_c, 0) is too, and each slack sits where its constraint value is, which
-makes the slacks' complementarity the constraints'); INFEASIBLE when the penalty reaches ``max_penalty`` and the
-violation still does not shrink, or x is a stationary point of the infeasibility 1/2 ||r||^2 over the box while mu
-is large: then 1/2 ||r||^2 is minimized over the box and that least-infeasible point returned; UNBOUNDED when f
-falls below ``-unbounded_threshold`` at a point that satisfies the constraints to ctol; MAX_ITERATIONS; NON_FINITE
-when a function returns NaN/inf.
+Lagrangian's stationarity in x, the multipliers' signs through the slacks' bounds) is at most gtol, ||r||_inf at
+most ctol (so the violation max(lo_c - c, c - hi_c, 0) is too) and the complementarity of the constraints and
+bounds with the multipliers returned (max of w_i (hi_i - c_i) for w_i > 0, |w_i| (c_i - lo_i) for w_i < 0, the same
+for the bounds' multipliers; problems/_kkt.py's residual) is at most gtol: ||r|| <= ctol alone leaves w_i r_i at
+an active constraint as large as |w_i| ctol, and the objective off by as much (HS 15: 4e-6). While only
+complementarity is missing the outer iterations go on (the multiplier update shrinks r) with subproblem
+tolerances below gtol (down to gtol / 1000, for |w_i| times the gap of an inactive constraint). INFEASIBLE when
+the penalty reaches ``max_penalty`` and the violation still does not shrink, or x is a stationary point of the
+infeasibility 1/2 ||r||^2 over the box while mu is large: then 1/2 ||r||^2 is minimized over the box and that
+least-infeasible point returned; UNBOUNDED when f falls below ``-unbounded_threshold`` at a point that satisfies
+the constraints to ctol; MAX_ITERATIONS; NON_FINITE when a function returns NaN/inf.
+
+The subproblem's Hessian is a dense matrix for small problems with a dense (or sparse) f Hessian, where tron
+factorizes it, and an operator otherwise (f's Hessian an operator, or more than ``_DENSE_LIMIT`` unknowns): the
+sum of f's operator, the constraints' weighted Hessian operator (each constraint's hess_operator, hessp or hess)
+and the Gram operator mu K'K, so that tron runs on products and no (n + n_I)^2 matrix is formed. Missing
+second derivatives are approximated as scipy's trust-constr does: f's by BFGS, each constraint's by a copy of
+its own ``HessianUpdateStrategy`` or SR1 (``ConstraintQuasiNewton``), updated once per accepted tron step.
 """
 from __future__ import annotations
 
@@ -42,7 +53,7 @@ from scipy.optimize import Bounds, OptimizeResult
 from ._arrays import as_array, as_scalar, prepare_x0
 from ._bounds import projected_gradient_norm, standardize_bounds
 from ._callback import wrap_callback
-from ._constraint_set import ConstraintSet, _host
+from ._constraint_set import ConstraintQuasiNewton, ConstraintSet, _host
 from ._evaluator import Counts, resolve_objective
 from ._options import CommonOptions, _require
 from ._result import Outcome, with_detail
@@ -52,7 +63,8 @@ from ._result import Outcome, with_detail
 class AugmentedLagrangianOptions(CommonOptions):
     """Options of "auglag" (``gtol`` and ``maxiter`` as :class:`CommonOptions`; maxiter counts outer iterations).
 
-    gtol: bound on the KKT residual (projected gradient of the augmented Lagrangian; infinity norm).
+    gtol: bound on the KKT residual (projected gradient of the augmented Lagrangian; infinity norm) and on the
+        complementarity of the constraints and bounds with the returned multipliers.
     maxiter: outer iterations (default 100).
     ctol: bound on the constraint violation max_i max(lo_i - c_i, c_i - hi_i, 0) (bounds on x always hold).
     inner_maxiter: iteration limit of each bound-constrained subproblem (None: tron's default).
@@ -95,10 +107,15 @@ def _positive(value) -> bool:
 
 
 class _Objective:
-    """f, its gradient and its Hessian (dense) or Hessian-vector products, from the user's functions."""
+    """f, its gradient and its Hessian (dense) or Hessian-vector products, from the user's functions. The
+    Hessian as the user's hess returned it is kept for the last x, so that deciding its form and using it cost
+    one evaluation."""
+
+    quasi_newton = False
 
     def __init__(self, xp, functions, args, counts: Counts):
         self.xp, self.fn, self.args, self.counts = xp, functions, args, counts
+        self._last = None  # (x, what hess(x) returned)
 
     def value_and_gradient(self, x):
         fn, args = self.fn, self.args
@@ -116,24 +133,79 @@ class _Objective:
     def has_hessian(self) -> bool:
         return self.fn.hess is not None
 
+    def raw_hessian(self, x):
+        """What the user's hess returned at x (an array, a sparse matrix or an operator)."""
+        last = self._last
+        if last is not None and last[0].shape == x.shape and bool(self.xp.all(last[0] == x)):
+            return last[1]
+        self.counts.nhev += 1
+        raw = self.fn.hess(x, *self.args)
+        self._last = (self.xp.asarray(x, copy=True), raw)
+        return raw
+
+    def is_structured(self, x) -> bool:
+        """True when f's Hessian comes as an operator (an object's hess_operator, or hess returning a ricci
+        Operator or a scipy LinearOperator): then it is kept one, whatever n."""
+        from scipy.sparse.linalg import LinearOperator
+
+        from ._operators import Operator
+
+        return self.fn.hess_is_operator or isinstance(self.raw_hessian(x), (Operator, LinearOperator))
+
     def hessian(self, x):
         from ._constraint_set import _dense
 
-        self.counts.nhev += 1
-        return _dense(self.xp, self.fn.hess(x, *self.args), x, (x.shape[0], x.shape[0]), "hess")
+        return _dense(self.xp, self.raw_hessian(x), x, (x.shape[0], x.shape[0]), "hess")
 
     def hessian_operator(self, x):
         """f's Hessian as a ricci.solvers Operator, its structure kept (an array becomes a DenseOperator)."""
         from ._operators import as_operator
 
-        self.counts.nhev += 1
-        return as_operator(self.fn.hess(x, *self.args))
+        return as_operator(self.raw_hessian(x))
 
     def hessp(self, x, p):
-        self.counts.nhev += 1
         if self.fn.hessp is None:
             return self.hessian_operator(x) @ p
+        self.counts.nhev += 1
         return as_array(self.xp, self.fn.hessp(x, p, *self.args), x, (x.shape[0],), "hessp")
+
+
+class _QuasiNewtonObjective(_Objective):
+    """f given with its gradient only: its Hessian is scipy's ``BFGS()`` approximation (as trust-constr's
+    ``ScalarFunction`` keeps one: ``initialize(n, "hess")``, then ``update(x+ - x, g(x+) - g(x))``), fed by the
+    model once per point at which the subproblem solver asks for the Hessian (:meth:`update`). BFGS rather
+    than SR1: f's Hessian is positive definite near a minimizer, and BFGS keeps the approximation so (it skips
+    pairs with y's <= 0). The approximation is a dense (n, n) matrix."""
+
+    quasi_newton = True
+
+    def __init__(self, xp, functions, args, counts: Counts, n: int):
+        from scipy.optimize import BFGS
+
+        super().__init__(xp, functions, args, counts)
+        self.strategy = BFGS()
+        self.strategy.initialize(n, "hess")
+        self._x = self._g = None
+        self.pairs = 0
+
+    has_hessian = True
+
+    def update(self, x, g) -> None:
+        x_h, g_h = _host(x), _host(g)
+        if self._x is not None and np.any(x_h != self._x) and np.any(g_h != self._g) \
+                and np.all(np.isfinite(g_h)):
+            self.strategy.update(x_h - self._x, g_h - self._g)
+            self.pairs += 1
+        self._x, self._g = x_h, g_h
+
+    def raw_hessian(self, x):
+        return self.xp.asarray(self.strategy.get_matrix(), dtype=x.dtype)
+
+    def is_structured(self, x) -> bool:
+        return False
+
+    def hessp(self, x, p):
+        return self.raw_hessian(x) @ p
 
 
 class AugmentedLagrangianModel:
@@ -141,8 +213,11 @@ class AugmentedLagrangianModel:
     Hessian (module docstring); ``weight = 0, v = 0, mu = 1`` is the infeasibility 1/2 ||r||^2. An object with
     fun / jac / hess / hessp methods, as ``minimize`` takes; values at the last z are kept for the next call."""
 
-    def __init__(self, xp, objective: _Objective, cset: ConstraintSet, n: int, like):
+    def __init__(self, xp, objective: _Objective, cset: ConstraintSet, n: int, like, quasi_newton: bool = False):
         self.xp, self.objective, self.cset, self.n = xp, objective, cset, n
+        # quasi-Newton approximations of the constraint Hessians not given (else their curvature is left out)
+        self.quasi_newton = ConstraintQuasiNewton(cset) if quasi_newton and cset.hessian_missing else None
+        self._learned_at = self._structured = None
         self.ineq = xp.asarray(np.flatnonzero(~cset.equality))
         self.n_ineq = int(np.count_nonzero(~cset.equality))
         eq_target = np.where(cset.equality, cset.lo, 0.0)
@@ -181,6 +256,36 @@ class AugmentedLagrangianModel:
         """w = v + mu r(z): the first-order multiplier estimate at z."""
         return self.v + self.mu * self.point(z)[4]
 
+    def learn(self, z):
+        """Feed the quasi-Newton approximations (f's, when f has no Hessian; the constraints' without one) the
+        point z, once per x. Called where the subproblem solver asks for the Hessian, which tron does once per
+        accepted step: each accepted step is one curvature pair, taken with the multipliers w = v + mu r at the
+        new point (scipy's convention, ``ConstraintQuasiNewton``). Per accepted step rather than per outer
+        iteration: the pairs are many more (an outer iteration takes several steps), and the subproblem's Newton
+        model improves within it."""
+        if self.quasi_newton is None and not self.objective.quasi_newton:
+            return
+        xp, x = self.xp, z[:self.n]
+        seen = self._learned_at
+        if seen is not None and bool(xp.all(seen == x)):
+            return
+        _, g, _, J, _ = self.point(z)
+        if self.quasi_newton is not None:
+            self.quasi_newton.update(x, J, self.multipliers(z))
+        if self.objective.quasi_newton:
+            self.objective.update(x, g)
+        self._learned_at = xp.asarray(x, copy=True)
+
+    def structured(self, z) -> bool:
+        """Whether the subproblems get the Hessian as an operator (decided at the first call): when f's Hessian
+        is an operator (:meth:`_Objective.is_structured`) or there are more than ``_DENSE_LIMIT`` unknowns (x and
+        slacks); otherwise (a small problem with a dense or sparse Hessian) the dense matrix, which tron
+        factorizes."""
+        if self._structured is None:
+            self._structured = bool(z.shape[0] > _DENSE_LIMIT or self.weight and self.objective.has_hessian
+                                    and self.objective.is_structured(z[:self.n]))
+        return self._structured
+
     def fun(self, z):
         f, _, _, _, r = self.point(z)
         xp = self.xp
@@ -196,13 +301,14 @@ class AugmentedLagrangianModel:
     def hess(self, z):
         xp = self.xp
         x = z[:self.n]
+        self.learn(z)
         _, _, _, J, _ = self.point(z)
         w = self.multipliers(z)
         J = _densified(J)  # the dense form, for small problems (``_DENSE_LIMIT``)
         Hxx = self.mu * (J.T @ J) if self.cset.m else xp.zeros((self.n, self.n), dtype=z.dtype)
         if self.weight:
             Hxx = Hxx + self.weight * self.objective.hessian(x)
-        Hc = self.cset.weighted_hessian(x, w)
+        Hc = self.cset.weighted_hessian(x, w, self.quasi_newton)
         if Hc is not None:
             Hxx = Hxx + Hc
         if not self.n_ineq:
@@ -215,26 +321,28 @@ class AugmentedLagrangianModel:
     def hess_operator(self, z):
         """The Hessian as an operator that keeps its structure: diag(weight H_f + H_w, 0) + mu K'K with
         K = [J, -E_I] (m x (n + n_I)), E_I placing the slacks at their rows: a sum of a block-diagonal part and a
-        Gram operator, so that no (n + n_I)^2 matrix of f is formed where f's Hessian is structured."""
+        Gram operator, H_f the objective's operator, H_w = sum_i w_i H_ci the constraints' operators
+        (``ConstraintSet.weighted_hessian_operator``: each constraint's hess_operator, hessp or hess), so that
+        no (n + n_I)^2 matrix is formed where f's and the constraints' Hessians are structured."""
         from ._operators import (
             BlockOperator,
             GramOperator,
             ScaledIdentity,
             SumOperator,
-            as_operator,
         )
 
         xp, n = self.xp, self.n
         x = z[:n]
+        self.learn(z)
         _, _, _, J, _ = self.point(z)
         w = self.multipliers(z)
         terms = []
         if self.weight:
             terms.append(self.objective.hessian_operator(x) if self.objective.has_hessian else _MatvecHessian(
                 self, x))
-        Hc = self.cset.weighted_hessian(x, w)
+        Hc = self.cset.weighted_hessian_operator(x, w, self.quasi_newton)
         if Hc is not None:
-            terms.append(as_operator(Hc))
+            terms.append(Hc)
         if not terms:
             terms.append(ScaledIdentity(n, 0.0, like=z))
         Hx = terms[0] if len(terms) == 1 else SumOperator(terms)
@@ -267,7 +375,8 @@ class AugmentedLagrangianModel:
         Jp = J @ px - self.expand_slack(p[n:])
         out = self.mu * (J.T @ Jp)
         if self._curvature is None:  # the constraints' curvature at z, once per point and multipliers
-            self._curvature = (self.cset.weighted_hessian(x, w),)
+            self.learn(z)
+            self._curvature = (self.cset.weighted_hessian_operator(x, w, self.quasi_newton),)
         if self.weight:
             out = out + self.weight * self.objective.hessp(x, px)
         Hc = self._curvature[0]
@@ -310,7 +419,7 @@ def _inner_solve(model, z, lo_h, hi_h, gtol, maxiter, radius, unbounded_threshol
         options["initial_radius"] = radius
     if not model.objective.has_hessian:
         hess = None  # f known through Hessian-vector products: the subproblem is too
-    elif model.objective.fn.hess_is_operator or z.shape[0] > _DENSE_LIMIT:
+    elif model.structured(z):
         hess = model.hess_operator  # keep f's structure (and never form a large dense matrix)
     else:
         hess = model.hess
@@ -329,7 +438,10 @@ def auglag(fun, x0, args=(), jac=None, hess=None, hessp=None, callback=None, tol
     A scipy custom-method callable: ``scipy.optimize.minimize(f, x0, method=ricci.solvers.auglag, jac=, hess=,
     bounds=, constraints=)``. ``constraints``: LinearConstraint, NonlinearConstraint, scipy's dicts or objects
     with fun/jac/hess(x, v)/lo/hi (``_constraint_set.py``); ``bounds``: scipy.optimize.Bounds, (lo, hi) pairs
-    or None. Needs f's exact gradient and its Hessian (``hess``) or Hessian-vector products (``hessp``).
+    or None. Needs f's exact gradient, and uses its Hessian (``hess``) or Hessian-vector products (``hessp``);
+    without either, f's Hessian is approximated by scipy's BFGS updates (``_QuasiNewtonObjective``), and the
+    Hessians of constraints given without one by quasi-Newton updates (``ConstraintQuasiNewton``), which the
+    result message says.
     Options: :class:`AugmentedLagrangianOptions`. The result has scipy trust-constr's fields: ``v`` (one
     multiplier array per constraint in the order given, then the bounds' when there are bounds), ``constr``
     (the constraint values, then x), ``constr_violation``, ``lagrangian_grad``, ``optimality``, and
@@ -340,13 +452,17 @@ def auglag(fun, x0, args=(), jac=None, hess=None, hessp=None, callback=None, tol
     opts = parse_options(AugmentedLagrangianOptions, "auglag", options, tol)
     xp, x0 = prepare_x0(x0)
     n = int(x0.shape[0])
-    functions = resolve_objective(fun, jac, hess, hessp, method="auglag", needs="hessian_or_product")
+    functions = resolve_objective(fun, jac, hess, hessp, method="auglag", needs="gradient")
     lo_x, hi_x = standardize_bounds(bounds, n, xp, x0.dtype)
     lo_x, hi_x = _host(lo_x), _host(hi_x)
     x0 = xp.asarray(np.clip(_host(x0), lo_x, hi_x), dtype=x0.dtype)
     cset = ConstraintSet(constraints, x0, xp)
     counts = Counts()
-    model = AugmentedLagrangianModel(xp, _Objective(xp, functions, args, counts), cset, n, x0)
+    if functions.hess is None and functions.hessp is None:  # f's curvature by BFGS (trust-constr's default)
+        objective = _QuasiNewtonObjective(xp, functions, args, counts, n)
+    else:
+        objective = _Objective(xp, functions, args, counts)
+    model = AugmentedLagrangianModel(xp, objective, cset, n, x0, quasi_newton=True)
     notify = wrap_callback(callback)
     return _run(xp, model, cset, x0, lo_x, hi_x, bounds is not None, opts, notify, counts)
 
@@ -388,16 +504,18 @@ def _run(xp, model, cset, x0, lo_x, hi_x, has_bounds, opts, notify, counts):
         kkt = projected_gradient_norm(xp, z, model.jac(z), lo, hi)
         violation = float(np.max(cset.violation(c))) if m else 0.0
         infeasibility = float(np.max(np.abs(_host(r)))) if m else 0.0
+        complementarity = _kkt_multipliers(xp, model, cset, z, lo, hi)[3]
         if opts.disp:
-            print(f"auglag {nit:4d}: f = {f: .10e}  violation = {violation:.2e}  kkt = {kkt:.2e}  mu = {mu:.1e}  "
-                  f"inner nit = {inner.get('nit', '?')}")
+            print(f"auglag {nit:4d}: f = {f: .10e}  violation = {violation:.2e}  kkt = {kkt:.2e}  "
+                  f"complementarity = {complementarity:.2e}  mu = {mu:.1e}  inner nit = {inner.get('nit', '?')}")
         if notify is not None and notify(x=z[:n], fun=f, nit=nit, constr_violation=violation, optimality=kkt):
             outcome = Outcome.CALLBACK_STOP
             break
         if violation <= opts.ctol and (f < -opts.unbounded_threshold or inner.outcome is Outcome.UNBOUNDED):
             outcome = Outcome.UNBOUNDED
             break
-        if infeasibility <= opts.ctol and kkt <= opts.gtol:  # ||r|| (slacks included): complementarity holds
+        first_order = infeasibility <= opts.ctol and kkt <= opts.gtol
+        if first_order and complementarity <= opts.gtol:
             outcome = Outcome.CONVERGED
             break
         if nit >= maxiter:
@@ -406,8 +524,9 @@ def _run(xp, model, cset, x0, lo_x, hi_x, has_bounds, opts, notify, counts):
         if previous_z is not None and bool(xp.all(previous_z == z)) and mu == previous_mu \
                 and omega <= opts.gtol and infeasibility <= opts.ctol:
             outcome = Outcome.NO_PROGRESS  # the subproblem cannot move z at the final tolerance any more
-            detail = (f"KKT residual {kkt:.2e} > gtol at a point that satisfies the constraints to "
-                      f"{violation:.1e}; the subproblem ended with: {inner.message}")
+            detail = (f"KKT residual {kkt:.2e} (complementarity {complementarity:.2e}) above gtol at a point "
+                      f"that satisfies the constraints to {violation:.1e}; the subproblem ended with: "
+                      f"{inner.message}")
             break
         previous_z, previous_mu = z, mu
         stalled = infeasibility > opts.feasibility_decrease * previous
@@ -426,7 +545,12 @@ def _run(xp, model, cset, x0, lo_x, hi_x, has_bounds, opts, notify, counts):
         if stalled and infeasibility > opts.ctol:
             mu = min(opts.max_penalty, mu * opts.penalty_increase)
         previous = infeasibility
-        omega = max(opts.gtol, 0.1 * omega)
+        if first_order:  # only complementarity is missing: (a) |w_i| |r_i| at an active constraint, which the
+            # multiplier update shrinks with r, or (b) |w_i| <= omega times a large gap at an inactive one, which
+            # needs a tighter subproblem: below gtol, down to gtol / 1000
+            omega = max(1e-3 * opts.gtol, 0.1 * min(omega, opts.gtol))
+        else:
+            omega = max(opts.gtol, 0.1 * omega)
     return _result(xp, model, cset, z, lo, hi, has_bounds, outcome, detail, nit, mu, counts, opts)
 
 
@@ -463,33 +587,63 @@ def _least_infeasible(model, z, lo_h, hi_h, opts):
     return out if _finite_point(xp, model, out) else z
 
 
+def _kkt_multipliers(xp, model, cset, z, lo, hi):
+    """(w, z_b, grad L, complementarity) at z: the constraints' multipliers w = v + mu r (zero after the
+    infeasibility phase, where they are moot), the bounds' z_b = -grad L at an active bound where the side
+    allows its sign (scipy trust-constr's convention: z_b < 0 at a lower bound), the Lagrangian's gradient
+    grad f + J'w + z_b, and the complementarity residual of problems/_kkt.py with these multipliers: the largest
+    y (hi - value) for y > 0 and |y| (value - lo) for y < 0 over the constraint values c and the bounds on x,
+    where the side y belongs to is infinite |y| itself (a wrong sign)."""
+    n = model.n
+    x = z[:n]
+    _, g, c, J, _ = model.point(z)
+    w = xp.zeros((cset.m,), dtype=z.dtype) if model.weight == 0.0 else model.multipliers(z)
+    lagrangian_grad = g + J.T @ w if cset.m else g
+    at_lo, at_hi = x <= lo[:n], x >= hi[:n]
+    zb = xp.where(at_lo & (lagrangian_grad > 0), -lagrangian_grad, xp.zeros_like(x))
+    zb = xp.where(at_hi & (lagrangian_grad < 0), -lagrangian_grad, zb)
+    pieces = [(_host(lo[:n]), _host(x), _host(hi[:n]), _host(zb))]
+    if cset.m:
+        pieces.append((cset.lo, _host(c), cset.hi, _host(w)))
+    residual = 0.0
+    for low, value, high, y in pieces:
+        upper, lower = np.maximum(y, 0.0), np.maximum(-y, 0.0)
+        with np.errstate(invalid="ignore"):
+            gap_hi = np.where(np.isinf(high), 1.0, np.abs(high - value))
+            gap_lo = np.where(np.isinf(low), 1.0, np.abs(value - low))
+        residual = max(residual, float(np.max(upper * gap_hi + lower * gap_lo, initial=0.0)))
+    return w, zb, lagrangian_grad + zb, residual
+
+
 def _result(xp, model, cset, z, lo, hi, has_bounds, outcome, detail, nit, mu, counts, opts):
     n = model.n
     x = z[:n]
-    f, g, c, J, _ = model.point(z)
-    if model.weight == 0.0:  # after the infeasibility phase: multipliers of the least-infeasible point are moot
-        w = xp.zeros((cset.m,), dtype=z.dtype)
-    else:
-        w = model.multipliers(z)
-    lagrangian_grad = g + J.T @ w if cset.m else g
-    # bound multipliers: -grad L at active bounds, with the sign the side allows (scipy: z < 0 at lower)
-    at_lo = x <= lo[:n]
-    at_hi = x >= hi[:n]
-    zb = xp.where(at_lo & (lagrangian_grad > 0), -lagrangian_grad, xp.zeros_like(x))
-    zb = xp.where(at_hi & (lagrangian_grad < 0), -lagrangian_grad, zb)
-    lagrangian_grad = lagrangian_grad + zb
+    f, g, c, _, _ = model.point(z)
+    w, zb, lagrangian_grad, complementarity = _kkt_multipliers(xp, model, cset, z, lo, hi)
     violation = float(np.max(cset.violation(c))) if cset.m else 0.0
     if outcome is Outcome.CONVERGED:
-        detail = (f"KKT residual {projected_gradient_norm(xp, z, model.jac(z), lo, hi):.2e} <= gtol and constraint "
-                  f"violation {violation:.2e} <= ctol.")
+        detail = (f"KKT residual {projected_gradient_norm(xp, z, model.jac(z), lo, hi):.2e} <= gtol, "
+                  f"complementarity {complementarity:.2e} <= gtol and constraint violation {violation:.2e} <= "
+                  "ctol.")
     elif outcome is Outcome.INFEASIBLE:
         detail = f"Least constraint violation found: {violation:.3e} (penalty mu = {mu:.1e})."
     elif outcome is Outcome.UNBOUNDED:
         detail = f"f = {f:.3e} at a point violating the constraints by {violation:.1e}."
-    if cset.hessian_missing:
-        missing = ("The Hessians of " + ", ".join(cset.hessian_missing) + " were not given: the subproblems left "
-                   "their curvature out.")
-        detail = missing if not detail else f"{detail} {missing}"
+    notes = []
+    qn = model.quasi_newton
+    if qn is not None:
+        notes.append("The Hessians of " + ", ".join(f"{label} ({method})" for label, method in
+                                                     zip(qn.labels, qn.methods))
+                     + f" were not given: their curvature is approximated by quasi-Newton updates ({qn.pairs} "
+                     "pairs).")
+    elif cset.hessian_missing:
+        notes.append("The Hessians of " + ", ".join(cset.hessian_missing) + " were not given: the subproblems "
+                     "left their curvature out.")
+    if model.objective.quasi_newton:
+        notes.append(f"f's Hessian was not given: its curvature is approximated by BFGS updates "
+                     f"({model.objective.pairs} pairs).")
+    for note in notes:
+        detail = note if not detail else f"{detail} {note}"
     v = cset.split(w)
     constr = cset.split(c)
     if has_bounds:
@@ -498,7 +652,7 @@ def _result(xp, model, cset, z, lo, hi, has_bounds, outcome, detail, nit, mu, co
         x=x, fun=f, jac=g, nit=nit, nfev=counts.nfev, njev=counts.njev, nhev=counts.nhev,
         status=outcome.status, success=outcome.success, message=_message(outcome, detail), outcome=outcome,
         v=v, constr=constr, constr_violation=violation, lagrangian_grad=lagrangian_grad,
-        optimality=float(xp.max(xp.abs(lagrangian_grad))), penalty=mu,
+        optimality=float(xp.max(xp.abs(lagrangian_grad))), penalty=mu, complementarity=complementarity,
     )
     return res
 

@@ -8,19 +8,23 @@ from symbolic/).
 
 Derivatives are exact or absent, never finite differences: a nonlinear constraint needs a callable Jacobian
 (``jac="2-point"`` and friends are refused). Its Hessian, ``hess(x, v)`` = sum_i v_i Hess c_i(x) (scipy's
-definition), may be left out (None, scipy's default quasi-Newton ``BFGS()``, or a dict, which has none); the set
-then records it in ``hessian_missing`` and :meth:`ConstraintSet.weighted_hessian` leaves that constraint's
-curvature out, which the augmented Lagrangian method reports in its result message (its subproblems stay correct,
-their Newton model loses that term).
-A linear constraint's Hessian is zero.
+definition), may come as a dense or sparse matrix or an operator, or, from objects that have them (``rs.Constraint``),
+as ``hess_operator(x, v)`` (a structured operator) or products ``hessp(x, v, p)``; those two are preferred where the
+Hessian is wanted as an operator (:meth:`ConstraintSet.weighted_hessian_operator`). It may also be left out (None,
+a scipy ``HessianUpdateStrategy`` such as NonlinearConstraint's default ``BFGS()``, or a dict, which has none); the
+set then records it in ``hessian_missing``. The weighted Hessian then leaves that constraint's curvature out,
+unless a :class:`ConstraintQuasiNewton` is passed, which approximates it by the constraint's own update strategy
+(a copy) or scipy's SR1 (scipy trust-constr's treatment; see that class). A linear constraint's Hessian is zero.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import is_numpy_namespace
+from array_api_compat import array_namespace, is_numpy_namespace
 
 from ._arrays import as_array
 
@@ -40,6 +44,9 @@ class ConstraintBlock:
     hess: object  # hess(x, v) or None
     matrix: object = None  # dense xp array A of a LinearConstraint
     linear: bool = False
+    hess_operator: object = None  # hess_operator(x, v) -> Operator, where the constraint object has one
+    hessp: object = None  # hessp(x, v, p) -> (sum_i v_i Hess c_i(x)) p, where the constraint object has one
+    update_strategy: object = None  # the user's scipy HessianUpdateStrategy when that is what hess was
 
 
 def _host_bounds(value, m, what):
@@ -96,9 +103,10 @@ class ConstraintSet:
     """The constraints lo <= c(x) <= hi stacked into one vector c of length m (blocks in the order given).
 
     ``values(x)`` is c(x), ``jacobian(x)`` the (m, n) Jacobian (dense, or scipy.sparse where a block's is),
-    ``weighted_hessian(x, w)`` the Hessian of w'c(x) (constraints whose Hessian was not given are left out, see
-    the module docstring) and ``split(y)`` cuts a length-m vector into one array per constraint as given
-    (scipy's ``v`` and ``constr``)."""
+    ``weighted_hessian(x, w)`` the Hessian of w'c(x) as a dense array and ``weighted_hessian_operator(x, w)`` as
+    an operator (constraints whose Hessian was not given are left out or approximated, see the module
+    docstring) and ``split(y)`` cuts a length-m vector into one array per constraint as given (scipy's ``v``
+    and ``constr``)."""
 
     def __init__(self, constraints, x0, xp):
         self.xp, self.n = xp, int(x0.shape[0])
@@ -121,12 +129,16 @@ class ConstraintSet:
             if not callable(c.jac):
                 raise TypeError(f"{label}: NonlinearConstraint needs the exact Jacobian as a callable jac(x); got "
                                  f"jac={c.jac!r} (ricci.solvers uses exact derivatives, no finite differences)")
-            # scipy's default hess is a BFGS() instance: like None, it means "not given"
-            hess = None if c.hess is None or _is_update_strategy(c.hess) else c.hess
+            # scipy's default hess is a BFGS() instance: like None, it means "not given" (approximated by a copy
+            # of that strategy where a ConstraintQuasiNewton is used)
+            strategy = c.hess if _is_update_strategy(c.hess) else None
+            hess = None if c.hess is None or strategy is not None else c.hess
             if hess is not None and not callable(hess):
                 raise ValueError(f"{label}: NonlinearConstraint hess must be a callable hess(x, v) (the Hessian "
-                                 f"of v'c(x)) or None; got {c.hess!r} (no finite differences)")
-            return self._nonlinear(label, c.fun, c.jac, hess, c.lb, c.ub, (), x0)
+                                 f"of v'c(x)), a scipy HessianUpdateStrategy (BFGS(), SR1()) or None; got "
+                                 f"{c.hess!r} (no finite differences)")
+            block = self._nonlinear(label, c.fun, c.jac, hess, c.lb, c.ub, (), x0)
+            return _with(block, update_strategy=strategy)
         if isinstance(c, dict):
             unknown = sorted(set(c) - set(_DICT_KEYS))
             if unknown:
@@ -147,12 +159,14 @@ class ConstraintSet:
         if all(callable(getattr(c, name, None)) for name in ("fun", "jac")) and hasattr(c, "lo") \
                 and hasattr(c, "hi"):
             linear = bool(getattr(c, "is_linear", False))
+            operator, products = getattr(c, "hess_operator", None), getattr(c, "hessp", None)
+            operator, products = (f if callable(f) else None for f in (operator, products))
             hess = getattr(c, "hess", None)
-            hess = None if linear or not callable(hess) else hess
-            block = self._nonlinear(label, c.fun, c.jac, hess, c.lo, c.hi, (), x0)
+            hess = hess if callable(hess) else operator  # an operator alone: its dense form where one is wanted
+            block = self._nonlinear(label, c.fun, c.jac, None if linear else hess, c.lo, c.hi, (), x0)
             if linear:
-                block = ConstraintBlock(label, block.m, block.lo, block.hi, block.fun, block.jac, None, None, True)
-            return block
+                return ConstraintBlock(label, block.m, block.lo, block.hi, block.fun, block.jac, None, None, True)
+            return _with(block, hess_operator=operator, hessp=products)
         raise TypeError(f"{label} must be a scipy.optimize LinearConstraint or NonlinearConstraint, a dict with "
                         "'type', 'fun' and 'jac', or an object with fun, jac, lo and hi (rs.Constraint); got "
                         f"{type(c).__name__}")
@@ -218,16 +232,56 @@ class ConstraintSet:
             return sp.vstack([sp.csr_array(p) for p in parts], format="csr")
         return xp.concat(parts, axis=0)
 
-    def weighted_hessian(self, x, w):
-        """The Hessian of w'c(x) = sum_i w_i Hess c_i(x), dense (n, n); None when no block contributes."""
-        xp, total, start = self.xp, None, 0
-        for b in self.blocks:
+    def weighted_hessian(self, x, w, quasi_newton=None):
+        """The Hessian of w'c(x) = sum_i w_i Hess c_i(x), dense (n, n); None when no block contributes.
+
+        Blocks without a Hessian are left out, or, given ``quasi_newton`` (a :class:`ConstraintQuasiNewton` of this
+        set), contribute their current approximation B_k of the Hessian of w_k'c_k once it has been updated."""
+        xp, total = self.xp, None
+        for b, start in zip(self.blocks, self._starts):
             if b.hess is not None:
                 v = np.asarray(_host(w[start:start + b.m]), dtype=np.float64)
                 h = _dense(xp, b.hess(x, v), x, (self.n, self.n), f"{b.label} hess")
                 total = h if total is None else total + h
-            start += b.m
+        for B in ([] if quasi_newton is None else quasi_newton.matrices()):
+            B = xp.asarray(B, dtype=x.dtype)
+            total = B if total is None else total + B
         return total
+
+    def weighted_hessian_operator(self, x, w, quasi_newton=None):
+        """The Hessian of w'c(x) as a ricci.solvers operator, None when no block contributes: the sum over the
+        blocks of ``hess_operator(x, v)`` where the constraint has one, else a products-only operator of
+        ``hessp(x, v, p)``, else the operator of what ``hess(x, v)`` returns (a dense array, a sparse matrix or
+        an operator, structure kept); ``quasi_newton`` as for :meth:`weighted_hessian` (its approximations are
+        dense (n, n) matrices, as scipy's update strategies keep them)."""
+        from ._operators import DenseOperator, MatvecOperator, SumOperator, as_operator
+
+        n, terms = self.n, []
+        for b, start in zip(self.blocks, self._starts):
+            if b.hess is None:
+                continue
+            v = np.asarray(_host(w[start:start + b.m]), dtype=np.float64)
+            if b.hess_operator is not None:
+                term = as_operator(b.hess_operator(x, v))
+            elif b.hessp is not None:
+                term = MatvecOperator((n, n), functools.partial(_hessp_at, b, x, v, n), symmetric=True,
+                                      dtype=x.dtype, like=x)
+            else:
+                term = _hessian_operator(self.xp, b.hess(x, v), x, n, f"{b.label} hess")
+            if tuple(term.shape) != (n, n):
+                raise ValueError(f"{b.label} hess_operator must return an operator of shape {(n, n)}; got "
+                                 f"shape {tuple(term.shape)}")
+            terms.append(term)
+        for B in ([] if quasi_newton is None else quasi_newton.matrices()):
+            terms.append(DenseOperator(self.xp.asarray(B, dtype=x.dtype), symmetric=True))
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else SumOperator(terms)
+
+    @property
+    def _starts(self) -> list:
+        """The first row of each block in the stacked c."""
+        return [int(k) for k in np.cumsum([0] + [b.m for b in self.blocks])[:-1]]
 
     def split(self, y) -> list:
         """A length-m vector cut into one array per constraint, in the order given."""
@@ -241,6 +295,116 @@ class ConstraintSet:
         """Entry-wise distance of the values c from [lo, hi] (host array)."""
         c = _host(c)
         return np.maximum(np.maximum(self.lo - c, c - self.hi), 0.0)
+
+
+class ConstraintQuasiNewton:
+    """Quasi-Newton approximations of the constraint Hessians that were not given, as scipy's trust-constr makes
+    them (``scipy.optimize._differentiable_functions.VectorFunction`` with a ``HessianUpdateStrategy``).
+
+    One strategy per block in ``hessian_missing``: a copy of the user's (NonlinearConstraint(hess=BFGS()) or
+    SR1(): never the caller's instance, which scipy would change), else scipy's ``SR1()``, since the Hessian of
+    v'c is indefinite in general (BFGS would skip every update with negative curvature). Each is initialized
+    with ``initialize(n, "hess")`` and, at a new point x+ with multipliers w, updated with scipy's pair
+
+        delta_x = x+ - x,    delta_grad = J_k(x+)' w_k - J_k(x)' w_k
+
+    (the change of the gradient of w_k'c_k along the step, the current multipliers at both ends), so that B_k
+    approximates Hess(w_k'c_k) = sum_i w_ki Hess c_ki itself; the weighted Hessian adds B_k as it is. A block
+    contributes nothing until its first update (scipy starts from the identity, which for a constraint that is
+    in fact linear, given as a dict without Hessian, would add curvature that is not there; scipy's first update
+    scales the identity by y'y / |y's|, Nocedal & Wright (2006), eq. 6.20). A zero delta_grad (a linear block)
+    is no update (scipy warns and skips it). Who calls :meth:`update` decides when: the augmented Lagrangian
+    method does once per point at which its subproblem solver asks for the Hessian (each accepted step)."""
+
+    def __init__(self, cset: ConstraintSet):
+        from scipy.optimize import SR1
+
+        self.n, self.entries = cset.n, []
+        for b, start in zip(cset.blocks, cset._starts):
+            if b.hess is None and not b.linear:
+                strategy = copy.deepcopy(b.update_strategy) if b.update_strategy is not None else SR1()
+                strategy.initialize(cset.n, "hess")
+                self.entries.append(_QuasiNewtonEntry(b.label, start, b.m, strategy))
+        self._x = None
+        self.pairs = 0  # curvature pairs used, over all blocks
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    @property
+    def labels(self) -> list:
+        return [e.label for e in self.entries]
+
+    @property
+    def methods(self) -> list:
+        """The name of each block's strategy ("SR1", "BFGS", ...), in the order of ``labels``."""
+        return [type(e.strategy).__name__ for e in self.entries]
+
+    def update(self, x, J, w) -> None:
+        """Record the curvature between the last point and x (``J``: the stacked (m, n) Jacobian at x, dense or
+        scipy.sparse; ``w``: the multipliers, length m). The first call only stores the point."""
+        x_h = _host(x)
+        w_h = _host(w)
+        rows = [_host_rows(J, e.start, e.m) for e in self.entries]
+        if self._x is not None:
+            delta_x = x_h - self._x
+            if np.any(delta_x != 0.0):
+                for e, J_k in zip(self.entries, rows):
+                    w_k = w_h[e.start:e.start + e.m]
+                    delta_grad = np.asarray(J_k.T @ w_k - e.jacobian.T @ w_k, dtype=np.float64).reshape(-1)
+                    if np.all(np.isfinite(delta_grad)) and np.any(delta_grad != 0.0):
+                        e.strategy.update(delta_x, delta_grad)
+                        e.updates += 1
+                        self.pairs += 1
+        self._x = x_h
+        for e, J_k in zip(self.entries, rows):
+            e.jacobian = J_k
+
+    def matrices(self) -> list:
+        """B_k (dense (n, n) host arrays) of the blocks updated at least once."""
+        return [e.strategy.get_matrix() for e in self.entries if e.updates]
+
+
+@dataclass
+class _QuasiNewtonEntry:
+    label: str
+    start: int
+    m: int
+    strategy: object
+    updates: int = 0
+    jacobian: object = None  # J_k at the last point (host)
+
+
+def _host_rows(J, start, m):
+    """Rows start:start+m of a stacked Jacobian on the host (dense NumPy, or scipy.sparse kept sparse)."""
+    import scipy.sparse as sp
+
+    rows = J[start:start + m]
+    return sp.csr_array(rows) if sp.issparse(rows) else _host(rows)
+
+
+def _hessp_at(block, x, v, n, p):
+    """(sum_i v_i Hess c_i(x)) p from a constraint's ``hessp(x, v, p)``, checked."""
+    return as_array(array_namespace(x), block.hessp(x, v, p), x, (n,), f"{block.label} hessp")
+
+
+def _hessian_operator(xp, value, like, n, what):
+    """What a constraint's hess returned as an operator: an Operator or scipy LinearOperator as it is, a sparse
+    matrix as a SparseOperator, anything else as the dense operator of :func:`_dense`."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import LinearOperator
+
+    from ._operators import DenseOperator, Operator, as_operator
+
+    if isinstance(value, (Operator, LinearOperator)) or (sp.issparse(value) and is_numpy_namespace(xp)):
+        return as_operator(value)
+    return DenseOperator(_dense(xp, value, like, (n, n), what), symmetric=True)
+
+
+def _with(block: ConstraintBlock, **fields) -> ConstraintBlock:
+    from dataclasses import replace
+
+    return replace(block, **fields)
 
 
 def _as_list(constraints) -> list:

@@ -16,9 +16,11 @@ Rules, one per format (``chunks`` is the number of rows per block; None: one blo
   whole column: load such files without ``chunks``);
 * .parquet: one task per part reads it with pyarrow (which must be installed: ``pip install pyarrow``); the
   columns must be numeric, checked against the schema at load;
-* svmlight: sparse data is held in memory as one ``scipy.sparse`` CSR matrix (nonzeros only), one per part,
-  stacked; ``chunks`` does not apply (ricci's products take CSR data directly; Dask arrays of sparse blocks
-  are not among the data kinds the compiled code accepts);
+* svmlight: blocks of ``chunks`` rows that are ``scipy.sparse`` CSR matrices (nonzeros only), each parsed from
+  its own byte range of the file; one streaming pass at load finds the byte offsets of the blocks, the rows
+  in each, and (parsing the lines, unless ``n_features`` and ``zero_based`` are given) the width and the base
+  of the indices. ricci's compiled code takes such arrays through products (``ricci.symbolic``: blocks of
+  sparse rows);
 * .npz: compressed archives cannot be read by rows; save the arrays as .npy parts.
 
 Validation that needs the values (finite numbers, integer class labels) happens where they are computed:
@@ -334,33 +336,49 @@ def parquet_table(da, files, chunks, what_error):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# svmlight parts: one CSR matrix
+# svmlight files and parts: blocks of rows, each a CSR matrix
 # ----------------------------------------------------------------------------------------------------------
 
 
-def svmlight_parts(files, n_features, zero_based):
-    """(X, y, zero-based) of svmlight parts: each parsed with 0-based raw indices, then column 0 dropped
-    when no part uses index 0 (1-based), stacked as one CSR matrix of the widest part's width."""
+def svmlight_table(da, files, chunks, n_features, zero_based):
+    """(X, y, zero-based, layouts) of svmlight parts read lazily: X a Dask array whose blocks of ``chunks``
+    rows (None: one block per part; blocks never span two parts) are ``scipy.sparse.csr_array`` matrices, y
+    the Dask vector of their labels with the same blocks. Each block reads and parses its own byte range of
+    its file when computed (X and y of one block come from one parse). At load, one streaming pass per part
+    (``_svmlight.scan_rows``) finds where the blocks start and how many rows each holds, and, unless both
+    ``n_features`` and a base (``zero_based`` True or False) are given, parses the lines for the width and
+    the base (1-based unless an index 0 appears in some part), which also checks every line."""
+    import dask
     import scipy.sparse as sp
+    from dask.base import tokenize
 
-    parsed = [_svmlight.read_svmlight(f, None, True) for f in files]
-    uses_zero = any(p.X.shape[1] and p.X[:, [0]].nnz for p in parsed)
-    zb = uses_zero if zero_based == "auto" else bool(zero_based)
-    if not zb and uses_zero:
-        bad = next(f for f, p in zip(files, parsed) if p.X.shape[1] and p.X[:, [0]].nnz)
-        raise ValueError(f"{bad}: feature index 0 in a file read as 1-based (zero_based=False)")
-    width = max(p.X.shape[1] for p in parsed) - (0 if zb else 1)
-    width = max(width, 0)
-    if n_features is not None:
-        if n_features < width:
-            raise ValueError(f"{files[0]}...: n_features={n_features}, but the parts have {width} features")
-        width = int(n_features)
-    blocks = []
-    for p in parsed:
-        X = p.X
-        if not zb and X.shape[1]:
-            X = X[:, 1:]
-        X = sp.csr_array((X.data, X.indices, X.indptr), shape=(X.shape[0], width))
-        blocks.append(X)
-    X = blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
-    return sp.csr_array(X), np.concatenate([p.y for p in parsed]), zb
+    known = n_features is not None and zero_based in (True, False)
+    layouts = [_svmlight.scan_rows(f, chunks, parse=not known) for f in files]
+    if known:
+        zb, width = bool(zero_based), int(n_features)
+    else:
+        lows = [(f, lay.min_index) for f, lay in zip(files, layouts) if lay.min_index is not None]
+        uses_zero = [f for f, low in lows if low == 0]
+        zb = bool(uses_zero) if zero_based == "auto" else bool(zero_based)
+        if not zb and uses_zero:
+            raise ValueError(f"{uses_zero[0]}: feature index 0 in a file read as 1-based (zero_based=False)")
+        width = max(max(lay.max_index for lay in layouts) + (1 if zb else 0), 0)
+        if n_features is not None:
+            if n_features < width:
+                raise ValueError(f"{files[0]}{'...' if len(files) > 1 else ''}: n_features={n_features}, but the "
+                                 f"data have {width} features")
+            width = int(n_features)
+    meta = sp.csr_array((0, width), dtype=np.float64)
+    X_parts, y_parts = [], []
+    for path, layout in zip(files, layouts):
+        path = os.path.abspath(path)
+        stat = os.stat(path)
+        for start, stop, first_line, rows in layout.blocks:
+            key = "ricci-svmlight-" + tokenize(path, stat.st_size, stat.st_mtime_ns, start, stop, width, zb)
+            task = dask.delayed(_svmlight.read_rows, nout=2)(path, start, stop, first_line, rows, width, zb,
+                                                             dask_key_name=key)
+            X_parts.append(da.from_delayed(task[0], shape=(rows, width), dtype=np.float64, meta=meta))
+            y_parts.append(da.from_delayed(task[1], shape=(rows,), dtype=np.float64, meta=np.empty(0)))
+    X = X_parts[0] if len(X_parts) == 1 else da.concatenate(X_parts, axis=0)
+    y = y_parts[0] if len(y_parts) == 1 else da.concatenate(y_parts, axis=0)
+    return X, y, zb, layouts

@@ -176,8 +176,8 @@ def register_solve(sub):
     p.add_argument("--label", default="-1", help="label column of --data FILE: an index or a name (default: last)")
     p.add_argument("--chunks", type=int, metavar="N",
                    help="read --data lazily into Dask by blocks of N rows (.npy memory-mapped, .csv and .parquet; "
-                        "FILE may be a directory or a glob of parts, e.g. 'parts/*.npy'); svmlight data stays one "
-                        "sparse matrix. Needs dask (pip install \"ricci[dask]\")")
+                        "FILE may be a directory or a glob of parts, e.g. 'parts/*.npy'; svmlight as blocks of sparse "
+                        "CSR rows). Needs dask (pip install \"ricci[dask]\")")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a problem parameter (e.g. lam=1e-3, n=100, hidden=8,4); with --expr: a scalar")
     p.add_argument("--subject-to", action="append", default=[], metavar="CONSTRAINT", dest="subject_to",

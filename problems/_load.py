@@ -3,7 +3,8 @@
 ``load(path)`` returns a :class:`Dataset` (features X, labels y, names), which unpacks as ``X, y = load(...)``.
 X is a float64 NumPy array, except that svmlight files give a ``scipy.sparse.csr_array`` (never dense: see
 ``_svmlight``), and that ``load(..., chunks=N)``, a directory or a glob pattern give Dask arrays read lazily
-by blocks of N rows (see ``_chunked``: .npy memory-mapped, .csv and .parquet parts, nothing computed at load).
+by blocks of N rows (see ``_chunked``: .npy memory-mapped, .csv and .parquet parts, nothing computed at load;
+svmlight files as blocks of CSR rows, located by one streaming pass at load).
 Every problem in the file is reported with the file, the line (or key) and the column, e.g.
 ``data.csv, line 7, column 'texture': 'abc' is not a number``.
 
@@ -101,13 +102,16 @@ def load(path, label=-1, *, format: str | None = None, header: bool | None = Non
     task: "classification" checks that the labels are integers (or text) with at least two classes;
         "regression" or None checks only that they are finite numbers.
     n_features, zero_based: svmlight only (number of columns; whether indices start at 0, "auto" detects).
-        svmlight data loads as a ``scipy.sparse.csr_array`` (nonzeros only); several parts as one.
+        svmlight data loads as a ``scipy.sparse.csr_array`` (nonzeros only); parts, or ``chunks``, as a
+        Dask array of CSR blocks.
     chunks: rows per block. Given (or for a directory or glob of parts) X and y are Dask arrays whose blocks
         read the file(s) when computed: nothing is parsed or computed at load, and the checks of values
         (finite numbers, two classes) happen where the values are computed, in the solve or the problem
-        builder. .npy files are memory-mapped; .npz cannot be read by blocks; svmlight data stays one
-        in-memory CSR matrix whatever ``chunks`` says (``notes["chunks"]`` records that it did not apply).
-        Needs Dask (``pip install "ricci[dask]"``); .parquet needs pyarrow.
+        builder. .npy files are memory-mapped; .npz cannot be read by blocks; svmlight files give blocks
+        that are ``scipy.sparse.csr_array`` matrices, each parsed from its byte range of the file (one
+        streaming pass at load finds the blocks, and parses the lines for the width and the base unless
+        ``n_features`` and ``zero_based`` are given). Needs Dask (``pip install "ricci[dask]"``); .parquet
+        needs pyarrow.
     """
     path = os.fspath(path)
     chunks = _chunked.check_chunks(chunks)
@@ -160,18 +164,9 @@ def _load_lazy(path, label, format, header, delimiter, task, n_features, zero_ba
     files = _chunked.parts_of(path) if _chunked.is_parts(path) else [path]
     fmt = _chunked.part_format(files, format)
     try:
-        if fmt == "svmlight":
-            if not (label is None or isinstance(label, int) and label == -1):
-                raise ValueError("svmlight files carry the label first on each line; pass label=-1 (the default) "
-                                 "or label=None to leave the labels out")
-            X, y, zb = _chunked.svmlight_parts(files, n_features, zero_based)
-            _check_width(path, X.shape[1])
-            notes = {"zero_based": zb, "parts": len(files),
-                     "chunks": "not applied: sparse data is held in memory as one CSR matrix"}
-            names = NumberedNames(X.shape[1], 0 if zb else 1)
-            ds = Dataset(X, None if label is None else y, names, None if label is None else "label", (), path, notes)
-            return _checked(path, ds, task)
         da = _chunked.require_dask(f"loading {path} by blocks")
+        if fmt == "svmlight":
+            return _load_svmlight_blocks(da, path, files, label, task, n_features, zero_based, chunks)
         if fmt == "npy":
             table, names = _chunked.npy_table(da, files, chunks, _FileError)
         elif fmt == "csv":
@@ -183,6 +178,30 @@ def _load_lazy(path, label, format, header, delimiter, task, n_features, zero_ba
         raise ValueError(f"{path}: cannot read it as {fmt} data ({type(exc).__name__}: {_one_line(exc)})") from None
     notes = {"parts": len(files), "chunks": X.chunks[0], "lazy": True}
     return _checked(path, Dataset(X, y, feats, label_name, (), path, notes), task)
+
+
+def _load_svmlight_blocks(da, path, files, label, task, n_features, zero_based, chunks) -> Dataset:
+    """svmlight parts (or one file read by ``chunks`` rows) as a Dask array of CSR blocks and its labels."""
+    if not (label is None or isinstance(label, int) and label == -1):
+        raise ValueError("svmlight files carry the label first on each line; pass label=-1 (the default) "
+                         "or label=None to leave the labels out")
+    if n_features is not None and (isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer))
+                                   or n_features < 1):
+        raise ValueError(f"n_features must be an integer >= 1 or None, got {n_features!r}")
+    if not (zero_based == "auto" or zero_based is True or zero_based is False):
+        raise ValueError(f"zero_based must be 'auto', True or False, got {zero_based!r}")
+    X, y, zb, layouts = _chunked.svmlight_table(da, files, chunks, n_features, zero_based)
+    _check_width(path, X.shape[1])
+    notes = {"zero_based": zb, "parts": len(files), "chunks": X.chunks[0], "lazy": True}
+    if all(lay.parsed for lay in layouts):
+        notes["nnz"] = sum(lay.nnz for lay in layouts)
+        if any(lay.query_ids for lay in layouts):
+            warnings.warn(f"{path}: the query ids (qid:) are ignored: ricci's problems do not rank within queries "
+                          "(load the file without chunks to keep them in Dataset.notes['query_ids'])",
+                          QueryIdsIgnored, stacklevel=4)
+    names = NumberedNames(X.shape[1], 0 if zb else 1)
+    ds = Dataset(X, None if label is None else y, names, None if label is None else "label", (), path, notes)
+    return _checked(path, ds, task)
 
 
 def _check_width(path, width: int):

@@ -129,6 +129,122 @@ def _line_blocks(path, block_bytes):
             carry = data[cut:]
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Reading by blocks of rows (lazy loading: ``_chunked.svmlight_table``)
+# ----------------------------------------------------------------------------------------------------------
+
+_BOM = b"\xef\xbb\xbf"
+_NOT_CONTENT = np.zeros(256, dtype=bool)
+_NOT_CONTENT[[_BLANK, _NEWLINE, 9, 11, 12, 13]] = True  # blank, newline, tab, vertical tab, form feed, CR
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where the blocks of rows of an svmlight file lie, from one streaming pass (:func:`scan_rows`):
+    ``blocks`` holds (first byte, end byte, number of the block's first line, sample rows) per block, so that
+    each block can be read and parsed on its own; with ``parsed`` the pass also parsed every line (the
+    file is valid) and ``min_index``/``max_index`` (-1 without entries), ``nnz`` and ``query_ids`` (whether
+    a line has ``qid:``) are known, else they are None."""
+
+    blocks: tuple
+    rows: int
+    parsed: bool
+    min_index: int | None = None
+    max_index: int | None = None
+    nnz: int | None = None
+    query_ids: bool | None = None
+
+
+def scan_rows(path, rows_per_block: int | None, *, parse: bool = True, block_bytes: int = BLOCK_BYTES) -> RowLayout:
+    """One pass over the svmlight file ``path``, ``block_bytes`` of whole lines at a time: the byte offset
+    of the start of every ``rows_per_block``-th sample line (None: one block for the file) and the number of
+    sample lines (lines with a label, not blank and not only a comment) between them; with ``parse`` each
+    piece is also parsed (``_parse_block``: a malformed line is a ValueError naming its line) for the
+    smallest and largest feature index and the number of entries, which the width of X and the base of its
+    indices need. Memory: the pass holds one piece of ``block_bytes`` and the block offsets."""
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        position = len(_BOM) if fh.read(len(_BOM)) == _BOM else 0
+    cuts, seen = [(0, 1)], 0  # (byte, line number) where each block starts; the first at the file's start
+    low, high, nnz, qids = None, -1, 0, False
+    for data, first_line in _line_blocks(path, block_bytes):
+        if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+            raise ValueError(f"{path}: lines end in a bare carriage return (CR, old Mac OS); reading by blocks of "
+                             "rows needs newline (LF or CRLF) line ends: convert the file, or load it without chunks")
+        b = np.frombuffer(data, dtype=np.uint8)
+        starts = np.concatenate(([0], np.flatnonzero(b == _NEWLINE) + 1))
+        starts = starts[starts < b.size]
+        ends = np.concatenate((starts[1:], [b.size]))
+        content = np.flatnonzero(~_NOT_CONTENT[b])
+        first = np.searchsorted(content, starts)  # the first non-blank byte at or after each line start
+        found = first < content.size
+        at = content[np.minimum(first, max(content.size - 1, 0))] if content.size else np.zeros_like(starts)
+        sample = found & (at < ends) & (b[at] != ord("#")) if content.size else np.zeros(starts.size, bool)
+        lines = np.flatnonzero(sample)
+        if rows_per_block is not None:
+            take = lines[(seen + np.arange(lines.size)) % rows_per_block == 0]
+            cuts.extend((position + int(starts[k]), first_line + int(k)) for k in take)
+        seen += int(lines.size)
+        if parse:
+            block = _parse_block(path, data, first_line)
+            if block.labels.size != lines.size:  # pragma: no cover - the two readings of a line agree
+                raise ValueError(f"{path}: found {block.labels.size} samples near line {first_line}, expected "
+                                 f"{lines.size}")
+            if block.indices.size:
+                low = int(block.indices.min()) if low is None else min(low, int(block.indices.min()))
+                high = max(high, int(block.indices.max()))
+            nnz += int(block.indices.size)
+            qids = qids or bool((block.qids >= 0).any())
+        position += len(data)
+    if seen == 0:
+        raise ValueError(f"{path}: the file is empty (no sample lines)")
+    if rows_per_block is not None and len(cuts) > 1:
+        cuts = cuts[1:]  # the first sample line starts the first block; the bytes before it are blanks
+        cuts[0] = (0, 1)  # ... read with it (a byte-order mark, comments)
+    size = os.path.getsize(path)
+    bounds = [c[0] for c in cuts] + [size]
+    counts = [rows_per_block] * (len(cuts) - 1) if rows_per_block is not None else []
+    counts.append(seen - sum(counts))
+    blocks = tuple((bounds[k], bounds[k + 1], cuts[k][1], counts[k]) for k in range(len(cuts)))
+    if not parse:
+        return RowLayout(blocks, seen, False)
+    return RowLayout(blocks, seen, True, low, high, nnz, qids)
+
+
+def read_rows(path, start: int, stop: int, first_line: int, rows: int, width: int, zero_based: bool):
+    """The rows of the svmlight file ``path`` in bytes [start, stop) (a block of :func:`scan_rows`) as a
+    ``scipy.sparse.csr_array`` of shape (rows, width) and their labels; run inside a Dask task. A block that
+    no longer holds ``rows`` samples, or an index outside the width, is a ValueError naming the file."""
+    import scipy.sparse as sp
+
+    with open(path, "rb") as fh:
+        fh.seek(max(start - 1, 0))
+        before = fh.read(1) if start > 0 else b"\n"
+        data = fh.read(stop - start)
+        after = fh.read(1)
+    if before != b"\n" or len(data) != stop - start or (after and not data.endswith(b"\n")):
+        raise ValueError(f"{path}: bytes {start} to {stop} no longer hold whole lines (the file changed since it "
+                         "was loaded?)")
+    if start == 0:
+        data = data.removeprefix(_BOM)
+    block = _parse_block(path, data, first_line)
+    if block.labels.size != rows:
+        raise ValueError(f"{path}: read {block.labels.size} rows from line {first_line} on, expected {rows} (the "
+                         "file changed since it was loaded?)")
+    indices = block.indices - (0 if zero_based else 1)
+    if indices.size and (indices.min() < 0 or indices.max() >= width):
+        bad = int(block.indices.min() if indices.min() < 0 else block.indices.max())
+        raise ValueError(f"{path}: feature index {bad} near line {first_line} lies outside the {width} "
+                         f"{'0' if zero_based else '1'}-based features the file was loaded with (it changed "
+                         "since it was loaded?)")
+    index_dtype = np.int32 if max(width, indices.size) < 2**31 - 1 else np.int64
+    indptr = np.zeros(rows + 1, dtype=index_dtype)
+    np.cumsum(block.counts, out=indptr[1:])
+    X = sp.csr_array((block.values, indices.astype(index_dtype), indptr), shape=(rows, width))
+    X.has_sorted_indices = True  # strictly increasing per line, checked by the parser
+    return X, block.labels
+
+
 def _parse_block(path, data: bytes, first_line: int) -> _Block:
     if b"#" in data:  # comments run to the end of their line (the newline stays: line numbers do not move)
         data = _COMMENT.sub(b"", data)

@@ -3,7 +3,7 @@ the sizes of the symbolic dimensions read off their shapes.
 
 The compiled function, ``Objective``/``LeastSquares`` and the module that ``rs.export`` writes all bind their
 inputs here. The module is standalone on purpose: it imports only the standard library, NumPy, and
-array-api-compat when that is installed, so that ``rs.export`` embeds its source in the exported module
+array-api-compat when that is installed (and ``_dask_sparse``, standalone too and embedded with it), so that ``rs.export`` embeds its source in the exported module
 (which must not import ricci) and there is one implementation, not a copy in a string.
 
 Rules, in order:
@@ -13,7 +13,8 @@ Rules, in order:
   NumPy (the Dask namespace computes, NumPy arrays join it as single chunks) and ``scipy.sparse`` matrices or
   arrays with NumPy (they are converted to ``scipy.sparse.csr_array``, whose ``@`` and ``*`` are the array
   API's, and may only enter products: ``X @ w``, ``X' v``, ``X' diag(s) X``, checked where an objective is
-  built, see :func:`sparse_uses`);
+  built, see :func:`sparse_uses`); a Dask array of ``scipy.sparse`` blocks is held as ``_dask_sparse.SparseRows``
+  (products block by block) and counts as Dask;
 * dtype: the result type of the real floating arrays among the inputs (float32 stays float32 only when every
   floating input is float32), float64 when there are none; device: that of the first array;
 * conversion: numbers and lists become arrays of that dtype on that device; arrays of another dtype are cast
@@ -37,6 +38,7 @@ try:
 except ImportError:  # the exported module without array-api-compat: NumPy arrays only
     array_api_compat = None
 
+from ._dask_sparse import SparseRows, computable, has_sparse_blocks, wrap
 
 # -- dimensions ----------------------------------------------------------------------------------------------
 
@@ -175,8 +177,9 @@ def is_sparse(value):
 
 
 def is_dask(value):
-    """True for a Dask array (recognised by its type, without importing dask)."""
-    return _of_library(value, _DASK_TYPES, "dask.array", "compute")
+    """True for a Dask array (recognised by its type, without importing dask), also one of sparse row blocks
+    (``_dask_sparse.SparseRows``)."""
+    return _of_library(value, _DASK_TYPES, "dask.array", "compute") or isinstance(value, SparseRows)
 
 
 def _of_library(value, cache: dict, module: str, method: str) -> bool:
@@ -237,7 +240,8 @@ def infer_namespace(values, who, like=None):
                                     f"({exc})") from None
                 raise TypeError(f"{who}: {kinds[0]} is not an array type of a supported library (NumPy, CuPy, "
                                 f"Dask, scipy.sparse or another array-API library): {exc}") from None
-        device = array_api_compat.device(next((a for a in dense if is_dask(a)), dense[0]))
+        first = next((a for a in dense if is_dask(a)), dense[0])
+        device = "cpu" if has_sparse_blocks(first) else array_api_compat.device(first)  # sparse blocks: the host
     if sparse and (xp is not np and getattr(xp, "__name__", "") != "array_api_compat.numpy"):
         raise TypeError(f"{who}: scipy.sparse data can be used with NumPy arrays only, got it together with "
                         f"{', '.join(_kinds(dense))}; convert the sparse data to a dense array of that library")
@@ -272,8 +276,9 @@ def materialize(outputs, *, dense=True):
     lazy = [k for k, o in enumerate(outputs) if is_dask(o)]
     if lazy:
         dask = sys.modules["dask"]  # loaded, since a Dask array exists (this module imports no third library)
-        for k, value in zip(lazy, dask.compute(*(outputs[k] for k in lazy))):
-            outputs[k] = value
+        parts = [computable(outputs[k]) for k in lazy]  # sparse row blocks: stacked into one CSR matrix
+        for k, value, (_, finish) in zip(lazy, dask.compute(*(p[0] for p in parts)), parts):
+            outputs[k] = value if finish is None else finish(value)
     if dense:
         outputs = [o.toarray() if is_sparse(o) else o for o in outputs]
     return outputs
@@ -292,6 +297,11 @@ def convert(xp, value, dtype, device, label, *, finite=False, expected=None):
     """
     if is_sparse(value):
         return _sparse(value, dtype, label, finite)
+    if isinstance(value, SparseRows):
+        return value if value.dtype == dtype else SparseRows(wrap(value.blocks, dtype, label, False).blocks,
+                                                             value.transposed)
+    if is_dask(value) and has_sparse_blocks(value):  # read through products, block by block
+        return wrap(value, dtype, label, finite)
     if not finite and is_array(value) and value.dtype == dtype:
         return value  # already right (``dtype`` is a real floating type): the common case, kept cheap
     if isinstance(value, (bool, np.bool_)):

@@ -18,7 +18,7 @@ import math
 import numbers
 import sys
 
-from . import _binding, _fdcheck
+from . import _binding, _dask_sparse, _fdcheck
 from ._calculus import derivative_table, resolve_variable, variables
 from ._codegen import CompiledFunction
 from ._dims import plain_shape, plain_ties, shape_str
@@ -26,7 +26,7 @@ from ._names import identifier
 from ._nodes import Expr
 from ._printing import index_notation, to_str
 
-EMBEDDED = (_binding, _fdcheck)  # in order: a later module may use an earlier one's names
+EMBEDDED = (_dask_sparse, _binding, _fdcheck)  # in order: a later module may use an earlier one's names
 
 
 @functools.cache  # the embedded modules' source does not change while ricci runs

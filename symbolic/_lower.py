@@ -588,7 +588,7 @@ SYMMETRIC_PAIRS_HELPER = (
 PRODUCTS_ONLY_HELPER = (
     "def _products_only(a):\n"
     "    # sparse (scipy.sparse, cupyx) or Dask data, read through products only (Lowering.gram_blocks)\n"
-    "    return hasattr(a, 'tocsr') or hasattr(a, '__dask_graph__')\n"
+    "    return hasattr(a, 'tocsr') or hasattr(a, '__dask_graph__') or hasattr(a, 'row_chunks')\n"
 )
 
 
@@ -601,6 +601,9 @@ GRAM_BLOCKS_HELPER = (
     "    n, c = a.shape[1], w.shape[1]\n"
     "    if pairs is not None:\n"
     "        return xp.reshape(xp.take(pairs.T @ w, positions, axis=0), (n, n, c))\n"
+    "    if hasattr(w, 'row_chunks'):  # w Dask of sparse row blocks (so is a, a product with it): G = w' (a .* a)\n"
+    "        outer = xp.reshape(a[:, :, None] * a[:, None, :], (a.shape[0], n * n))  # in one pass, not c\n"
+    "        return xp.permute_dims(xp.reshape(w.T @ outer, (c, n, n)), (1, 2, 0))\n"
     "    blocks = []\n"
     "    for col in range(c):\n"
     "        weight = xp.reshape(w[:, col], (-1, 1))\n"
@@ -613,8 +616,9 @@ GRAM_BLOCKS_HELPER = (
 GRAM_VECTOR_HELPER = (
     "def _gram_vector(xp, x, w, v, entries):\n"
     "    # x'(w .* (x v)) over blocks of about `entries` entries of x's rows, each block read once from memory\n"
-    "    if hasattr(x, 'tocsr') or hasattr(x, 'dask'):  # sparse or Dask x: two whole products (a row slice of\n"
-    "        u = x @ v  # a sparse matrix is a new matrix, one per row when x is wide; Dask has its own blocks)\n"
+    "    if hasattr(x, 'tocsr') or hasattr(x, 'dask') or hasattr(x, 'row_chunks'):  # sparse or Dask x: two whole\n"
+    "        u = x @ v  # products (a row slice of a sparse matrix is a new matrix, one per row when x is wide;\n"
+    "        # Dask, also of sparse blocks, has its own blocks)\n"
     "        return x.T @ (u if w is None else w * u)\n"
     "    rows = max(1, entries // max(1, x.shape[1]))\n"
     "    out = None\n"

@@ -41,6 +41,7 @@ from ._binding import (
 from ._build import as_expr, residual_blocks
 from ._calculus import hvp_blocks, resolve_variable, variables
 from ._codegen import compile as compile_exprs
+from ._dask_sparse import SparseRows
 from ._data_kinds import check_host_vector, check_sparse_uses
 from ._differentiate import derivative_once
 from ._dims import DimensionError, dim_value, plain_shape, plain_ties, shape_str
@@ -97,8 +98,9 @@ class _Bound:
         self.xp = host_namespace(xp)  # x and the results: NumPy for Dask data (data kinds: ``_data_kinds``)
         self.data = {k: convert(xp if is_array(v) else self.xp, v, self.dtype, self.device, f"{what}: data {k!r}",
                                 finite=True) for k, v in data.items()}  # numbers stay on the host
-        check_sparse_uses(self.expr, {k: f"scipy.sparse {type(data[k]).__name__}" for k, v in self.data.items()
-                                      if is_sparse(v)}, what)
+        check_sparse_uses(self.expr, {k: f"scipy.sparse {type(data[k]).__name__}" if is_sparse(v) else
+                                      "a Dask array of scipy.sparse blocks" for k, v in self.data.items()
+                                      if is_sparse(v) or isinstance(v, SparseRows)}, what)
         self.sizes = self._bind_sizes(needed, dict(sizes or {}), what)
         self.shapes = [tuple(dim_value(d, self.sizes) for d in v.shape) for v in self.wrt]
         self.counts = [math.prod(s) for s in self.shapes]
@@ -428,7 +430,8 @@ class Objective(_Bound):
         for users who never ask for the operator)."""
         program = self.__dict__.get("_hessian_operator_program")
         if program is None:
-            lazy = frozenset(k for k, v in self.data.items() if is_dask(v))
+            lazy = {k: len(v.row_chunks) if isinstance(v, SparseRows) else 1 for k, v in self.data.items()
+                    if is_dask(v)}  # Dask data (of sparse blocks: a dense block per block of rows, _operator_plan)
             plan = hessian_plan(self.hessian_blocks, self.sizes, [v.ndim for v in self.wrt], lazy)
             point = self._plan  # the levels of one evaluation point (``_point.PointPlan``)
             levels = [(level, point.outputs[level], point.exports[level]) for level in ("value", "gradient")]

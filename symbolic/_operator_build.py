@@ -23,6 +23,7 @@ import numpy as np
 from ._binding import is_dask, is_sparse, materialize
 from ._codegen import compile as compile_exprs
 from ._codegen import frontier
+from ._dask_sparse import SparseRows
 from ._nodes import Contract, Var
 from ._operator_plan import (
     BlockDiagonalPlan,
@@ -227,6 +228,11 @@ def assemble_gram(plan: GramPlan, ctx: _Context):
     is (sparse stays sparse, Dask stays lazy)."""
     n = plan.shape[1]
     a = ctx.value(plan.matrix)
+    if isinstance(a, SparseRows):  # Dask of sparse row blocks: products block by block (``_dask_gram``)
+        from ._dask_gram import SparseRowsGram
+
+        d = None if plan.weights is None else np.asarray(ctx.array(plan.weights, (a.shape[0],)))
+        return SparseRowsGram(a, d, shift=ctx.scalar(plan.shift))
     if len(a.shape) != 2 or a.shape[1] != n:  # A[a..., i...] with several axes (or none) on either side
         a = ctx.xp.reshape(ctx.xp.asarray(a), (-1, n))
     d = None if plan.weights is None else ctx.array(plan.weights, (a.shape[0],))

@@ -464,7 +464,7 @@ def block_plan(block: Expr, p: int, sizes: dict, lazy=frozenset()) -> Plan:
     if not plans:
         return ZeroPlan(shape)
     plan = merge_terms(shape, plans)
-    return plan if plan_cost(plan, sizes, lazy) < rows * cols else DensePlan(shape, block)
+    return plan if plan_cost(plan, sizes, lazy) < rows * cols * _partials(lazy) else DensePlan(shape, block)
 
 
 def merge_terms(shape, plans: list) -> Plan:
@@ -525,14 +525,14 @@ def hessian_plan(blocks, sizes: dict, ranks, lazy=frozenset()) -> Plan:
     are the transposes of those above (the Hessian of a twice continuously differentiable f is symmetric).
     Where the structured blocks save less than half of the dense matrix's entries, every block is dense
     (and the operator one dense matrix). ``lazy``: names of variables held as Dask arrays (see
-    :func:`plan_cost`)."""
+    :func:`plan_cost`; a dict name -> blocks of rows for Dask data of sparse blocks, see :func:`_partials`)."""
     k = len(blocks)
     if k == 1:
         return block_plan(blocks[0][0], ranks[0], sizes, lazy)
     upper = {(a, b): block_plan(blocks[a][b], ranks[a], sizes, lazy) for a in range(k) for b in range(a, k)}
     plan = _symmetric_blocks(upper, k)
     total = plan.shape[0]
-    if 2 * plan_cost(plan, sizes, lazy) >= total * total:
+    if 2 * plan_cost(plan, sizes, lazy) >= total * total * _partials(lazy):
         dense = {}
         for (a, b), p in upper.items():
             dense[a, b] = p if isinstance(p, ZeroPlan) else DensePlan(p.shape, blocks[a][b])
@@ -671,6 +671,13 @@ def _(plan: BlockPlan):
 def computed(exprs) -> list:
     """The expressions among ``exprs`` that a kernel must compute (not variables, which are given), once each."""
     return list(dict.fromkeys(e for e in exprs if not isinstance(e, Var)))
+
+
+def _partials(lazy) -> int:
+    """How many copies of a dense block one pass over the ``lazy`` data forms: one per block of rows for
+    Dask data of sparse blocks (``lazy`` a dict name -> that number; each block's X_b' D X_b is dense before
+    the blocks' sum), else 1."""
+    return max(lazy.values(), default=1) if isinstance(lazy, dict) else 1
 
 
 def plan_cost(plan: Plan, sizes: dict, lazy=frozenset()) -> int:

@@ -45,3 +45,18 @@ def test_newton_on_a_local_cluster_gives_the_numpy_solution(rng, client):
     assert result.nit == reference.nit
     workers = client.has_what()
     assert len(workers) == 2 and all(keys for keys in workers.values())  # both processes hold blocks
+
+
+def test_chunked_svmlight_on_a_local_cluster_gives_the_csr_solution(rng, client, tmp_path):
+    """svmlight blocks parsed by the worker processes from the file (the graph holds its name and byte
+    ranges), products on the sparse blocks there, the in-memory CSR solution on the driver."""
+    import scipy.sparse as sp
+
+    X = sp.random_array((150, 5), density=0.5, format="csr", random_state=rng)
+    y = (X @ np.arange(1.0, 6.0) > 0).astype(float)
+    problems.save_svmlight(tmp_path / "f.svm", X, y)
+    reference = problems.logistic_regression(X, y, lam=0.1).solve("newton", tol=1e-10)
+    ds = problems.load(tmp_path / "f.svm", chunks=50)
+    result = problems.logistic_regression(ds.X, ds.y, lam=0.1).solve("newton", tol=1e-10)
+    assert result.success and result.nit == reference.nit
+    np.testing.assert_allclose(result.x, reference.x, rtol=0, atol=1e-9)

@@ -281,8 +281,9 @@ def test_parts_of_different_widths_are_refused(tmp_path, da):
 
 
 def test_svmlight_parts_stack_into_one_csr(tmp_path, rng):
-    """Sparse parts stay one in-memory CSR matrix (chunks does not apply, and says so); the base is decided
-    over all parts (index 0 in one part makes every part 0-based)."""
+    """Sparse parts load as Dask blocks of CSR rows (blocks of ``chunks`` rows within each part; one block per
+    part without chunks), which compute to one CSR matrix; the base is decided over all parts (index 0 in one
+    part makes every part 0-based)."""
     X = _sparse_matrix(rng, 30, 12, 0.3)
     y = rng.integers(0, 2, 30)
     folder = tmp_path / "s"
@@ -290,13 +291,14 @@ def test_svmlight_parts_stack_into_one_csr(tmp_path, rng):
     for i, (lo, hi) in enumerate([(0, 10), (10, 25), (25, 30)]):
         problems.save_svmlight(folder / f"p{i}.svm", X[lo:hi], y[lo:hi])
     ds = problems.load(folder / "p*.svm", chunks=4)
-    assert sp.issparse(ds.X) and ds.X.shape == (30, 12) and "not applied" in ds.notes["chunks"]
-    assert (ds.X != X).nnz == 0 and ds.notes["zero_based"] is False
-    np.testing.assert_array_equal(ds.y, y)
+    assert ds.lazy and ds.X.shape == (30, 12) and ds.X.chunks[0] == (4, 4, 2, 4, 4, 4, 3, 4, 1)
+    assert (ds.X.compute() != X).nnz == 0 and ds.notes["zero_based"] is False
+    np.testing.assert_array_equal(ds.y.compute(), y)
     _write(folder, "p3.svm", "1 0:5\n")
     ds = problems.load(folder)
-    assert ds.notes["zero_based"] is True and ds.X.shape == (31, 13) and ds.X[30, 0] == 5
-    assert (ds.X[:30, 1:] != X).nnz == 0
+    assert ds.notes["zero_based"] is True and ds.X.chunks == ((10, 15, 5, 1), (13,))
+    Xc = ds.X.compute()
+    assert sp.issparse(Xc) and Xc[30, 0] == 5 and (Xc[:30, 1:] != X).nnz == 0
 
 
 def test_core_imports_no_dask():

@@ -69,17 +69,16 @@ from array_api_compat import device
 from scipy.optimize import OptimizeResult
 
 from ._arrays import all_finite, as_array, dot, eps, max_abs, norm, prepare_x0
+from ._bounds import active_mask, projected_gradient_norm
 from ._evaluator import FloatingPointGuard
 from ._gauss_newton import GaussNewtonDirection
 from ._iteration import IterationSkeleton
 from ._jacobian import column_norms, is_finite
-from ._bounds import active_mask
 from ._least_squares_bounds import (
     BoundedGaussNewtonDirection,
     BoundedLevenbergMarquardt,
     bounded_tests,
     least_squares_bounds,
-    projected_gradient_norm,
 )
 from ._levenberg_marquardt import LevenbergMarquardtSubproblem, MinpackRadius
 from ._line_search_driver import line_search_iterations
@@ -182,9 +181,9 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
                                     "x_scale")
             if not bool(xp.all(column_scale > 0)) or not all_finite(xp, column_scale):
                 raise ValueError("x_scale entries must be finite and positive")
-        settings = dict(method=method, ftol=ftol, xtol=xtol, gtol=gtol,
-                        optimality_tol=-1.0 if optimality_tol is None else float(optimality_tol),
-                        max_nfev=max_nfev, machine_eps=eps(xp, x0))
+        settings = {"method": method, "ftol": ftol, "xtol": xtol, "gtol": gtol,
+                    "optimality_tol": -1.0 if optimality_tol is None else float(optimality_tol),
+                    "max_nfev": max_nfev, "machine_eps": eps(xp, x0)}
         tests = LeastSquaresTests(**settings) if box is None else _BOUNDED_TESTS(lo=box[0], hi=box[1], **settings)
         skeleton = IterationSkeleton(res, x0, method=f"least_squares {method}",
                                      step_label="radius" if method == "lm" else "step", callback=callback,
@@ -209,7 +208,7 @@ def least_squares(fun, x0, jac=None, method="lm", ftol=1e-8, xtol=1e-8, gtol=1e-
     if box is None:
         optimality, active = max_abs(xp, grad), xp.zeros(n, dtype=xp.int32, device=device(x0))
     else:
-        optimality = projected_gradient_norm(x, grad, *box)
+        optimality = projected_gradient_norm(xp, x, grad, *box)
         active = xp.astype(active_mask(xp, x, *box), xp.int32)
     return OptimizeResult(x=x, cost=cost, fun=r, jac=J, grad=grad, optimality=optimality,
                           active_mask=active,

@@ -29,6 +29,7 @@ from scipy.optimize import Bounds, lsq_linear
 from scipy.sparse.linalg import LinearOperator
 
 from ._arrays import NonFiniteValue, SolverOverflow, all_finite, dot
+from ._bounds import projected_gradient_norm
 from ._levenberg_marquardt import LevenbergMarquardtSubproblem
 from ._op_elementary import DenseOperator, SparseOperator
 from ._result import LeastSquaresOutcome as LSO
@@ -80,11 +81,6 @@ def least_squares_bounds(bounds, n: int, xp, x0):
         raise TypeError(f"least_squares with bounds runs on NumPy arrays (scipy.optimize.lsq_linear); got x0 of "
                         f"{getattr(xp, '__name__', xp)}")
     return lo, hi
-
-
-def projected_gradient_norm(x, g, lo, hi) -> float:
-    """||P(x - g) - x||_inf, computed as ||clip(g, x - hi, x - lo)||_inf (no cancellation in x - g - x)."""
-    return float(np.max(np.abs(np.clip(g, x - hi, x - lo)))) if x.shape[0] else 0.0
 
 
 def _least_squares_matrix(J, scale):
@@ -244,7 +240,7 @@ def bounded_tests(tests_class):
             self.lo, self.hi = lo, hi
 
         def at_top(self, res, k: int, x, f: float, g):
-            scaled = projected_gradient_norm(np.asarray(x), np.asarray(g), self.lo, self.hi)
+            scaled = projected_gradient_norm(np, np.asarray(x), np.asarray(g), self.lo, self.hi)
             if not math.isfinite(scaled):
                 return LSO.OVERFLOW, "The gradient J'r of the cost overflowed."
             pg = res.user_value(scaled)

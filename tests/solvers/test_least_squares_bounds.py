@@ -6,7 +6,6 @@ import scipy.optimize as so
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from ricci import problems
 from ricci.solvers import least_squares
 
@@ -51,8 +50,8 @@ def test_box_linear_least_squares_matches_lsq_linear(rng, method, form):
 def _exponential(rng):
     t = np.linspace(0, 3, 40)
     y = 2.0 * np.exp(-1.3 * t) + 0.05 * rng.standard_normal(40)
-    fun = lambda x: x[0] * np.exp(-x[1] * t) - y  # noqa: E731
-    jac = lambda x: np.column_stack([np.exp(-x[1] * t), -x[0] * t * np.exp(-x[1] * t)])  # noqa: E731
+    fun = lambda x: x[0] * np.exp(-x[1] * t) - y
+    jac = lambda x: np.column_stack([np.exp(-x[1] * t), -x[0] * t * np.exp(-x[1] * t)])
     return fun, jac
 
 
@@ -70,8 +69,8 @@ def test_nonlinear_fit_with_an_active_bound_matches_trf(rng, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_bounded_rosenbrock_matches_trf(method):
-    fun = lambda x: np.array([10 * (x[1] - x[0] ** 2), 1 - x[0]])  # noqa: E731
-    jac = lambda x: np.array([[-20 * x[0], 10.0], [-1.0, 0.0]])  # noqa: E731
+    fun = lambda x: np.array([10 * (x[1] - x[0] ** 2), 1 - x[0]])
+    jac = lambda x: np.array([[-20 * x[0], 10.0], [-1.0, 0.0]])
     bounds = ([-np.inf, 1.5], [np.inf, np.inf])
     res = least_squares(fun, np.array([-1.2, 1.5]), jac=jac, method=method, bounds=bounds, **TIGHT)
     ref = so.least_squares(fun, np.array([-1.2, 1.5]), jac=jac, bounds=bounds, method="trf",

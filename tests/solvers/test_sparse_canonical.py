@@ -2,7 +2,6 @@
 sorts or squares them again; the user's matrix is never changed."""
 import numpy as np
 import scipy.sparse as sp
-
 from ricci import problems
 from ricci import symbolic as rs
 from ricci.solvers import GramOperator

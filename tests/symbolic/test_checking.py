@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import ricci.symbolic as rs
 from ricci.symbolic import _binding, _check, _dask_sparse, _fdcheck
 

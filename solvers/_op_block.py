@@ -50,6 +50,9 @@ from ._op_schur import (
     BlockCoupling,
     block_inverses,
     cholesky_in_place,
+    dense_schur_complement,
+    full_coupling,
+    inverse_factors,
     iterative_schur_factorization,
     prefer_iterative,
     schur_complement,
@@ -69,11 +72,21 @@ def _offsets(sizes):
 
 @dataclass(frozen=True)
 class _SchurSetting:
-    """A block diagonal (b, p, p) eliminated onto a rest with (n/q, q, q) diagonal blocks through a coupling."""
+    """A block diagonal (b, p, p) eliminated onto a rest with (n/q, q, q) diagonal blocks through a coupling
+    ``C``, a canonical scipy.sparse CSR array; its block form :attr:`coupling` is made on first use and kept in
+    the operator's ``cache`` under ``key`` (the exact route on a full coupling never needs it)."""
 
     B_blocks: object
     A_blocks: object
-    coupling: BlockCoupling
+    C: object
+    cache: dict
+    key: tuple
+
+    @property
+    def coupling(self) -> BlockCoupling:
+        if self.key not in self.cache:
+            self.cache[self.key] = BlockCoupling.of(self.C, self.B_blocks.shape[1], self.A_blocks.shape[1])
+        return self.cache[self.key]
 
 
 def _diagonal_blocks(form):
@@ -412,7 +425,7 @@ class BlockOperator(Operator):
         route = self._iterative_route(shift)
         if route is None:
             return self.factorize(shift)
-        E, R, forms, setting = route
+        E, R, _forms, setting = route
         what = f"BlockOperator + {shift:g}*I"
         inverse = block_inverses(setting.B_blocks, shift, f"{what}: its eliminated block diagonal")
         diagonal = schur_diagonal_blocks(setting.coupling, inverse, setting.A_blocks, shift)
@@ -443,8 +456,10 @@ class BlockOperator(Operator):
         if len(eliminated) != 1:
             return None
         E, R = eliminated, [1 - eliminated[0]]
+        if not prefer_iterative(self.row_sizes[R[0]]):
+            return None
         setting = self._schur_setting(E, R, forms)
-        if setting is None or not prefer_iterative(self.row_sizes[R[0]]):
+        if setting is None:
             return None
         return E, R, forms, setting
 
@@ -458,13 +473,21 @@ class BlockOperator(Operator):
         A_blocks = _diagonal_blocks(forms.get(R[0]))
         if A_blocks is None or B_blocks.shape[1] != B_blocks.shape[2]:
             return None
-        key = ("coupling", E[0], R[0], B_blocks.shape[1], A_blocks.shape[1])
+        key = ("coupling", E[0], R[0])
         if key not in self._cache:
             C = self._host_sparse_part(E, R)
-            self._cache[key] = None if C is None else BlockCoupling.of(C, B_blocks.shape[1], A_blocks.shape[1])
+            if C is not None:
+                import scipy.sparse as sp
+
+                C = sp.csr_array(C)
+                if not C.has_canonical_format:  # a copy: a block's own form is left as it was
+                    C = C.copy()
+                    C.sum_duplicates()
+            self._cache[key] = C
         if self._cache[key] is None:
             return None
-        return _SchurSetting(B_blocks, A_blocks, self._cache[key])
+        return _SchurSetting(B_blocks, A_blocks, self._cache[key], self._cache,
+                             ("block coupling", E[0], R[0], B_blocks.shape[1], A_blocks.shape[1]))
 
     def _host_sparse_part(self, rows, cols):
         """The blocks (rows x cols) assembled as one scipy.sparse CSR array, or None if one has no sparse form."""
@@ -538,7 +561,12 @@ class BlockOperator(Operator):
             return None
         setting = self._schur_setting(E, R, forms)
         if setting is not None:
-            inverse = block_inverses(setting.B_blocks, shift, f"BlockOperator + {shift:g}*I: diagonal block {E[0]}")
+            what = f"BlockOperator + {shift:g}*I: diagonal block {E[0]}"
+            if full_coupling(setting.C):
+                factors = inverse_factors(setting.B_blocks, shift, what)
+                return dense_schur_complement(setting.C.toarray(), None, setting.A_blocks, None, shift,
+                                              factors=factors)
+            inverse = block_inverses(setting.B_blocks, shift, what)
             return schur_complement(setting.coupling, inverse, setting.A_blocks, None, shift)
         coupling = self._host_sparse_part(E, R)
         if coupling is None:

@@ -89,22 +89,14 @@ class BlockCoupling:
             C.sum_duplicates()
         b = C.shape[0] // p
         indptr, indices, data = C.indptr, C.indices, C.data
-        local = np.arange(p)
-        values = [np.zeros((0, p, q), dtype=data.dtype)]
-        rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for t in range(b):  # block row by block row: memory in proportion to one block row
-            lo, hi = indptr[t * p], indptr[(t + 1) * p]
-            if lo == hi:
-                continue
-            blocks, where = np.unique(indices[lo:hi] // q, return_inverse=True)
-            part = np.zeros((blocks.size, p, q), dtype=data.dtype)
-            part[where, np.repeat(local, np.diff(indptr[t * p:(t + 1) * p + 1])), indices[lo:hi] % q] = data[lo:hi]
-            values.append(part)
-            rows.append(np.full(blocks.size, t, dtype=np.int64))
-            cols.append(blocks.astype(np.int64))
-        rows = np.concatenate(rows)
-        return cls(np.concatenate(values), rows, np.concatenate(cols), np.searchsorted(rows, np.arange(b + 1)), p, q,
-                   C.shape[1])
+        width = -(-C.shape[1] // q)  # block columns
+        row = np.repeat(np.arange(C.shape[0], dtype=np.int64), np.diff(indptr))
+        # one sort for all blocks: the key (block row, block column) orders them by block row, then by column
+        keys, where = np.unique((row // p) * width + indices // q, return_inverse=True)
+        values = np.zeros((keys.size, p, q), dtype=data.dtype)
+        values[where.reshape(-1), row % p, indices % q] = data
+        rows = keys // width
+        return cls(values, rows, keys % width, np.searchsorted(rows, np.arange(b + 1)), p, q, C.shape[1])
 
     def bsr(self):
         """C as a scipy.sparse BSR array of p x q blocks sharing ``values`` (its products are about 1.6x faster
@@ -133,8 +125,9 @@ def _segment_sums(rows, starts, width):
     return out
 
 
-def block_inverses(blocks, shift: float, what: str):
-    """``(B_t + shift I)^-1`` for a (b, p, p) stack, each checked positive definite by its Cholesky factor."""
+def inverse_factors(blocks, shift: float, what: str):
+    """``L_t^-1`` for the Cholesky factors L_t of a (b, p, p) stack ``B_t + shift I`` (so that
+    ``(B_t + shift I)^-1 = L_t^-T L_t^-1``), each checked positive definite by its factor."""
     p = blocks.shape[1]
     M = blocks + shift * np.eye(p) if shift else blocks
     try:
@@ -144,7 +137,12 @@ def block_inverses(blocks, shift: float, what: str):
                                   f"{blocks.shape[0]} diagonal blocks failed") from None
     if not np.all(np.isfinite(L)):
         raise NotPositiveDefinite(f"{what} is not positive definite (a diagonal block's factor is not finite)")
-    Linv = np.linalg.inv(L)
+    return np.linalg.inv(L)
+
+
+def block_inverses(blocks, shift: float, what: str):
+    """``(B_t + shift I)^-1`` for a (b, p, p) stack, each checked positive definite by its Cholesky factor."""
+    Linv = inverse_factors(blocks, shift, what)
     return np.swapaxes(Linv, 1, 2) @ Linv
 
 
@@ -154,22 +152,9 @@ def schur_complement(coupling: BlockCoupling, inverse, A_blocks, A_dense, shift:
     q, n = coupling.q, coupling.n
     nb = n // q
     values, cols, starts = coupling.values, coupling.cols, coupling.starts
-    b, p = starts.size - 1, coupling.p
-    if values.shape[0] > DENSE_COUPLING * b * nb and b * p * n * values.itemsize <= DENSE_COUPLING_BYTES:
-        # a dense coupling: C as one array, (B + sI)^-1 C by a batched product, C' times it by one GEMM
-        C = coupling.bsr().toarray()
-        W = (inverse @ C.reshape(b, p, n)).reshape(b * p, n)
-        S = -(C.T @ W)
-        S = 0.5 * (S + S.T)  # symmetric in exact arithmetic; Cholesky reads one triangle
-        if A_blocks is not None:
-            blocks = S.reshape(nb, q, nb, q)
-            diag = np.arange(nb)
-            blocks[diag, :, diag, :] += A_blocks
-        if A_dense is not None:
-            S += A_dense
-        if shift:
-            S[np.diag_indices(n)] += shift
-        return S
+    b = starts.size - 1
+    if values.shape[0] > DENSE_COUPLING * b * nb and b * coupling.p * n * values.itemsize <= DENSE_COUPLING_BYTES:
+        return dense_schur_complement(coupling.bsr().toarray(), inverse, A_blocks, A_dense, shift)
     # block layout (n/q, n/q, q, q): each update writes whole contiguous q x q blocks (1.5-2x faster than
     # updating S's own layout in place, measured at 600 x 500, rank 8); one transposing copy at the end
     out = np.zeros((nb, nb, q, q), dtype=np.result_type(values.dtype, inverse.dtype))
@@ -189,6 +174,39 @@ def schur_complement(coupling: BlockCoupling, inverse, A_blocks, A_dense, shift:
         out[diag, diag] += A_blocks
     S = out.transpose(0, 2, 1, 3).reshape(n, n)
     del out
+    if A_dense is not None:
+        S += A_dense
+    if shift:
+        S[np.diag_indices(n)] += shift
+    return S
+
+
+def full_coupling(C) -> bool:
+    """Whether the scipy.sparse coupling C is full enough for :func:`dense_schur_complement` (more than
+    ``DENSE_COUPLING`` of its entries nonzero, so at least that fraction of its blocks) and fits in
+    ``DENSE_COUPLING_BYTES`` as a dense array: then its block form (:class:`BlockCoupling`) is not needed."""
+    size = C.shape[0] * C.shape[1]
+    return C.nnz > DENSE_COUPLING * size and size * C.dtype.itemsize <= DENSE_COUPLING_BYTES
+
+
+def dense_schur_complement(C, inverse, A_blocks, A_dense, shift: float, *, factors=None):
+    """:func:`schur_complement` for a dense coupling C (b p, n): (B + sI)^-1 C by one batched product, C' times
+    it by one GEMM; or, given ``factors`` = :func:`inverse_factors` instead of ``inverse``, Y = L^-1 C by one
+    batched product and C'(B + sI)^-1 C = Y'Y by one symmetric rank-k update (half a GEMM's work)."""
+    b, p = (inverse if factors is None else factors).shape[:2]
+    n = C.shape[1]
+    if factors is None:
+        W = (inverse @ C.reshape(b, p, n)).reshape(b * p, n)
+        S = -(C.T @ W)
+        S = 0.5 * (S + S.T)  # symmetric in exact arithmetic; Cholesky reads one triangle
+    else:
+        Y = (factors @ C.reshape(b, p, n)).reshape(b * p, n)
+        S = -(Y.T @ Y)  # NumPy takes A'A as one syrk, symmetric to the last bit
+    if A_blocks is not None:
+        nb, q = A_blocks.shape[0], A_blocks.shape[1]
+        blocks = S.reshape(nb, q, nb, q)
+        diag = np.arange(nb)
+        blocks[diag, :, diag, :] += A_blocks
     if A_dense is not None:
         S += A_dense
     if shift:

@@ -865,6 +865,9 @@ def test_block_schur_complement_and_its_diagonal_blocks_equal_the_dense_ones(b, 
     from ricci.solvers._op_schur import (
         BlockCoupling,
         block_inverses,
+        dense_schur_complement,
+        full_coupling,
+        inverse_factors,
         schur_complement,
         schur_diagonal_blocks,
     )
@@ -889,6 +892,11 @@ def test_block_schur_complement_and_its_diagonal_blocks_equal_the_dense_ones(b, 
                                        atol=1e-10)
             np.testing.assert_allclose(schur_complement(coupling, inverse, np.zeros_like(A), _block_diag(A),
                                                         shift), expected, rtol=1e-10, atol=1e-10)
+    # a full coupling skips the block form: Y = L^-1 C, S = A + sI - Y'Y, exactly symmetric
+    S = dense_schur_complement(Cd, None, A, None, shift, factors=inverse_factors(B, shift, "B"))
+    np.testing.assert_allclose(S, expected, rtol=1e-10, atol=1e-10)
+    assert np.array_equal(S, S.T)
+    assert full_coupling(C) == (C.nnz > schur_module.DENSE_COUPLING * Cd.size)
     diagonal = schur_diagonal_blocks(coupling, inverse, A, shift)
     np.testing.assert_allclose(diagonal, np.stack([expected[j * q:(j + 1) * q, j * q:(j + 1) * q]
                                                    for j in range(nb)]), rtol=1e-10, atol=1e-10)

@@ -56,6 +56,11 @@ DENSE_COUPLING_BYTES = 64 << 20
 PCG_ITERATIONS = (20.0, 200)
 
 
+#: :meth:`BlockCoupling.of` finds the nonzero blocks by marking them on the (block rows x block columns) grid
+#: while the grid has at most this many cells (one byte and one int64 each), else by sorting the blocks' keys.
+_MARK_LIMIT = 1 << 25
+
+
 @dataclass(frozen=True, eq=False)
 class BlockCoupling:
     """A sparse (b p, n) matrix C by its nonzero p x q blocks: ``values`` (N, p, q), the block row ``rows`` (N,)
@@ -91,8 +96,15 @@ class BlockCoupling:
         indptr, indices, data = C.indptr, C.indices, C.data
         width = -(-C.shape[1] // q)  # block columns
         row = np.repeat(np.arange(C.shape[0], dtype=np.int64), np.diff(indptr))
-        # one sort for all blocks: the key (block row, block column) orders them by block row, then by column
-        keys, where = np.unique((row // p) * width + indices // q, return_inverse=True)
+        key = (row // p) * width + indices // q  # (block row, block column): ordered by block row, then column
+        if b * width <= _MARK_LIMIT:  # mark the nonzero blocks on the block grid: no sort
+            mark = np.zeros(b * width, dtype=bool)
+            mark[key] = True
+            keys = np.flatnonzero(mark)
+            number = np.cumsum(mark) - 1
+            where = number[key]
+        else:
+            keys, where = np.unique(key, return_inverse=True)
         values = np.zeros((keys.size, p, q), dtype=data.dtype)
         values[where.reshape(-1), row % p, indices % q] = data
         rows = keys // width

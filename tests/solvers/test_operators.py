@@ -876,6 +876,13 @@ def test_block_schur_complement_and_its_diagonal_blocks_equal_the_dense_ones(b, 
     _, _, B, A, C = _schur_case(rng, b, p, nb, q, density)
     coupling = BlockCoupling.of(C, p, q)
     assert np.all(np.diff(coupling.rows) >= 0) and coupling.values.shape[1:] == (p, q)
+    import ricci.solvers._op_schur as schur_module
+
+    with pytest.MonkeyPatch.context() as patch:  # the blocks found by sorting their keys: the same form
+        patch.setattr(schur_module, "_MARK_LIMIT", 0)
+        sorted_form = BlockCoupling.of(C, p, q)
+    for name in ("values", "rows", "cols", "starts"):
+        np.testing.assert_array_equal(getattr(sorted_form, name), getattr(coupling, name))
     inverse = block_inverses(B, shift, "B")
     Cd = C.toarray()
     u, v = rng.standard_normal(b * p), rng.standard_normal(nb * q)
@@ -883,8 +890,6 @@ def test_block_schur_complement_and_its_diagonal_blocks_equal_the_dense_ones(b, 
     np.testing.assert_allclose(coupling.rmatvec(u), Cd.T @ u, rtol=1e-12, atol=1e-12)
     expected = (_block_diag(A) + shift * np.eye(nb * q)
                 - Cd.T @ np.linalg.solve(_block_diag(B) + shift * np.eye(b * p), Cd))
-    import ricci.solvers._op_schur as schur_module
-
     for route in (0.0, 2.0):  # by one GEMM on the dense coupling (every density), blockwise (none)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(schur_module, "DENSE_COUPLING", route)

@@ -485,7 +485,12 @@ class LeastSquares(_Bound):
     def jac(self, x):
         """The Jacobian of the flattened residual, shape (residual size, size of x)."""
         hit = self._cached(x, "J")
-        if hit is None:
+        if hit is None and any(is_sparse(v) for v in self.data.values()):
+            # products of sparse data with the identity (X (x) I of X W) have no dense kernel: the structured
+            # Jacobian, densified (this dense form is the contract of jac)
+            hit = self.xp.asarray(self.jac_operator(x).to_dense())
+            self._store(x, J=hit)
+        elif hit is None:
             blocks = Objective._call(self, self._j, self._values(x))
             cols = [self.xp.reshape(self.xp.asarray(b), (self.residual_size, c)) for b, c in zip(blocks, self.counts)]
             hit = self.xp.concat(cols, axis=1) if len(cols) > 1 else cols[0]

@@ -278,10 +278,16 @@ def assemble_kronecker(plan: KroneckerPlan, ctx: _Context):
     inner = plan.right if identity_left else plan.left
     outer = plan.left if identity_left else plan.right
     B = ctx.array(inner.array, inner.shape)
+    b, k = outer.shape[0], inner.shape[0]
+    if is_sparse(B):  # sparse data in a Jacobian (X (x) I of X W): the Kronecker product's own CSR, nnz(X) b
+        import scipy.sparse
+
+        identity = scipy.sparse.identity(b, dtype=B.dtype, format="csr")
+        K = scipy.sparse.kron(identity, B) if identity_left else scipy.sparse.kron(B, identity)
+        return ops.SparseOperator(K.tocsr(), symmetric=ctx.symmetric)
     if plan.shift is not None:
         B = B + ctx.scalar(plan.shift) * xp.eye(inner.shape[0], dtype=B.dtype)
-    b, k = outer.shape[0], inner.shape[0]
-    if identity_left and b > k * k:
+    if identity_left and b > k * k and inner.shape[0] == inner.shape[1]:
         return ops.BlockDiagonalOperator(xp.broadcast_to(B, (b, k, inner.shape[1])))
     identity = xp.eye(b, dtype=B.dtype)
     return ops.KroneckerOperator(identity, B) if identity_left else ops.KroneckerOperator(B, identity)

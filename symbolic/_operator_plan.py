@@ -390,10 +390,9 @@ def term_block_diagonal(t: _Term, sizes, shape):
 
 def term_kronecker(t: _Term, sizes, shape):
     """c delta[i,k] B[j,l] = I (x) (c B) (leading axes paired, B free of them), and c B[i,k] delta[j,l] =
-    (c B) (x) I (trailing axes paired); row-major flattening makes the leading axes the outer factor."""
+    (c B) (x) I (trailing axes paired); row-major flattening makes the leading axes the outer factor. B may
+    be rectangular (a Jacobian block: d(X W)/dW = X (x) I for the rows of Z = X W), the identity is square."""
     p = len(t.row)
-    if shape[0] != shape[1]:
-        return None
     lead = _leading_pairs(t)
     trail = 0 if p != len(t.col) else next(
         (u for u in range(p, 0, -1) if all(k in t.paired for k in range(p - u, p))), 0)
@@ -409,9 +408,8 @@ def term_kronecker(t: _Term, sizes, shape):
         keep = [k for k in range(p) if k not in axes]
         inner = t.product(rest, tuple(t.row[k] for k in keep) + tuple(t.col[k] for k in keep), renamed)
         n_id = _size([t.dims[t.row[k]] for k in axes], sizes)
-        n_b = shape[0] // max(n_id, 1)
         identity = IdentityPlan((n_id, n_id), fill(1, ()))
-        dense = DensePlan((n_b, n_b), inner)
+        dense = DensePlan((shape[0] // max(n_id, 1), shape[1] // max(n_id, 1)), inner)
         left, right = (identity, dense) if outer == "identity" else (dense, identity)
         return KroneckerPlan(shape, left, right)
     return None

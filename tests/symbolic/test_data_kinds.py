@@ -89,6 +89,53 @@ def test_sparse_least_squares(rng):
     np.testing.assert_allclose(J.to_dense(), X, atol=0)
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_multi_output_jacobian_is_a_kronecker_product(rng, kind):
+    """d(X W)/dW = X (x) I_k (rows of Z = X W flattened row-major): a Kronecker operator of X for dense X, the
+    CSR of kron(X, I) (k nnz(X) entries) for sparse X; never the dense (m k) x (n k) array. Both equal the
+    dense Jacobian and central differences."""
+    from ricci.solvers import KroneckerOperator
+
+    Xs, W, Y = rs.Matrix("X", "m", "n"), rs.Matrix("W", "n", "k"), rs.Matrix("Y", "m", "k")
+    X = rng.standard_normal((12, 5)) * (rng.random((12, 5)) < 0.4)
+    Yv = rng.standard_normal((12, 3))
+    data = {"X": X if kind == "dense" else sp.csr_array(X), "Y": Yv}
+    ls = rs.LeastSquares(Xs @ W - Y, W, data)
+    x = rng.standard_normal(15)
+    J = ls.jac_operator(x)
+    expected = np.kron(X, np.eye(3))
+    if kind == "dense":
+        assert type(J) is KroneckerOperator and J.A.shape == (12, 5)
+    else:
+        assert type(J) is SparseOperator and J.A.nnz == 3 * np.count_nonzero(X)
+    np.testing.assert_allclose(J.to_dense(), expected, atol=1e-14)
+    np.testing.assert_allclose(ls.jac(x), expected, atol=1e-14)
+    h = 1e-6
+    fd = np.stack([(ls.fun(x + h * e) - ls.fun(x - h * e)) / (2 * h) for e in np.eye(15)], axis=1)
+    np.testing.assert_allclose(fd, expected, atol=1e-8)
+    v, u = rng.standard_normal(15), rng.standard_normal(36)
+    np.testing.assert_allclose(J.matvec(v), expected @ v, atol=1e-12)
+    np.testing.assert_allclose(J.rmatvec(u), expected.T @ u, atol=1e-12)
+    np.testing.assert_allclose(J.gram().to_dense(), expected.T @ expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["ggn", "ggn-lm"])
+def test_sparse_softmax_generalized_gauss_newton(rng, method):
+    """Softmax regression on sparse X by the generalized Gauss-Newton methods (once a ValueError from
+    scipy.sparse: the output's Jacobian X (x) I was formed as a dense 4-D product with X): the same minimizer as
+    Newton on dense X, and G(x) = J' H_L J equal to the dense data's."""
+    X = rng.standard_normal((60, 8)) * (rng.random((60, 8)) < 0.3)
+    labels = rng.integers(0, 3, 60).astype(float)
+    dense = problems.softmax_regression(X, labels, lam=0.1, intercept=False)
+    sparse = problems.softmax_regression(sp.csr_array(X), labels, lam=0.1, intercept=False)
+    x = 0.1 * rng.standard_normal(dense.n)
+    np.testing.assert_allclose(sparse.objective.ggn(x), dense.objective.ggn(x), atol=1e-12)
+    reference = dense.solve("newton")
+    res = sparse.solve(method)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, reference.x, atol=1e-6)
+
+
 def test_sparse_data_through_compile(rng):
     """rs.compile takes sparse inputs too; a product with a vector is an ordinary array."""
     X, w = rs.Matrix("X", "m", "n"), rs.Vector("w", "n")

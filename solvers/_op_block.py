@@ -768,4 +768,5 @@ def _(op: WeightedProductOperator):
     left, right = host_sparse(op.left), host_sparse(op.right)
     if left is None or right is None:
         return None
-    return (left.T @ (right if op.w is None else _sparse_diag(op.w) @ right)).tocsr()
+    # L' as CSR first: CSR times CSR is CSR, where L' (CSC) times R converted R and then the larger product
+    return left.T.tocsr() @ (right if op.w is None else _sparse_diag(op.w) @ right).tocsr()

@@ -49,7 +49,6 @@ class LevenbergMarquardtSubproblem:
         self.x_scale, self.k_easy = x_scale, k_easy
         self.D = self.xp = None
         self._point = None
-        self.multiplier = None
 
     def at_point(self, model) -> None:
         """Update D with the curvature's column norms at the model's point and form the scaled model there."""
@@ -87,11 +86,9 @@ class LevenbergMarquardtSubproblem:
             if point.Bs is None:
                 sol = point.B.trust_region_by_products(point.s, radius, k_easy=self.k_easy)
             else:
-                sol = more_sorensen(xp, point.Bs, point.gs, radius, k_easy=self.k_easy, positive_semidefinite=True,
-                                    initial_multiplier=self.multiplier)
+                sol = more_sorensen(xp, point.Bs, point.gs, radius, k_easy=self.k_easy, positive_semidefinite=True)
         except NonFiniteValue as exc:  # B is formed from finite values: inf in it is ricci's overflow
             raise SolverOverflow(overflow_detail(exc)) from exc
-        self.multiplier = sol.multiplier  # the next subproblem's first guess (MINPACK's par)
         q = sol.step
         p = q / self.D  # p = D^-1 q
         q_norm = norm(xp, q)

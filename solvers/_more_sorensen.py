@@ -71,13 +71,11 @@ SOLVE_RTOL = 1e-10
 
 def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int = 25,
                   secular_tol: float = 1e-10, positive_semidefinite: bool = False,
-                  rtol: float | None = SOLVE_RTOL, initial_multiplier: float | None = None) -> SubproblemSolution:
+                  rtol: float | None = SOLVE_RTOL) -> SubproblemSolution:
     """Solve the trust-region subproblem for the operator B; see the module docstring for the method and its
     source. ``positive_semidefinite``: B is known to be (a Gauss-Newton matrix J'J), which gives cheap bounds.
     ``rtol``: phase 1 may solve with ``B + lambda I`` iteratively to this relative residual (``B.solver``);
-    None: factorizations only. ``initial_multiplier``: a guess of lambda (the last subproblem's, as MINPACK's
-    lmpar starts from its previous ``par``), used as the first trial where it lies inside the safeguarding
-    interval and lambda = 0 is not known to be feasible; None or 0: the interval's own start."""
+    None: factorizations only."""
     gnorm = norm(xp, g)
     diag = B.diagonal()
     eig_low, b_norm = _spectral_bounds(xp, B, diag, positive_semidefinite)
@@ -87,9 +85,6 @@ def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int 
         return _eigen_phase(xp, B, g, radius, factorizations=0, secular_tol=secular_tol)
 
     lam = 0.0 if lam_lo == 0.0 else max(math.sqrt(lam_lo * lam_hi), lam_lo + 1e-3 * (lam_hi - lam_lo))
-    tried_zero = lam == 0.0
-    if initial_multiplier is not None and lam_lo < initial_multiplier < lam_hi:
-        lam = float(initial_multiplier)
     factorizations = 0
     for _ in range(maxiter):
         factorizations += 1
@@ -120,9 +115,7 @@ def more_sorensen(xp, B, g, radius: float, *, k_easy: float = 0.1, maxiter: int 
         except NotPositiveDefinite:  # an iterative solve met negative curvature only now: lambda < -lambda_1
             q_norm = 0.0
         lam_newton = lam + (p_norm / q_norm) ** 2 * (p_norm - radius) / radius if q_norm > 0 else -1.0
-        if lam_lo == 0.0 and not tried_zero and p_norm < radius and lam_newton <= 0.0:
-            lam, tried_zero = 0.0, True  # a guess too large: the minimizer may lie inside the region
-        elif lam_lo < lam_newton < lam_hi:
+        if lam_lo < lam_newton < lam_hi:
             lam = lam_newton
         else:
             lam = max(math.sqrt(lam_lo * lam_hi), lam_lo + 1e-2 * (lam_hi - lam_lo))

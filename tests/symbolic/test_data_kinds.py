@@ -136,6 +136,36 @@ def test_sparse_softmax_generalized_gauss_newton(rng, method):
     np.testing.assert_allclose(res.x, reference.x, atol=1e-6)
 
 
+def test_trust_ncg_on_an_objective_multiplies_with_its_evaluated_operator(rng):
+    """minimize(obj, "trust-ncg") evaluates the Hessian operator at each point for the Jacobi preconditioner; its
+    products then come from that operator (arrays computed once per point), not from obj.hessp (which computes
+    them anew for every product): the same iterates as hess=obj.hess_operator, no hessp call, and nhev still
+    counting every product."""
+    from ricci.solvers import minimize
+
+    X, y = _logistic_data(rng, m=200, n=40, density=0.2)
+    f, wrt = problems.logistic_loss_expression(False)
+    obj = rs.Objective(f, wrt, {"X": sp.csr_array(X), "y": y, "lam": 0.5})
+
+    class Counting:
+        calls = 0
+
+        def __getattr__(self, name):
+            return getattr(obj, name)
+
+        def hessp(self, x, p):
+            Counting.calls += 1
+            return obj.hessp(x, p)
+
+    x0 = np.zeros(obj.size)
+    res = minimize(Counting(), x0, method="trust-ncg", options={"gtol": 1e-10})
+    reference = minimize(obj.fun_and_jac, x0, jac=True, hess=obj.hess_operator, method="trust-ncg",
+                         options={"gtol": 1e-10})
+    assert res.success and Counting.calls == 0
+    np.testing.assert_array_equal(res.x, reference.x)
+    assert res.nhev > res.nit
+
+
 def test_sparse_data_through_compile(rng):
     """rs.compile takes sparse inputs too; a product with a vector is an ordinary array."""
     X, w = rs.Matrix("X", "m", "n"), rs.Vector("w", "n")

@@ -369,9 +369,11 @@ def markdown(out, rows, env, args, load) -> str:
     lines += ["", ("`f` is ricci's objective at each answer and `f (hand NumPy)` the same sum of log(1 + exp(-y x'w)) "
               "+ lam/2 w'w written with numpy.logaddexp: they agree, and every answer on target has ‖grad f‖∞ below "
               "the target of *this* f, so scikit-learn (C = 1/lam, loss scaled by 1/m) solved the same problem."),
-              ("`ricci trust-ncg (Objective)` is `minimize(obj, method=\"trust-ncg\")`, whose Hessian-vector products "
-              "are the Objective's compiled `hessp`; `(Hessian operator)` passes `hess=obj.hess_operator`, whose "
-              "products are the Gram operator's X'(s .* (X v)) with scipy.sparse (same iterates, same answer)."), "",
+              ("`ricci trust-ncg (Objective)` is `minimize(obj, method=\"trust-ncg\")`: the solver evaluates the "
+              "Objective's Hessian operator at each point (for the Jacobi diagonal) and takes the Hessian-vector "
+              "products from it (its H evals/products count both); `(Hessian operator)` passes "
+              "`hess=obj.hess_operator`, whose products are the Gram operator's X'(s .* (X v)) with scipy.sparse "
+              "(same iterates, same answer)."), "",
               "One Hessian-vector product at a point whose f, g and operator are already computed (median of 3): "
               + ", ".join(f"`{k}` {v * 1e3:.1f} ms" for k, v in out["products"].items()) + ".",
               f"ricci and scipy runs are stopped by a callback after --time-limit {args.time_limit:g} s."]

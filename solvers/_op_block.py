@@ -73,7 +73,7 @@ def _offsets(sizes):
 @dataclass(frozen=True)
 class _SchurSetting:
     """A block diagonal (b, p, p) eliminated onto a rest with (n/q, q, q) diagonal blocks through a coupling
-    ``C``, a canonical scipy.sparse CSR array; its block form :attr:`coupling` is made on first use and kept in
+    ``C``, a scipy.sparse matrix; its block form :attr:`coupling` is made on first use and kept in
     the operator's ``cache`` under ``key`` (the exact route on a full coupling never needs it)."""
 
     B_blocks: object
@@ -475,15 +475,7 @@ class BlockOperator(Operator):
             return None
         key = ("coupling", E[0], R[0])
         if key not in self._cache:
-            C = self._host_sparse_part(E, R)
-            if C is not None:
-                import scipy.sparse as sp
-
-                C = sp.csr_array(C)
-                if not C.has_canonical_format:  # a copy: a block's own form is left as it was
-                    C = C.copy()
-                    C.sum_duplicates()
-            self._cache[key] = C
+            self._cache[key] = self._host_sparse_part(E, R)  # BlockCoupling.of makes its own canonical copy
         if self._cache[key] is None:
             return None
         return _SchurSetting(B_blocks, A_blocks, self._cache[key], self._cache,

@@ -43,3 +43,12 @@ def computes():
             self.n += 1
 
     return Count
+
+
+@pytest.fixture
+def dask_synchronous():
+    """Dask's single-threaded scheduler for the test: the same graphs and results, less overhead per computation
+    of tiny blocks (skips without dask)."""
+    dask = pytest.importorskip("dask")
+    with dask.config.set(scheduler="synchronous"):
+        yield

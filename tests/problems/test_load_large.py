@@ -155,16 +155,6 @@ def da():
     return pytest.importorskip("dask.array")
 
 
-@pytest.fixture
-def sync(da):
-    """Dask's single-threaded scheduler: the same results, less overhead per computation of tiny blocks (the
-    solves below compute once per evaluation point or Hessian-vector product)."""
-    import dask
-
-    with dask.config.set(scheduler="synchronous"):
-        yield
-
-
 def _table(rng, m=103, n=4):
     A = rng.standard_normal((m, n + 1))
     A[:, -1] = (A[:, :n] @ rng.standard_normal(n) + 0.3 * rng.standard_normal(m) > 0)
@@ -321,7 +311,7 @@ def _classification(rng, m=240, n=12, density=0.3, k=2):
 
 
 @pytest.mark.parametrize("method", ["newton", "trust-exact", "trust-ncg"])
-def test_logistic_regression_on_sparse_and_dask_x_gives_the_numpy_solution(rng, da, sync, method):
+def test_logistic_regression_on_sparse_and_dask_x_gives_the_numpy_solution(rng, da, dask_synchronous, method):
     Xs, y = _classification(rng, m=120)
     reference = problems.logistic_regression(Xs.toarray(), y, lam=0.1).solve(method, tol=1e-10)
     assert reference.success
@@ -335,7 +325,7 @@ def test_logistic_regression_on_sparse_and_dask_x_gives_the_numpy_solution(rng, 
         np.testing.assert_allclose(result.x, reference.x, rtol=0, atol=1e-8)
 
 
-def test_logistic_regression_from_loaded_files(tmp_path, rng, da, sync, computes):
+def test_logistic_regression_from_loaded_files(tmp_path, rng, da, dask_synchronous, computes):
     """svmlight -> CSR and .npy -> Dask blocks, straight into the problem; Dask data stays lazy until then."""
     Xs, y = _classification(rng, m=120)
     problems.save_svmlight(tmp_path / "d.svm", Xs, y)
@@ -353,7 +343,7 @@ def test_logistic_regression_from_loaded_files(tmp_path, rng, da, sync, computes
     np.testing.assert_allclose(p.solve("newton", tol=1e-10).x, reference.x, rtol=0, atol=1e-8)
 
 
-def test_softmax_regression_on_sparse_and_dask_x_gives_the_numpy_solution(rng, da, sync):
+def test_softmax_regression_on_sparse_and_dask_x_gives_the_numpy_solution(rng, da, dask_synchronous):
     """First order (L-BFGS) through the problem, and second order through exact Hessian-vector products."""
     Xs, labels = _classification(rng, m=120, n=8, k=3)
     reference = problems.softmax_regression(Xs.toarray(), labels, lam=0.1, intercept=False).solve("newton",
@@ -370,7 +360,7 @@ def test_softmax_regression_on_sparse_and_dask_x_gives_the_numpy_solution(rng, d
 
 
 @pytest.mark.parametrize("kind", ["sparse", "dask"])
-def test_softmax_newton_on_sparse_and_dask_x(rng, da, sync, kind):
+def test_softmax_newton_on_sparse_and_dask_x(rng, da, dask_synchronous, kind):
     """The softmax Hessian's blocks X' diag(p_j p_l) X are products with X (``_lower.gram_blocks``): Newton on
     CSR and on Dask X (two blockings) reaches the NumPy solution, and the Hessian operator equals NumPy's.
     (Once: xp.take of X's column pairs failed on both kinds.)"""
@@ -412,7 +402,7 @@ def test_problem_builders_check_lazy_labels(da):
 # ------------------------------------------------------------------------------------------------------------
 
 
-def test_cli_solves_svmlight_and_chunked_npy_data(tmp_path, rng, da, sync, capsys):
+def test_cli_solves_svmlight_and_chunked_npy_data(tmp_path, rng, da, dask_synchronous, capsys):
     Xs, y = _classification(rng, m=120)
     problems.save_svmlight(tmp_path / "d.svm", Xs, y)
     parts = tmp_path / "parts"
@@ -446,7 +436,7 @@ def test_cli_chunks_errors(tmp_path, capsys):
         assert match in capsys.readouterr().err
 
 
-def test_cli_expr_takes_sparse_and_chunked_data(tmp_path, rng, da, sync):
+def test_cli_expr_takes_sparse_and_chunked_data(tmp_path, rng, da, dask_synchronous):
     """--expr with X from svmlight (kept sparse) and from a .npy read by --chunks, y a memory-mapped vector:
     the same minimum as the NumPy objective."""
     import ricci.symbolic as rs
@@ -470,7 +460,7 @@ def test_cli_expr_takes_sparse_and_chunked_data(tmp_path, rng, da, sync):
         assert run["success"] and abs(run["fun"] - reference.fun) <= 1e-10 * abs(reference.fun)
 
 
-def test_cli_progress_shows_the_data_passes_of_each_iteration(tmp_path, rng, da, sync, capsys):
+def test_cli_progress_shows_the_data_passes_of_each_iteration(tmp_path, rng, da, dask_synchronous, capsys):
     """--progress always on Dask data: one line per iteration, each with the Dask computations it cost
     (Newton: at most two, f with g and then the Hessian's arrays)."""
     Xs, y = _classification(rng, m=80)

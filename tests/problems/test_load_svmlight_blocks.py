@@ -15,12 +15,7 @@ from ricci.problems import _cli, _svmlight
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
-
-
-@pytest.fixture(autouse=True)
-def sync():
-    with dask.config.set(scheduler="synchronous"):
-        yield
+pytestmark = pytest.mark.usefixtures("dask_synchronous")
 
 
 def _matrix(rng, m, n, density=0.3):

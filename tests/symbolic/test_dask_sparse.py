@@ -14,13 +14,7 @@ from ricci import problems
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
-
-
-@pytest.fixture(autouse=True)
-def sync():
-    """Dask's single-threaded scheduler: the same graphs and results, less overhead on tiny blocks."""
-    with dask.config.set(scheduler="synchronous"):
-        yield
+pytestmark = pytest.mark.usefixtures("dask_synchronous")
 
 
 def _sparse(rng, m, n, density=0.3):

@@ -14,9 +14,10 @@ W = H_f + sum_i y_i H_ci (``ConstraintSet.weighted_hessian``), Sigma = Z_L/(z - 
     [ W + Sigma + delta_w I      A'       ] [dz]     [grad phi_mu + A'y]
     [ A                     -delta_c I    ] [dy] = - [ r               ],
 
-factored by ``scipy.linalg.ldl``; its inertia is read from the block-diagonal factor and corrected by
-Algorithm IC of W&B (Section 3.1: delta_w grows by kappa_w+ until there are N positive and m negative
-eigenvalues; delta_c = 1e-8 mu^1/4 when the matrix is singular). Steps obey the fraction-to-boundary rule with
+factored through H = W + Sigma + delta_w I by W's structure (a Gram operator of few rows by Woodbury, sparse
+or dense Cholesky) and the m x m Schur complement A H^-1 A' + delta_c I where H is positive definite, else by
+``scipy.linalg.ldl`` of the dense matrix (``_KKTSolver``); its inertia is corrected by Algorithm IC of W&B
+(Section 3.1: delta_w grows by kappa_w+ until there are N positive and m negative eigenvalues; delta_c = 1e-8 mu^1/4 when the matrix is singular). Steps obey the fraction-to-boundary rule with
 tau = max(tau_min, 1 - mu) (eq. 15), the step length is chosen by the backtracking filter line search of W&B
 Section 2.3 (switching condition, Armijo on phi_mu for f-type steps, filter augmentation; no second-order
 correction), the bound multipliers are kept within kappa_Sigma of mu/(z - lo) (eq. 16), and mu falls by the
@@ -30,8 +31,9 @@ Stops: CONVERGED when the scaled KKT error E_0 (W&B eq. 5, s_max = 100) <= tol a
 <= tol; UNBOUNDED when f < -unbounded_threshold at a point feasible to tol; INFEASIBLE (above); NON_FINITE
 when f, its gradient or c is not finite at x0; MAX_ITERATIONS.
 
-Limits: dense linear algebra throughout. f's Hessian (array, sparse matrix or Operator, or n Hessian-vector
-products) and the Jacobian are densified, so this is for n + m up to a few thousand.
+Limits: the constraint Jacobian is dense, and a Lagrangian Hessian that is not positive definite (plus Sigma)
+is densified for the LDL' factorization, so this is for n + m up to a few thousand; for larger n a convex
+problem with few constraints and a structured f (a Gram Hessian X'DX, a sparse Hessian) stays structured.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ from ._bounds import standardize_bounds
 from ._callback import wrap_callback
 from ._constraint_set import ConstraintSet, _host
 from ._evaluator import Counts, resolve_objective
+from ._op_base import NUMPY
 from ._options import CommonOptions, _require
 from ._result import Outcome, with_detail
 
@@ -151,19 +154,25 @@ class _Problem:
         return A
 
     def lagrangian_hessian(self, z, y):
-        """W = H_f(x) + sum_i y_i H_ci(x) (n x n, dense): f's Hessian densified, n products where only hessp."""
+        """W = H_f(x) + sum_i y_i H_ci(x) (n x n) as a ricci.solvers Operator on the host: f's Hessian with its
+        structure kept (a Gram, sparse or dense operator; densified from n products where there are only
+        products) plus the constraints' Hessians."""
+        from ._operators import DenseOperator, SumOperator, as_operator
+
         x = self.device(z[:self.n])
         obj = self.objective
         if obj.has_hessian:
-            H = _host(obj.hessian(x))
+            H = obj.hessian_operator(x)
+            if H.xp is not NUMPY:  # the KKT algebra runs on the host
+                H = DenseOperator(_host(H.to_dense()), symmetric=True)
         else:
             eye = np.eye(self.n)
             H = np.column_stack([_host(obj.hessp(x, self.device(eye[:, i]))) for i in range(self.n)])
-            H = 0.5 * (H + H.T)
+            H = DenseOperator(0.5 * (H + H.T), symmetric=True)
         if self.cset.m:
             Hc = self.cset.weighted_hessian(x, self.device(y))
             if Hc is not None:
-                H = H + _host(Hc)
+                H = SumOperator([H, as_operator(_host(Hc))])
         return H
 
 
@@ -191,31 +200,38 @@ def _inertia(D, zero_tol) -> tuple:
 
 
 class _KKTSolver:
-    """The primal-dual matrix factored with inertia correction (W&B Algorithm IC); delta_w remembered."""
+    """The primal-dual matrix K factored with inertia correction (W&B Algorithm IC); delta_w remembered.
+
+    With H = W + Sigma + delta_w I (W in x, zero in the slacks), K = [H A'; A -delta_c I]. Each trial first
+    factors H alone by the cheapest route for W's structure (Woodbury for a Gram of few rows, sparse or dense
+    Cholesky). When H is positive definite, K's inertia is (N, 0, 0) plus the inertia of -S with the m x m Schur
+    complement S = A H^-1 A' + delta_c I (Haynsworth), so K has the wanted inertia (N, m, 0) iff S is positive
+    definite, and S's eigendecomposition solves the reduced system. Only when H is not positive definite (a
+    nonconvex Lagrangian) is the dense K factored by ``scipy.linalg.ldl`` and its inertia read from D; either
+    way the trial's verdict is the inertia of K, so the correction sequence is W&B's."""
 
     def __init__(self):
         self.last_delta_w = 0.0
 
     def factor(self, W, sigma, A, mu):
-        N, m = W.shape[0], A.shape[0]
-        K = np.zeros((N + m, N + m))
-        K[:N, :N] = W + np.diag(sigma)
-        K[N:, :N] = A
-        K[:N, N:] = A.T
+        """W: the Operator of the Lagrangian's Hessian in x (n x n); sigma: (N,); A: (m, N) dense."""
         delta_w, delta_c, first = 0.0, 0.0, True
+        dense = None
         while True:
-            M = K.copy()
-            M[np.arange(N), np.arange(N)] += delta_w
-            M[np.arange(N, N + m), np.arange(N, N + m)] -= delta_c
-            lu, d, perm = sla.ldl(M, lower=True)
-            # singularity is judged on the uncorrected matrix only: once shifted, a tiny pivot such as
-            # -|a|^2 / delta_w is a genuine eigenvalue of the shifted matrix
-            pos, neg, zero = _inertia(d, 1e-14 if delta_w == 0 and delta_c == 0 else 0.0)
-            if pos == N and neg == m and zero == 0:
+            shifted_trial = delta_w != 0 or delta_c != 0
+            factor, zero = _ReducedKKT.build(W, sigma, A, delta_w, delta_c, 0.0 if shifted_trial else 1e-14)
+            if factor is None and not zero:
+                if dense is None:
+                    dense = _dense_kkt(W, sigma, A)
+                # singularity is judged on the uncorrected matrix only: once shifted, a tiny pivot such as
+                # -|a|^2 / delta_w is a genuine eigenvalue of the shifted matrix
+                factor, zero = _DenseKKT.build(dense, sigma.size, delta_w, delta_c,
+                                               0.0 if shifted_trial else 1e-14)
+            if factor is not None:
                 if delta_w > 0:
                     self.last_delta_w = delta_w
-                return (lu, d, perm), delta_w, delta_c
-            if zero and delta_c == 0.0 and m:
+                return factor, delta_w, delta_c
+            if zero and delta_c == 0.0 and A.shape[0]:
                 delta_c = 1e-8 * mu ** 0.25
             if first:
                 delta_w = _DELTA_W0 if self.last_delta_w == 0 else max(_DELTA_W_MIN,
@@ -226,15 +242,119 @@ class _KKTSolver:
             if delta_w > _DELTA_W_MAX:
                 return None, delta_w, delta_c
 
-    @staticmethod
-    def solve(factor, rhs):
-        lu, d, perm = factor
-        L = lu[perm]  # triangular after the row permutation
-        w = sla.solve_triangular(L, rhs[perm], lower=True, unit_diagonal=True)
-        w = _solve_block_diagonal(d, w)
+
+def _dense_kkt(W, sigma, A):
+    """K without the corrections, dense (N + m square)."""
+    N, m, n = sigma.size, A.shape[0], W.shape[0]
+    K = np.zeros((N + m, N + m))
+    K[:n, :n] = W.to_dense()
+    K[np.arange(N), np.arange(N)] += sigma
+    K[N:, :N] = A
+    K[:N, N:] = A.T
+    return K
+
+
+class _DenseKKT:
+    """K factored whole by ``scipy.linalg.ldl`` (Bunch-Kaufman); its inertia from the block-diagonal factor."""
+
+    def __init__(self, lu, d, perm):
+        self.lu, self.d, self.perm = lu, d, perm
+
+    @classmethod
+    def build(cls, K, N, delta_w, delta_c, zero_tol):
+        """(the factor, False) when K + diag(delta_w I_N, -delta_c I_m) has inertia (N, m, 0); else (None,
+        whether it is singular)."""
+        M = K.copy()
+        size = K.shape[0]
+        M[np.arange(N), np.arange(N)] += delta_w
+        M[np.arange(N, size), np.arange(N, size)] -= delta_c
+        lu, d, perm = sla.ldl(M, lower=True)
+        pos, neg, zero = _inertia(d, zero_tol)
+        if pos == N and neg == size - N and zero == 0:
+            return cls(lu, d, perm), False
+        return None, zero > 0
+
+    def solve(self, rhs):
+        L = self.lu[self.perm]  # triangular after the row permutation
+        w = sla.solve_triangular(L, rhs[self.perm], lower=True, unit_diagonal=True)
+        w = _solve_block_diagonal(self.d, w)
         out = np.empty_like(rhs)
-        out[perm] = sla.solve_triangular(L.T, w, lower=False, unit_diagonal=True)
+        out[self.perm] = sla.solve_triangular(L.T, w, lower=False, unit_diagonal=True)
         return out
+
+
+class _ReducedKKT:
+    """K solved through H = W + Sigma + delta_w I (factored by W's structure) and the Schur complement
+    S = A H^-1 A' + delta_c I (eigendecomposed, m x m); one step of iterative refinement against K's product."""
+
+    def __init__(self, W, sigma, A, delta_w, delta_c, x_factor, slack_diag, HinvAt, S_vectors, S_values):
+        self.W, self.sigma, self.A, self.delta_w, self.delta_c = W, sigma, A, delta_w, delta_c
+        self.x_factor, self.slack_diag, self.HinvAt = x_factor, slack_diag, HinvAt
+        self.S_vectors, self.S_values = S_vectors, S_values
+
+    @classmethod
+    def build(cls, W, sigma, A, delta_w, delta_c, zero_tol):
+        """(the factor, False) when H is positive definite and S nonsingular; (None, True) when H is positive
+        definite and S singular; (None, False) when H is not positive definite (the inertia is then left to
+        the dense factorization)."""
+        from ._operators import DiagonalOperator, NotPositiveDefinite, SumOperator
+
+        n, N = W.shape[0], sigma.size
+        slack_diag = sigma[n:] + delta_w
+        if N > n and not np.min(slack_diag) > 0:
+            return None, False
+        try:
+            x_factor = SumOperator([W, DiagonalOperator(np.asarray(sigma[:n], dtype=np.float64))]).factorize(
+                delta_w)
+        except NotPositiveDefinite:
+            return None, False
+        self = cls(W, sigma, A, delta_w, delta_c, x_factor, slack_diag, None, None, None)
+        m = A.shape[0]
+        if not m:
+            return self, False
+        self.HinvAt = self._h_solve(A.T)
+        S = A @ self.HinvAt
+        S = 0.5 * (S + S.T)
+        values, vectors = np.linalg.eigh(S)
+        values = values + delta_c
+        if not np.all(np.isfinite(values)):
+            return None, False
+        if np.min(values) <= zero_tol * max(1.0, float(np.max(np.abs(values)))):
+            return None, True
+        self.S_vectors, self.S_values = vectors, values
+        return self, False
+
+    def _h_solve(self, V):
+        """H^-1 V for V of shape (N,) or (N, k)."""
+        n = self.W.shape[0]
+        top = np.asarray(self.x_factor.solve(V[:n]))
+        bottom = V[n:] / (self.slack_diag if V.ndim == 1 else self.slack_diag[:, None])
+        return np.concatenate([top, bottom])
+
+    def _solve_once(self, rhs):
+        N = self.sigma.size
+        r1, r2 = rhs[:N], rhs[N:]
+        u = self._h_solve(r1)
+        if not self.A.shape[0]:
+            return u
+        V = self.S_vectors
+        dy = V @ ((V.T @ (self.A @ u - r2)) / self.S_values)
+        return np.concatenate([u - self.HinvAt @ dy, dy])
+
+    def _product(self, sol):
+        """K (with the corrections) times sol."""
+        N, n = self.sigma.size, self.W.shape[0]
+        dz, dy = sol[:N], sol[N:]
+        top = (self.sigma + self.delta_w) * dz
+        top[:n] += np.asarray(self.W.matvec(dz[:n]))
+        if self.A.shape[0]:
+            top += self.A.T @ dy
+            return np.concatenate([top, self.A @ dz - self.delta_c * dy])
+        return top
+
+    def solve(self, rhs):
+        sol = self._solve_once(rhs)
+        return sol + self._solve_once(rhs - self._product(sol))
 
 
 def _solve_block_diagonal(D, w):
@@ -388,18 +508,16 @@ class _Run:
                 filt = []
             tau = max(opts.tau_min, 1.0 - mu)
             W = p.lagrangian_hessian(z, y)
-            Wz = np.zeros((self.N, self.N))
-            Wz[:p.n, :p.n] = W
             sl, su = self.slack_lo(z), self.slack_hi(z)
             sigma = self.has_lo * zl / sl + self.has_hi * zu / su
-            factor, _, _ = self.kkt.factor(Wz, sigma, A, mu)
+            factor, _, _ = self.kkt.factor(W, sigma, A, mu)
             nit += 1
             if factor is None:
                 outcome, detail = Outcome.NO_PROGRESS, "The KKT matrix could not be made nonsingular."
                 break
             gphi = self.grad_barrier(g, z, mu)
             rhs = -np.concatenate([gphi + (A.T @ y if self.m else 0.0), r])
-            sol = _KKTSolver.solve(factor, rhs)
+            sol = factor.solve(rhs)
             dz, dy = sol[:self.N], sol[self.N:]
             dzl = self.has_lo * (mu / sl - zl - zl / sl * dz)
             dzu = self.has_hi * (mu / su - zu + zu / su * dz)

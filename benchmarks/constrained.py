@@ -490,14 +490,15 @@ def targets(outcomes) -> list:
     """(target, measured, met) rows for issue 12's targets, over the cases that ran."""
     rows = []
     hs = [o for o in outcomes if o.case.group == "hs"]
-    if hs and any("ricci" in o.runs for o in hs):
-        solved = hs_solved(outcomes)
-        ricci = set(solved.get("ricci", []))
-        peers = set(solved.get("slsqp", [])) | set(solved.get("trust-constr", []))
-        missed = [o.case.key for o in hs if o.case.key in peers and o.case.key not in ricci]
-        rows.append(("HS: ricci solves every problem SLSQP or trust-constr solves",
-                     f"ricci {len(ricci)}/{len(hs)}, SLSQP or trust-constr {len(peers)}/{len(hs)}; missed: "
-                     + (", ".join(missed) or "none"), not missed))
+    solved = hs_solved(outcomes) if hs else {}
+    peers = set(solved.get("slsqp", [])) | set(solved.get("trust-constr", []))
+    for key, name in (("ricci", "ricci"), ("ipm", "ricci ipm")):
+        if hs and any(key in o.runs for o in hs):
+            ours = set(solved.get(key, []))
+            missed = [o.case.key for o in hs if o.case.key in peers and o.case.key not in ours]
+            rows.append((f"HS: {name} solves every problem SLSQP or trust-constr solves",
+                         f"{name} {len(ours)}/{len(hs)}, SLSQP or trust-constr {len(peers)}/{len(hs)}; missed: "
+                         + (", ".join(missed) or "none"), not missed))
     for o in outcomes:
         if o.case.group != "bounds":
             continue
@@ -508,31 +509,44 @@ def targets(outcomes) -> list:
     for o in outcomes:
         if o.case.group != "convex":
             continue
-        s, cv, ip = summary(o, "ricci"), summary(o, "cvxpy"), summary(o, "ipopt")
-        label = f"{o.case.label}: ricci faster than CVXPY at equal accuracy"
-        if not s or not cv:
-            rows.append((label, "ricci or CVXPY not run", False))
+        for key in ("ricci", "ipm"):
+            if key == "ipm" and not summary(o, "ipm"):
+                continue
+            rows.extend(_convex_targets(o, key))
+    return rows
+
+
+def _convex_targets(o: Outcome, key: str) -> list:
+    """The two convex-case targets (faster than CVXPY; Newton steps within 2x IPOPT's iterations) for ricci's
+    method ``key`` (``ricci``: method=None; ``ipm``) on case ``o``: [(target, measured, met), ...]."""
+    rows = []
+    name = "ricci" if key == "ricci" else "ricci ipm"
+    s, cv, ip = summary(o, key), summary(o, "cvxpy"), summary(o, "ipopt")
+    label = f"{o.case.label}: {name} faster than CVXPY at equal accuracy"
+    if not s or not cv:
+        rows.append((label, f"{name} or CVXPY not run", False))
+    else:
+        cr = cv["run"]
+        acc = _accuracy(o, cr)
+        if s["time_to_target"] is None:
+            rows.append((label, f"{name} did not reach the target", False))
         else:
-            cr = cv["run"]
-            acc = _accuracy(o, cr)
-            if s["time_to_target"] is None:
-                rows.append((label, "ricci did not reach the target", False))
-            else:
-                # both whole calls; CVXPY's accuracy shown (its defaults may stop short of 1e-8)
-                rows.append((label, (f"ricci {s['wall']:.3f} s (whole call) vs CVXPY {cv['wall']:.3f} s "
-                                     f"({cr['extra'].get('solver')}; {acc}) = {cv['wall'] / s['wall']:.1f}x"),
-                             s["wall"] < cv["wall"]))
-        # an IPOPT iteration is one Newton step on the KKT system with one Hessian; ricci's Newton steps are the
-        # points where it asked for a Hessian (auglag's nit counts outer iterations, each of several Newton
-        # steps; nhev counts Hessian-vector products)
-        label = f"{o.case.label}: ricci's Newton steps within 2x IPOPT's iterations"
-        newton = s["run"]["extra"].get("newton_steps", s["run"]["nit"]) if s else None
-        if not s or not ip or newton is None or ip["run"]["nit"] is None:
-            rows.append((label, "ricci or IPOPT not run (or no iteration count)", False))
-        else:
-            b = ip["run"]["nit"]
-            on = _accuracy(o, ip["run"])
-            rows.append((label, f"{newton} (outer {s['run']['nit']}) vs {b} (IPOPT: {on})", newton <= 2 * b))
+            # both whole calls; CVXPY's accuracy shown (its defaults may stop short of 1e-8)
+            rows.append((label, (f"{name} {s['wall']:.3f} s (whole call) vs CVXPY {cv['wall']:.3f} s "
+                                 f"({cr['extra'].get('solver')}; {acc}) = {cv['wall'] / s['wall']:.1f}x"),
+                         s["wall"] < cv["wall"]))
+    # an IPOPT iteration is one Newton step on the KKT system with one Hessian; ricci's Newton steps are the
+    # points where it asked for a Hessian (auglag's nit counts outer iterations, each of several Newton
+    # steps; nhev counts Hessian-vector products)
+    label = f"{o.case.label}: {name}'s Newton steps within 2x IPOPT's iterations"
+    newton = s["run"]["extra"].get("newton_steps", s["run"]["nit"]) if s else None
+    if not s or not ip or newton is None or ip["run"]["nit"] is None:
+        rows.append((label, f"{name} or IPOPT not run (or no iteration count)", False))
+    else:
+        b = ip["run"]["nit"]
+        on = _accuracy(o, ip["run"])
+        outer = f" (outer {s['run']['nit']})" if key == "ricci" else ""
+        rows.append((label, f"{newton}{outer} vs {b} (IPOPT: {on})", newton <= 2 * b))
     return rows
 
 

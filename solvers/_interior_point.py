@@ -17,7 +17,8 @@ W = H_f + sum_i y_i H_ci (``ConstraintSet.weighted_hessian``), Sigma = Z_L/(z - 
 factored through H = W + Sigma + delta_w I by W's structure (a Gram operator of few rows by Woodbury, sparse
 or dense Cholesky) and the m x m Schur complement A H^-1 A' + delta_c I where H is positive definite, else by
 ``scipy.linalg.ldl`` of the dense matrix (``_KKTSolver``); its inertia is corrected by Algorithm IC of W&B
-(Section 3.1: delta_w grows by kappa_w+ until there are N positive and m negative eigenvalues; delta_c = 1e-8 mu^1/4 when the matrix is singular). Steps obey the fraction-to-boundary rule with
+(Section 3.1: delta_w grows by kappa_w+ until there are N positive and m negative eigenvalues; delta_c =
+1e-8 mu^1/4 when the matrix is singular). Steps obey the fraction-to-boundary rule with
 tau = max(tau_min, 1 - mu) (eq. 15), the step length is chosen by the backtracking filter line search of W&B
 Section 2.3 (switching condition, Armijo on phi_mu for f-type steps, filter augmentation; no second-order
 correction), the bound multipliers are kept within kappa_Sigma of mu/(z - lo) (eq. 16), and mu falls by the

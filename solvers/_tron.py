@@ -397,11 +397,14 @@ class ProjectedNewtonSubproblem:
         first breakpoint (where the path leaves the straight segment). Returns (x+, H (x+ - x_c), whether a
         bound became active)."""
         lo, hi = self.lo, self.hi
-        t_min, _ = _breakpoints(xp, xc, d, lo, hi)
+        t_min, t_max = _breakpoints(xp, xc, d, lo, hi)
         if t_min >= 1.0:  # CG's point lies in the box: its decrease is CG's
             x_next = xp.clip(xc + d, lo, hi)
             return x_next, model.hessp(x_next - xc), t_min == 1.0
-        a = 1.0
+        # beyond the last breakpoint the path stands still: start there when it comes before a = 1 (a step
+        # of CG to a far region boundary along zero curvature would otherwise take dozens of halvings to
+        # come back to the box's scale)
+        a = min(1.0, t_max) if t_max > 0 else 1.0
         for _ in range(MAX_SEARCH):
             x_next = xp.clip(xc + a * d, lo, hi)
             sa = x_next - xc

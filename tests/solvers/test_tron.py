@@ -382,3 +382,27 @@ def test_unbounded_threshold_decides_when_f_is_unbounded_below():
 def test_options_out_of_range_are_refused(option, value):
     with pytest.raises(ValueError, match=option):
         tron(so.rosen, np.zeros(2), jac=so.rosen_der, hess=so.rosen_hess, **{option: value})
+
+
+def test_projected_search_starts_at_the_last_breakpoint():
+    """A CG step along (near) zero curvature to a far region boundary: every a beyond the last breakpoint
+    gives the same projected point. The search starts there and halves within the box's scale, so it ends
+    with the sufficient decrease q(x+) - q(x_c) <= mu0 gq'(x+ - x_c); halving from a = 1 ran out of its 60
+    halvings above the last breakpoint and returned the fully projected point, where q had increased."""
+    from types import SimpleNamespace
+
+    from ricci.solvers._op_base import NUMPY
+    from ricci.solvers._tron import MU0, ProjectedNewtonSubproblem
+
+    H = np.diag([100.0, 0.0])
+    lo, hi = np.zeros(2), np.ones(2)
+    sub = ProjectedNewtonSubproblem(lo, hi, TronOptions(), "off")
+    products = []
+    model = SimpleNamespace(hessp=lambda v: products.append(v) or H @ v)
+    xc, d, gq = np.array([0.5, 1.0 - 1e-6]), 1e30 * np.ones(2), -np.ones(2)
+    x_next, Hs, new_bounds = sub._projected_search(NUMPY, model, xc, d, gq)
+    s = x_next - xc
+    assert gq @ s + 0.5 * s @ H @ s <= MU0 * (gq @ s) < 0
+    assert new_bounds and x_next[1] == 1.0 and 0 < s[0] < 0.05
+    np.testing.assert_allclose(Hs, H @ s)
+    assert len(products) <= 8  # a handful of halvings from the last breakpoint, not 60 from a = 1

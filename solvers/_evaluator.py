@@ -44,7 +44,9 @@ class Counts:
 @dataclass(frozen=True)
 class UserFunctions:
     """What the user gave, sorted out: exactly one of ``fun``/``fun_and_jac`` may be None; ``hess`` returns the
-    Hessian (an array or an operator) and ``hess_is_operator`` says that it is an object's ``hess_operator``."""
+    Hessian (an array or an operator) and ``hess_is_operator`` says that it is an object's ``hess_operator``.
+    ``expect_hessian``: the object's ``expect_hessian(kind)`` where the Hessian comes from the object, else None
+    (see :meth:`announce_hessian`)."""
 
     fun: object
     jac: object
@@ -52,11 +54,20 @@ class UserFunctions:
     hess: object
     hessp: object
     hess_is_operator: bool = False
+    expect_hessian: object = None
+
+    def announce_hessian(self) -> None:
+        """Tell an objective object that the method will ask for its Hessian at every point, x0 included, so that
+        an object whose every evaluation costs a pass over its data (a ``ricci.symbolic.Objective`` on Dask
+        data) computes f, the gradient and the Hessian together from the first point on: Newton then costs
+        one pass at x0 instead of two. Optional: objects without ``expect_hessian`` are not asked."""
+        if self.expect_hessian is not None:
+            self.expect_hessian("operator" if self.hess_is_operator else "matrix")
 
 
 def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str) -> UserFunctions:
     """Sort out what the user gave. ``needs`` is "gradient", "hessian" or "hessian_or_product"."""
-    fun_and_jac = None
+    fun_and_jac = expect_hessian = None
     hess_is_operator = False
     if not callable(fun) or (callable(getattr(fun, "fun", None)) and callable(getattr(fun, "jac", None))):
         obj = fun
@@ -69,6 +80,8 @@ def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str) -> User
             fun_and_jac = getattr(obj, "fun_and_jac", None)
             if not callable(fun_and_jac):
                 fun_and_jac = None
+        if hess is None and callable(getattr(obj, "expect_hessian", None)):
+            expect_hessian = obj.expect_hessian
         if hess is None and callable(getattr(obj, "hess_operator", None)):
             hess, hess_is_operator = obj.hess_operator, True
         hess = hess if hess is not None else getattr(obj, "hess", None)
@@ -96,7 +109,8 @@ def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str) -> User
     if needs == "hessian_or_product" and hess is None and hessp is None:
         raise TypeError(f"method {method!r} needs Hessian information: pass hess=callable(x, *args) "
                         "or hessp=callable(x, p, *args)")
-    return UserFunctions(fun, jac, fun_and_jac, hess, hessp, hess_is_operator)
+    return UserFunctions(fun, jac, fun_and_jac, hess, hessp, hess_is_operator,
+                         expect_hessian if hess is not None else None)
 
 
 def resolve_ggn(fun, ggn, *, method: str):

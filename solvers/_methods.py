@@ -155,6 +155,8 @@ def _minimize_method(name, derivatives, options_cls, run, description, doc) -> M
         if derivatives == "gradient":  # second derivatives are ignored, not checked
             hess = hessp = None
         functions = resolve_objective(fun, jac, hess, hessp, method=name, needs=derivatives)
+        if derivatives == "hessian":  # newton, trust-exact, dogleg: the Hessian at every point, x0 included
+            functions.announce_hessian()
         with FloatingPointGuard() as guard:
             ev = Evaluator(xp, x0, functions, args, guard, method=name, factorizes=derivatives == "hessian")
             return run(xp, ev, x0, opts, callback)

@@ -347,6 +347,15 @@ class Objective(_Bound):
         gradient in one pass (a line search's accepted trial point then needs no second pass for g)."""
         return any(is_dask(v) for v in self.data.values())
 
+    def expect_hessian(self, kind: str = "operator") -> None:
+        """Say that the Hessian will be asked for at every point from now on, as a ``"matrix"`` (``hess``) or an
+        ``"operator"`` (``hess_operator``): with Dask data every new point, the first included, then computes f,
+        the gradient and the Hessian in one pass over the data (see ``_speculate``). ricci.solvers' Newton,
+        trust-exact and dogleg call it; with in-memory data it changes nothing."""
+        if kind not in ("matrix", "operator"):
+            raise ValueError(f"expect_hessian: kind must be 'matrix' or 'operator'; got {kind!r}")
+        self._hessian_asked = kind
+
     def _speculate(self, x) -> bool:
         """With Dask data, once the solver has asked for the Hessian (as a matrix or an operator), a new point
         computes it together with f and g: the pass over the data costs the same, and an accepted trial point

@@ -253,6 +253,28 @@ def test_dask_newton_costs_at_most_two_passes_per_iteration(rng, dask_array, com
     assert res.nit == expected.nit and count.n <= 2 * (res.nit + 1), (count.n, res.nit)
 
 
+@pytest.mark.parametrize("method", ["newton", "trust-exact", "dogleg"])
+def test_dask_hessian_methods_cost_one_compute_per_point_from_x0(rng, dask_array, computes, method):
+    """Methods that use the Hessian at every point announce it (``expect_hessian``), so that x0's f, gradient
+    and Hessian operator come from one pass like every later point's; a first-order method does not."""
+    X, y = _logistic_data(rng, m=400, n=6, density=1.0)
+    f, wrt = problems.logistic_loss_expression(True)
+    lazy = rs.Objective(f, wrt, {"X": dask_array.from_array(X, chunks=(100, 6)),
+                                 "y": dask_array.from_array(y, chunks=100), "lam": 0.5})
+    from ricci.solvers import minimize
+
+    with computes() as count:
+        res = minimize(lazy, np.zeros(7), method=method, options={"gtol": 1e-10})
+    assert res.success
+    assert count.n == res.nfev, (count.n, res.nfev, res.nit)  # one pass per point evaluated, x0 included
+    fresh = rs.Objective(f, wrt, {"X": dask_array.from_array(X, chunks=(100, 6)),
+                                  "y": dask_array.from_array(y, chunks=100), "lam": 0.5})
+    minimize(fresh, np.zeros(7), method="lbfgs", options={"maxiter": 2})
+    assert "_hessian_asked" not in fresh.__dict__
+    with pytest.raises(ValueError, match="kind must be 'matrix' or 'operator'"):
+        fresh.expect_hessian("dense")
+
+
 def test_dask_data_is_checked_finite_without_a_pass_at_construction(rng, dask_array, computes):
     """Binding Dask data computes nothing; a NaN in a block is the same ValueError when a computation reads it."""
     X, y = _logistic_data(rng, m=60, n=8, density=1.0)

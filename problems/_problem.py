@@ -45,7 +45,7 @@ BOUND_METHODS = tuple(name for name in ("tron", "auglag", "ipm") if name in CONS
 GENERAL_CONSTRAINED_METHODS = tuple(name for name in ("auglag", "ipm") if name in CONSTRAINED_METHODS)
 """Methods for problems with general constraints: auglag (augmented Lagrangian around tron; the default: its
 answers sit exactly on the active bounds, and it keeps operators for large problems) and ipm (primal-dual
-interior point, IPOPT's design, dense: faster on small problems, see ricci.solvers._interior_point)."""
+interior point, IPOPT's design: faster on small and medium problems, see ricci.solvers._interior_point)."""
 
 
 def _frozen_array(value) -> np.ndarray:

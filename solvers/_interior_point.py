@@ -1,4 +1,4 @@
-"""The primal-dual interior-point method "ipm": IPOPT's filter line-search barrier method, dense KKT.
+"""The primal-dual interior-point method "ipm": IPOPT's filter line-search barrier method.
 
 Wächter & Biegler (2006), "On the implementation of an interior-point filter line-search algorithm for
 large-scale nonlinear programming", Math. Program. 106 (referred to as W&B below). Problem: min f(x) subject to

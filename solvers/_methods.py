@@ -329,7 +329,7 @@ TRON = Method("tron", "minimize", tron, "hessian_or_product", TronOptions,
 AUGLAG = Method("auglag", "minimize", auglag, "hessian_or_product", AugmentedLagrangianOptions,
                 "augmented Lagrangian (bound form with slacks) around tron, exact Hessians; general constraints")
 IPM = Method("ipm", "minimize", ipm, "hessian_or_product", InteriorPointOptions,
-             "primal-dual interior point, filter line search (Waechter & Biegler 2006), dense KKT; constraints")
+             "primal-dual interior point, filter line search (Waechter & Biegler 2006), structured KKT; constraints")
 
 METHOD_REGISTRY: Mapping[str, Method] = MappingProxyType(
     {m.name: m for m in (NEWTON, TRUST_EXACT, TRUST_NCG, TRUST_KRYLOV, DOGLEG, LBFGS, GGN, GGN_LM, TRON, AUGLAG,

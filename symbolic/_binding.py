@@ -326,17 +326,29 @@ def convert(xp, value, dtype, device, label, *, finite=False, expected=None):
     if complex_:
         raise TypeError(f"{label}: complex arrays are not supported (got dtype {array.dtype})")
     if finite and is_dask(array):
-        # no pass over the data here: each block is checked when a computation reads it, the same ValueError
-        return array.map_blocks(_finite_block, label, dtype=array.dtype, meta=array._meta)
+        # no pass over the data here: each block is checked when a computation first reads it, the same
+        # ValueError; later passes (a solver's every iteration) skip blocks already found finite
+        return array.map_blocks(_finite_block, label, array.name, dtype=array.dtype, meta=array._meta)
     if finite and not bool(xp.all(xp.isfinite(array))):
         raise ValueError(f"{label} contains NaN or infinite values")
     return array
 
 
-def _finite_block(block, label):
-    """A block of lazy data, checked finite as a computation reads it (:func:`convert`)."""
+_FINITE_BLOCKS: set = set()
+"""(Dask array name, block index) of the data blocks found finite: Dask arrays are immutable and their names
+determined by their contents' tokens, so a block checked once needs no second check (a pass of a solver's
+iteration would otherwise read every block once more just for the check)."""
+
+
+def _finite_block(block, label, name=None, block_id=None):
+    """A block of lazy data, checked finite as a computation first reads it (:func:`convert`)."""
+    key = None if name is None or block_id is None else (name, block_id)
+    if key is not None and key in _FINITE_BLOCKS:
+        return block
     if not np.all(np.isfinite(block)):
         raise ValueError(f"{label} contains NaN or infinite values")
+    if key is not None:
+        _FINITE_BLOCKS.add(key)
     return block
 
 

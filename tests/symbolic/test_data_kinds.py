@@ -288,6 +288,32 @@ def test_dask_data_is_checked_finite_without_a_pass_at_construction(rng, dask_ar
         obj.fun(np.zeros(8))
 
 
+def test_dask_blocks_are_checked_finite_once(rng, dask_array, monkeypatch):
+    """The first pass checks every block of the data; later passes (each solver iteration) skip the blocks
+    already found finite instead of reading them once more for the check."""
+    from ricci.symbolic import _binding
+
+    checks = []  # (block key, whether it had been found finite before this read)
+    real = _binding._finite_block
+
+    def spy(block, label, name=None, block_id=None):
+        checks.append(((name, block_id), (name, block_id) in _binding._FINITE_BLOCKS))
+        return real(block, label, name, block_id)
+
+    monkeypatch.setattr(_binding, "_FINITE_BLOCKS", set())
+    monkeypatch.setattr(_binding, "_finite_block", spy)
+    X, y = _logistic_data(rng, m=60, n=8, density=1.0)
+    f, wrt = problems.logistic_loss_expression(False)
+    obj = rs.Objective(f, wrt, {"X": dask_array.from_array(X, chunks=(20, 8)),
+                                "y": dask_array.from_array(y, chunks=20), "lam": 0.5})
+    obj.fun(np.zeros(8))
+    assert len(checks) == 6 and not any(seen for _, seen in checks)  # 3 blocks of X, 3 of y: each checked
+    assert {key for key, _ in checks} == _binding._FINITE_BLOCKS
+    checks.clear()
+    obj.fun(np.ones(8))
+    assert len(checks) == 6 and all(seen for _, seen in checks)  # each found finite before: not read again
+
+
 def test_dask_one_compute_per_evaluation(rng, dask_array, computes):
     X, y = _logistic_data(rng, m=60, n=30, density=1.0)
     f, wrt = problems.logistic_loss_expression(False)

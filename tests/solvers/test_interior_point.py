@@ -230,3 +230,20 @@ def test_gram_hessian_operator_takes_the_same_path_as_the_dense_hessian():
     assert structured.nit == dense.nit
     np.testing.assert_allclose(structured.x, dense.x, atol=1e-9)
     assert structured.fun == pytest.approx(dense.fun, rel=1e-12)
+
+
+def test_large_svm_dual_never_forms_the_dense_kkt_matrix(monkeypatch):
+    """A Gram Hessian plus the barrier's diagonal is positive definite at every iterate, so the 2001 x 2001 KKT
+    matrix is never assembled: each step costs a Woodbury solve with the 5 x 5 inner matrix."""
+    import ricci.solvers._interior_point as ip
+
+    def refuse(*args):
+        raise AssertionError("the dense KKT matrix was formed")
+
+    monkeypatch.setattr(ip, "_dense_kkt", refuse)
+    p = problems.get("svm-dual", m=2000, n=5)
+    res = ipm(p.objective, np.array(p.x0, dtype=float), bounds=problems.scipy_bounds(p),
+              constraints=problems.scipy_constraints(p))
+    assert res.success, res.message
+    kkt = _kkt(p, res)
+    assert kkt.worst <= 1e-6 * max(1.0, abs(res.fun)), kkt

@@ -30,7 +30,7 @@ if that point violates the constraints the result is INFEASIBLE, else the iterat
 Signs follow scipy's trust-constr: grad f + J'v + z_b = 0 with v_i > 0 at an upper side, z_b = Z_U - Z_L.
 Stops: CONVERGED when the scaled KKT error E_0 (W&B eq. 5, s_max = 100) <= tol and the constraint violation
 <= tol; UNBOUNDED when f < -unbounded_threshold at a point feasible to tol; INFEASIBLE (above); NON_FINITE
-when f, its gradient or c is not finite at x0; MAX_ITERATIONS.
+when f, its gradient or c is not finite at x0, or the Hessian of the Lagrangian is not finite; MAX_ITERATIONS.
 
 Limits: the constraint Jacobian is dense, and a Lagrangian Hessian that is not positive definite (plus Sigma)
 is densified for the LDL' factorization, so this is for n + m up to a few thousand; for larger n a convex
@@ -164,8 +164,9 @@ class _Problem:
         obj = self.objective
         if obj.has_hessian:
             H = obj.hessian_operator(x)
-            if H.xp is not NUMPY:  # the KKT algebra runs on the host
-                H = DenseOperator(_host(H.to_dense()), symmetric=True)
+            if H.xp is not NUMPY or not H.symmetric:  # the KKT algebra runs on the host, on a symmetric W
+                D = _host(H.to_dense())  # (an array with NaN is not found symmetric: it ends below)
+                H = DenseOperator(0.5 * (D + D.T), symmetric=True)
         else:
             eye = np.eye(self.n)
             H = np.column_stack([_host(obj.hessp(x, self.device(eye[:, i]))) for i in range(self.n)])
@@ -224,6 +225,8 @@ class _KKTSolver:
             if factor is None and not zero:
                 if dense is None:
                     dense = _dense_kkt(W, sigma, A)
+                    if not np.all(np.isfinite(dense)):  # no shift helps: the caller ends NON_FINITE
+                        return None, math.nan, delta_c
                 # singularity is judged on the uncorrected matrix only: once shifted, a tiny pivot such as
                 # -|a|^2 / delta_w is a genuine eigenvalue of the shifted matrix
                 factor, zero = _DenseKKT.build(dense, sigma.size, delta_w, delta_c,
@@ -315,11 +318,10 @@ class _ReducedKKT:
             return self, False
         self.HinvAt = self._h_solve(A.T)
         S = A @ self.HinvAt
-        S = 0.5 * (S + S.T)
-        values, vectors = np.linalg.eigh(S)
-        values = values + delta_c
-        if not np.all(np.isfinite(values)):
+        if not np.all(np.isfinite(S)):  # a Hessian with NaN: left to the dense factorization's verdict
             return None, False
+        values, vectors = np.linalg.eigh(0.5 * (S + S.T))
+        values = values + delta_c
         if np.min(values) <= zero_tol * max(1.0, float(np.max(np.abs(values)))):
             return None, True
         self.S_vectors, self.S_values = vectors, values
@@ -511,8 +513,11 @@ class _Run:
             W = p.lagrangian_hessian(z, y)
             sl, su = self.slack_lo(z), self.slack_hi(z)
             sigma = self.has_lo * zl / sl + self.has_hi * zu / su
-            factor, _, _ = self.kkt.factor(W, sigma, A, mu)
+            factor, delta_w, _ = self.kkt.factor(W, sigma, A, mu)
             nit += 1
+            if factor is None and math.isnan(delta_w):
+                outcome, detail = Outcome.NON_FINITE, "The Hessian of the Lagrangian has NaN or inf entries."
+                break
             if factor is None:
                 outcome, detail = Outcome.NO_PROGRESS, "The KKT matrix could not be made nonsingular."
                 break

@@ -247,3 +247,16 @@ def test_large_svm_dual_never_forms_the_dense_kkt_matrix(monkeypatch):
     assert res.success, res.message
     kkt = _kkt(p, res)
     assert kkt.worst <= 1e-6 * max(1.0, abs(res.fun)), kkt
+
+
+def test_hessian_with_nan_ends_with_an_honest_status():
+    """A Hessian that is NaN while f and its gradient are finite: the solve ends NON_FINITE at the last point,
+    saying so, instead of raising from inside scipy's LDL' factorization."""
+    def hess(x):
+        return np.full((2, 2), np.nan) if x[0] > 0.3 else np.eye(2)
+
+    res = ipm(lambda x: 0.5 * x @ x, np.array([0.9, 0.1]), jac=lambda x: x, hess=hess,
+              constraints=[so.LinearConstraint(np.ones((1, 2)), 1.0, 1.0)])
+    assert not res.success and res.outcome.name == "NON_FINITE", res.message
+    assert "Hessian of the Lagrangian has NaN" in res.message
+    np.testing.assert_allclose(res.x, [0.9, 0.1])

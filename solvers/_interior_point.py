@@ -312,20 +312,20 @@ class _ReducedKKT:
                 delta_w)
         except NotPositiveDefinite:
             return None, False
-        self = cls(W, sigma, A, delta_w, delta_c, x_factor, slack_diag, None, None, None)
+        kkt = cls(W, sigma, A, delta_w, delta_c, x_factor, slack_diag, None, None, None)
         m = A.shape[0]
         if not m:
-            return self, False
-        self.HinvAt = self._h_solve(A.T)
-        S = A @ self.HinvAt
+            return kkt, False
+        kkt.HinvAt = kkt._h_solve(A.T)
+        S = A @ kkt.HinvAt
         if not np.all(np.isfinite(S)):  # a Hessian with NaN: left to the dense factorization's verdict
             return None, False
         values, vectors = np.linalg.eigh(0.5 * (S + S.T))
         values = values + delta_c
         if np.min(values) <= zero_tol * max(1.0, float(np.max(np.abs(values)))):
             return None, True
-        self.S_vectors, self.S_values = vectors, values
-        return self, False
+        kkt.S_vectors, kkt.S_values = vectors, values
+        return kkt, False
 
     def _h_solve(self, V):
         """H^-1 V for V of shape (N,) or (N, k)."""

@@ -77,6 +77,12 @@ DENSE_LIMIT = 5000
 """... if n is at most DENSE_LIMIT (its dense form then takes at most 200 MB in float64)."""
 REFRESH_AFTER = 10
 """The lagged dense form is formed anew at the next subproblem after one that needed more CG iterations."""
+DENSE_GRAM_LIMIT = 1000
+"""With preconditioner "auto", a Hessian that is a Gram operator X' D X (plus diagonal or identity terms) of
+dense or Dask data with n at most this is formed densely at every subproblem ("dense"): one BLAS-3 product
+(one pass over Dask data) replaces the 10-100 Hessian-vector products of a subproblem (each a pass over X),
+and CG is preconditioned by the factorization of the free block. Measured: NNLS 3000 x 400 (73 products per
+subproblem) and nonnegative logistic regression 20000 x 300 (15) both get faster."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,9 @@ class TronOptions(CommonOptions):
         "factorization" with the Cholesky factorization of the free block of a dense Hessian (TRON's incomplete
         Cholesky, complete); "none" does not; "auto" (default) takes "factorization" for a dense Hessian,
         "diagonal" for an operator that has a diagonal (and its dense form at an earlier point, refreshed
-        when CG grows expensive, once CG needs many iterations: ``DENSIFY_AFTER``), "none" with hessp only.
+        when CG grows expensive, once CG needs many iterations: ``DENSIFY_AFTER``), "none" with hessp only;
+        a Gram operator X' D X of dense or Dask data with n <= ``DENSE_GRAM_LIMIT`` is formed densely at each
+        subproblem and used as a dense Hessian.
     unbounded_threshold: f below -unbounded_threshold at a feasible point ends the run as UNBOUNDED.
     """
 
@@ -231,10 +239,15 @@ class ProjectedNewtonSubproblem:
         self.last_cg = self._cg_start = 0  # the last subproblem's CG iterations
         self.auto = mode == "auto"
         self.lagged = None  # the dense form of the Hessian at an earlier point (mode "lagged")
+        self._dense = self._hessp = None  # this subproblem's dense Hessian and its products (mode "dense")
 
     def solve(self, model, radius: float) -> Step:
         xp, x, g = model.xp, model.x, model.g
         lo, hi = self.lo, self.hi
+        self._dense = self._hessp = None
+        if self._mode(model) == "dense":  # this point's Hessian, formed once: every product of the step from it
+            self._dense = dense = model.hessian().to_dense()
+            self._hessp = lambda v: dense @ v
         pg = norm(xp, projected_gradient(xp, x, g, lo, hi))
         if self.pg0 is None:
             self.pg0 = pg
@@ -250,7 +263,7 @@ class ProjectedNewtonSubproblem:
 
     def _model_change(self, xp, model, s, g):
         """(H s, g's + 1/2 s'Hs)."""
-        Hs = model.hessp(s)
+        Hs = (self._hessp or model.hessp)(s)
         q = dot(xp, g, s) + 0.5 * dot(xp, s, Hs)
         if not math.isfinite(q):
             _check_product(xp, Hs)
@@ -300,7 +313,9 @@ class ProjectedNewtonSubproblem:
         budget = self.cg_maxiter or x.shape[0]
         diagonal = dense = products = None
         mode = self._mode(model)
-        if mode == "factorization":
+        if mode == "dense":
+            dense = self._dense
+        elif mode == "factorization":
             dense = dense_form(model.hessian())
         elif mode == "lagged":
             if self.lagged is None or self.last_cg > REFRESH_AFTER:
@@ -347,6 +362,8 @@ class ProjectedNewtonSubproblem:
                 self.mode = "off"
             elif dense_form(model.hessian()) is not None:
                 self.mode = "factorization" if ev.diagonal_is_cheap else "off"
+            elif model.g.shape[0] <= DENSE_GRAM_LIMIT and _gram_of_data(model.hessian()):
+                self.mode = "dense"
             else:
                 self.mode = "diagonal"
         elif (self.auto and self.mode == "diagonal" and self.last_cg > max(DENSIFY_AFTER, model.g.shape[0] // 10)
@@ -400,7 +417,7 @@ class ProjectedNewtonSubproblem:
         t_min, t_max = _breakpoints(xp, xc, d, lo, hi)
         if t_min >= 1.0:  # CG's point lies in the box: its decrease is CG's
             x_next = xp.clip(xc + d, lo, hi)
-            return x_next, model.hessp(x_next - xc), t_min == 1.0
+            return x_next, (self._hessp or model.hessp)(x_next - xc), t_min == 1.0
         # beyond the last breakpoint the path stands still: start there when it comes before a = 1 (a step
         # of CG to a far region boundary along zero curvature would otherwise take dozens of halvings to
         # come back to the box's scale)
@@ -413,6 +430,17 @@ class ProjectedNewtonSubproblem:
                 return x_next, Hsa, True
             a = max(0.5 * a, t_min)
         return x_next, Hsa, True
+
+
+def _gram_of_data(op) -> bool:
+    """Whether ``op`` is a Gram operator X' D X of dense or Dask data X, alone or plus diagonal or identity
+    terms (``DENSE_GRAM_LIMIT``): forming it is one BLAS-3 product, where each product with it reads X twice."""
+    from ._operators import DiagonalOperator, GramOperator, ScaledIdentity, SumOperator
+
+    terms = op.terms if isinstance(op, SumOperator) else (op,)
+    grams = [t for t in terms if isinstance(t, GramOperator)]
+    return (len(grams) == 1 and grams[0].kind in ("dense", "dask")
+            and all(isinstance(t, (GramOperator, DiagonalOperator, ScaledIdentity)) for t in terms))
 
 
 def _check_product(xp, Hv):

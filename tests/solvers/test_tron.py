@@ -406,3 +406,21 @@ def test_projected_search_starts_at_the_last_breakpoint():
     assert new_bounds and x_next[1] == 1.0 and 0 < s[0] < 0.05
     np.testing.assert_allclose(Hs, H @ s)
     assert len(products) <= 8  # a handful of halvings from the last breakpoint, not 60 from a = 1
+
+
+def test_small_gram_hessian_is_formed_once_per_subproblem():
+    """A Gram operator of dense data with few columns (DENSE_GRAM_LIMIT): "auto" forms it once per subproblem
+    and takes every product from that matrix (one Hessian evaluation per iteration instead of dozens of
+    products through X), reaching scipy's NNLS answer as the Jacobi-preconditioned products do."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((300, 40)) @ np.diag(np.logspace(0, -2, 40))
+    b = rng.standard_normal(300)
+    ls = _least_squares(A, b)
+    kw = {"jac": ls["jac"], "hess": ls["operator"], "bounds": so.Bounds(0, np.inf), "tol": 1e-10}
+    dense = tron(ls["fun"], np.zeros(40), **kw)
+    products = tron(ls["fun"], np.zeros(40), preconditioner="diagonal", **kw)
+    ref = so.nnls(A, b)[0]
+    assert dense.success and products.success
+    np.testing.assert_allclose(dense.x, ref, atol=1e-8)
+    np.testing.assert_allclose(products.x, ref, atol=1e-8)
+    assert dense.nhev <= dense.nit + 1 < products.nhev

@@ -15,8 +15,10 @@ The trust-region driver (``_trust_region.trust_region_iterations``) runs it with
      the Cholesky factorization of the free block of a dense Hessian (TRON's incomplete Cholesky, complete),
      the Hessian's diagonal on the free variables (Jacobi) for an operator, or the factorization of the free
      block of the operator's dense form at an earlier point once Jacobi-preconditioned CG grows expensive (the
-     lagged factorization of ``_trust_region.py``, restricted to the face); then a *projected search* x+ = P(x_c + a d), a = 1, 1/2, ...
-     down to the first breakpoint, with q(x+) - q(x_c) <= mu0 grad q(x_c)'(x+ - x_c). While the search
+     lagged factorization of ``_trust_region.py``, restricted to the face); a tall Gram Hessian X' D X of at
+     most ``DENSE_GRAM_LIMIT`` columns is formed once per subproblem and every product of the step taken from
+     it. Then a *projected search* x+ = P(x_c + a d), a = min(1, last breakpoint), halved down to the first
+     breakpoint, with q(x+) - q(x_c) <= mu0 grad q(x_c)'(x+ - x_c). While the search
      activates new bounds and CG ended inside the region, the free set shrinks and CG runs again (at most
      once per face: each pass fixes at least one more variable).
   The trial point is P(...) itself (``Step.point``): exactly on the bounds, never x + s with its rounding.
@@ -433,13 +435,14 @@ class ProjectedNewtonSubproblem:
 
 
 def _gram_of_data(op) -> bool:
-    """Whether ``op`` is a Gram operator X' D X of dense or Dask data X, alone or plus diagonal or identity
-    terms (``DENSE_GRAM_LIMIT``): forming it is one BLAS-3 product, where each product with it reads X twice."""
+    """Whether ``op`` is a Gram operator X' D X of dense or Dask data X with at least as many rows as columns,
+    alone or plus diagonal or identity terms (``DENSE_GRAM_LIMIT``): forming it is one BLAS-3 product, where
+    each product with it reads X twice (a wide X has cheaper products than the n x n matrix)."""
     from ._operators import DiagonalOperator, GramOperator, ScaledIdentity, SumOperator
 
     terms = op.terms if isinstance(op, SumOperator) else (op,)
     grams = [t for t in terms if isinstance(t, GramOperator)]
-    return (len(grams) == 1 and grams[0].kind in ("dense", "dask")
+    return (len(grams) == 1 and grams[0].kind in ("dense", "dask") and grams[0].A.shape[0] >= grams[0].A.shape[1]
             and all(isinstance(t, (GramOperator, DiagonalOperator, ScaledIdentity)) for t in terms))
 
 

@@ -247,9 +247,13 @@ class ProjectedNewtonSubproblem:
         xp, x, g = model.xp, model.x, model.g
         lo, hi = self.lo, self.hi
         self._dense = self._hessp = None
-        if self._mode(model) == "dense":  # this point's Hessian, formed once: every product of the step from it
-            self._dense = dense = model.hessian().to_dense()
-            self._hessp = lambda v: dense @ v
+        mode = self._mode(model)
+        if mode in ("dense", "factorization"):  # this point's Hessian as a matrix: every product of the step
+            # from it (the objective's own product may cost a pass over its data: Dask)
+            H = model.hessian()
+            self._dense = dense = H.to_dense() if mode == "dense" else dense_form(H)
+            if dense is not None:
+                self._hessp = lambda v: dense @ v
         pg = norm(xp, projected_gradient(xp, x, g, lo, hi))
         if self.pg0 is None:
             self.pg0 = pg
@@ -315,10 +319,8 @@ class ProjectedNewtonSubproblem:
         budget = self.cg_maxiter or x.shape[0]
         diagonal = dense = products = None
         mode = self._mode(model)
-        if mode == "dense":
+        if mode in ("dense", "factorization"):
             dense = self._dense
-        elif mode == "factorization":
-            dense = dense_form(model.hessian())
         elif mode == "lagged":
             if self.lagged is None or self.last_cg > REFRESH_AFTER:
                 self.lagged = model.hessian().to_dense()

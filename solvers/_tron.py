@@ -364,8 +364,9 @@ class ProjectedNewtonSubproblem:
             ev = model.evaluator
             if not ev.diagonal_is_cheap:
                 self.mode = "off"
-            elif dense_form(model.hessian()) is not None:
-                self.mode = "factorization" if ev.diagonal_is_cheap else "off"
+            elif dense_form(model.hessian()) is not None:  # an object's own small dense Hessian: used whole
+                small = ev.hessian_source == "hess_operator" and model.g.shape[0] <= DENSE_GRAM_LIMIT
+                self.mode = "factorization" if ev.diagonal_is_cheap or small else "off"
             elif model.g.shape[0] <= DENSE_GRAM_LIMIT and _gram_of_data(model.hessian()):
                 self.mode = "dense"
             else:

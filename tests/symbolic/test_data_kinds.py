@@ -288,6 +288,27 @@ def test_dask_data_is_checked_finite_without_a_pass_at_construction(rng, dask_ar
         obj.fun(np.zeros(8))
 
 
+def test_dask_tron_takes_its_products_from_the_dense_hessian(rng, dask_array, computes):
+    """Bound-constrained logistic regression on Dask data by tron: the objective's small dense Hessian
+    (computed with f and g in one pass) serves every product of a step, so a point costs one compute, not one
+    per Hessian-vector product, and the answer is the NumPy one."""
+    X, y = _logistic_data(rng, m=400, n=6, density=1.0)
+    f, wrt = problems.logistic_loss_expression(True)
+    from ricci.solvers import minimize
+    from scipy.optimize import Bounds
+
+    dense = rs.Objective(f, wrt, {"X": X, "y": y, "lam": 0.5})
+    lazy = rs.Objective(f, wrt, {"X": dask_array.from_array(X, chunks=(100, 6)),
+                                 "y": dask_array.from_array(y, chunks=100), "lam": 0.5})
+    bounds = Bounds(0, np.inf)
+    expected = minimize(dense, np.zeros(7), method="tron", bounds=bounds, tol=1e-10)
+    with computes() as count:
+        res = minimize(lazy, np.zeros(7), method="tron", bounds=bounds, tol=1e-10)
+    assert res.success and res.nit == expected.nit
+    np.testing.assert_allclose(res.x, expected.x, rtol=1e-10, atol=1e-12)
+    assert count.n <= res.nfev + 1, (count.n, res.nfev, res.nit)
+
+
 def test_dask_blocks_are_checked_finite_once(rng, dask_array, monkeypatch):
     """The first pass checks every block of the data; later passes (each solver iteration) skip the blocks
     already found finite instead of reading them once more for the check."""

@@ -104,7 +104,8 @@ class TronOptions(CommonOptions):
         "diagonal" for an operator that has a diagonal (and its dense form at an earlier point, refreshed
         when CG grows expensive, once CG needs many iterations: ``DENSIFY_AFTER``), "none" with hessp only;
         a Gram operator X' D X of dense or Dask data with n <= ``DENSE_GRAM_LIMIT`` is formed densely at each
-        subproblem and used as a dense Hessian.
+        subproblem and used as a dense Hessian, and an object's own dense Hessian of that size is used whole
+        even where the object also has hessp.
     unbounded_threshold: f below -unbounded_threshold at a feasible point ends the run as UNBOUNDED.
     """
 

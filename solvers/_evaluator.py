@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._arrays import as_array, as_scalar, max_abs, power_of_two_scale
+from ._op_base import Operator
 from ._user_operators import (
     check_finite,
     dense_form,
@@ -214,6 +215,7 @@ class Evaluator(ScaledModel):
         self._fx = self._f = None
         self._gx = self._g = None
         self._hx = self._h = self._h_user = None
+        self._h_raw = None  # (the operator hess returned, the scale then): the same object again is not rescaled
         self._h_checked = False
         # the Hessian's diagonal comes for free where the operator is what the methods use anyway: from hess
         # when there is no hessp (products are then the operator's), or from an object's hess_operator unless it
@@ -289,6 +291,10 @@ class Evaluator(ScaledModel):
             return self._h
         raw = self.call_user(self._hess, x)
         self.counts.nhev += 1
+        last = self._h_raw
+        if last is not None and raw is last[0] and self.scale == last[1]:  # the very operator again (a Hessian
+            self._hx = x  # that does not depend on x): its scaled form, with the caches it has built, serves
+            return self._h
         op, user_form = derivative_operator(raw, self.xp, self.like, (self.n, self.n), self.hessian_source,
                                             symmetric=True)
         if self.factorizes and products_only(op):
@@ -300,6 +306,7 @@ class Evaluator(ScaledModel):
         if self._hessp is not None and dense_form(op) is not None:
             self.diagonal_is_cheap = False  # a dense Hessian beside hessp: its diagonal costs a whole evaluation
         self._hx, self._h, self._h_user, self._h_checked = x, self._scaled(op), user_form, False
+        self._h_raw = (raw, self.scale) if isinstance(raw, Operator) else None
         return self._h
 
     def checked_hessian(self, x):

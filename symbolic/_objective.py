@@ -53,10 +53,24 @@ from ._simplify import add, contract
 
 
 class _PointCache(threading.local):
-    """The last point evaluated by this thread and the values computed there (one instance per thread)."""
+    """The last point evaluated by this thread and the values computed there (one instance per thread), and the
+    Hessian operator where it does not depend on the point (``Objective.hess_operator``)."""
 
     x = None
     values: dict = {}  # noqa: RUF012 - replaced, never mutated, before the first store of a thread
+    constant_hessian = None
+
+
+class _Reads(dict):
+    """The variables' and data's values, recording which names an operator's assembly reads."""
+
+    def __init__(self, values):
+        super().__init__(values)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
 
 
 class _Bound:
@@ -361,7 +375,7 @@ class Objective(_Bound):
         computes it together with f and g: the pass over the data costs the same, and an accepted trial point
         then needs no second pass (Newton: one pass an iteration instead of two). True when it did."""
         wants = self.__dict__.get("_hessian_asked")
-        if wants is None or not self._one_pass:
+        if wants is None or not self._one_pass or (wants == "operator" and self._point.constant_hessian is not None):
             return False
         if wants == "operator":
             self.hess_operator(x)
@@ -419,6 +433,10 @@ class Objective(_Bound):
         operator's arrays (f and the gradient are kept: ``fun_and_jac(x)`` then costs nothing); where f and
         the gradient are known, the arrays are computed from their intermediates."""
         self._hessian_asked = "operator"
+        constant = self._point.constant_hessian
+        if constant is not None:  # read from the data alone: the same operator (and its caches) at every x
+            self._check_x(x)
+            return constant
         hit = self._cached(x, "H_operator")
         if hit is not None:
             return hit
@@ -426,7 +444,12 @@ class Objective(_Bound):
         held = {None: 0, "value": 1, "gradient": 2}[self._level(x)]
         values = self._values(x)
         levels, arrays, keep = program.evaluate(held, values, self._point.values)
-        operator = program.operator(arrays, values, self.xp, self.xp.zeros((1,), dtype=self.dtype))
+        reads = _Reads(values)
+        operator = program.operator(arrays, reads, self.xp, self.xp.zeros((1,), dtype=self.dtype))
+        if not program.arrays and reads.read.isdisjoint(v.name for v in self.wrt):
+            # a Hessian of the data alone (least squares, a quadratic): kept, so that a Gram it forms or a
+            # factorization it caches serves every later point
+            self._point.constant_hessian = operator
         if "value" in levels:
             keep["f"], keep["value level"] = float(levels["value"][0]), True
         if "gradient" in levels:

@@ -559,3 +559,47 @@ def test_hessp_on_large_sparse_and_dask_data_takes_whole_products(rng, dask_arra
     monkeypatch.setattr(sp.csr_array, "__getitem__", unsliced)
     for obj in (sparse, lazy):
         np.testing.assert_allclose(obj.hessp(x, p), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_hessian_of_the_data_alone_is_one_operator_for_every_point(rng):
+    """f = 1/2 ||A x - b||^2: the Hessian operator A'A reads the data only, so every x gets the same object
+    (the Gram it forms once serves every later point); rebinding A gives a new one; a Hessian that depends on
+    x (logistic) is built anew at each point. tron on NNLS then forms A'A once in all."""
+    from ricci.solvers import GramOperator, tron
+    from scipy.optimize import Bounds, nnls
+
+    A, b = rng.standard_normal((60, 8)), rng.standard_normal(60)
+    x = rs.Vector("x", "n")
+    f = 0.5 * rs.sum((rs.Matrix("A", "m", "n") @ x - rs.Vector("b", "m")) ** 2)
+    obj = rs.Objective(f, "x", {"A": A, "b": b})
+    H = obj.hess_operator(np.zeros(8))
+    assert isinstance(H, GramOperator) and obj.hess_operator(np.ones(8)) is H
+    np.testing.assert_allclose(H.to_dense(), A.T @ A, rtol=1e-12)
+    other = obj.rebind(A=2 * A)
+    assert other.hess_operator(np.zeros(8)) is not H
+    np.testing.assert_allclose(other.hess_operator(np.zeros(8)).to_dense(), 4 * A.T @ A, rtol=1e-12)
+    with pytest.raises(ValueError, match="flat vector of length 8"):
+        obj.hess_operator(np.zeros(3))
+    Xl, yl = _logistic_data(rng, m=50, n=4, density=1.0)
+    fl, wrt = problems.logistic_loss_expression(False)
+    logistic = rs.Objective(fl, wrt, {"X": Xl, "y": yl, "lam": 0.5})
+    assert logistic.hess_operator(np.zeros(4)) is not logistic.hess_operator(np.ones(4))
+
+    formed = []
+    gram = GramOperator.gram_matrix
+    A = rng.standard_normal((200, 30)) @ np.diag(np.logspace(0, -3, 30))
+    b = rng.standard_normal(200)
+    fresh = rs.Objective(f, "x", {"A": A, "b": b})
+    def counting(self):
+        if "gram" not in self._cache:
+            formed.append(1)
+        return gram(self)
+
+    try:
+        GramOperator.gram_matrix = counting
+        res = tron(fresh, np.zeros(30), bounds=Bounds(0, np.inf), tol=1e-12)
+    finally:
+        GramOperator.gram_matrix = gram
+    assert res.success and res.nit > 1
+    np.testing.assert_allclose(res.x, nnls(A, b)[0], atol=1e-9)
+    assert len(formed) == 1  # A'A formed once, however many iterations

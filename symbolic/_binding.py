@@ -268,11 +268,17 @@ def adopt(xp, value):
     return value
 
 
-def materialize(outputs, *, dense=True):
+def materialize(outputs, *, dense=True, lazy_tail=0):
     """Concrete arrays for a kernel's ``outputs``: Dask arrays computed, all in one ``dask.compute`` (so one
     pass over the data per evaluation), and with ``dense`` sparse results (a Jacobian that is the data
-    matrix itself) made dense NumPy arrays."""
+    matrix itself) made dense NumPy arrays. The last ``lazy_tail`` outputs (a kernel's exported
+    intermediates, X @ w or sigmoid(...) of length m) are returned as they are: a Dask one stays lazy, to be
+    computed inside the pass of a later kernel that reads it, instead of m values gathered on the driver."""
     outputs = list(outputs)
+    if lazy_tail:
+        head = materialize(outputs[:len(outputs) - lazy_tail], dense=dense)
+        tail = [o if is_dask(o) else materialize([o], dense=dense)[0] for o in outputs[len(outputs) - lazy_tail:]]
+        return head + tail
     lazy = [k for k, o in enumerate(outputs) if is_dask(o)]
     if lazy:
         dask = sys.modules["dask"]  # loaded, since a Dask array exists (this module imports no third library)

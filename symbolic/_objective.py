@@ -184,7 +184,7 @@ class _Bound:
         return x
 
     def _values(self, x) -> dict:
-        return {**self.data, **self.unpack(x)}
+        return {**self.data, **self.unpack(x)}  # unpack copies x: lazy intermediates never read the caller's buffer
 
     # -- caching -----------------------------------------------------------------------------------------
     # Values at the last point, per thread: each thread reads and replaces only its own _PointCache, so a check
@@ -290,12 +290,12 @@ class Objective(_Bound):
         return Objective(self.expr, self.wrt, given_data if data is None else data, sizes=sizes,
                          like=given_like if like is None else like, _derived=self)
 
-    def _call(self, fn, values):
+    def _call(self, fn, values, lazy_tail=0):
         names = {v.name for v in fn.variables} | set(fn.precomputed)
         given = {k: v for k, v in values.items() if k in names}
         # sizes no input's shape fixes (a Hessian lam*I reads no array of size n); Dask results computed once
         given.update((d, self.sizes[d]) for d in fn.dim_names if d in self.sizes and d not in names)
-        return materialize(fn(**given))
+        return materialize(fn(**given), lazy_tail=lazy_tail)
 
     # -- evaluation at a point, in the levels of ``_point.PointPlan``: value, gradient, then the Hessian or
     #    the curvature that Hessian-vector products read. A request runs one kernel from what the point holds
@@ -321,7 +321,7 @@ class Objective(_Bound):
         if stage.inputs:
             point = self._point.values
             values.update(zip(stage.keys, (point[node] for node in stage.inputs)))
-        results, keep = stage.split(self._call(stage.kernel, values))
+        results, keep = stage.split(self._call(stage.kernel, values, len(stage.exports)))
         if "value" in results:
             keep["f"], keep["value stage"] = float(results["value"][0]), True
         if "gradient" in results:

@@ -105,7 +105,7 @@ class OperatorProgram:
         given = {k: v for k, v in values.items() if k in names}
         given.update(zip(keys, (point[node] for node in inputs)))
         given.update((d, self._sizes[d]) for d in fn.dim_names if d in self._sizes and d not in names)
-        out = materialize(fn(**given), dense=False)
+        out = materialize(fn(**given), dense=False, lazy_tail=len(exports))
         levels, k = {}, 0
         for level, outputs, _ in todo:
             levels[level] = out[k:k + len(outputs)]

@@ -309,6 +309,27 @@ def test_dask_tron_takes_its_products_from_the_dense_hessian(rng, dask_array, co
     assert count.n <= res.nfev + 1, (count.n, res.nfev, res.nit)
 
 
+def test_dask_intermediates_stay_lazy_and_read_their_own_x(rng, dask_array, computes):
+    """With Dask data the row-length intermediates a point keeps (X @ w, sigmoid(...)) stay lazy instead of
+    being gathered on the driver; a later product at that point computes them inside its own single pass,
+    from a copy of x (the caller may reuse its buffer), and equals the NumPy product."""
+    X, y = _logistic_data(rng, m=300, n=5, density=1.0)
+    f, wrt = problems.logistic_loss_expression(True)
+    dense = rs.Objective(f, wrt, {"X": X, "y": y, "lam": 0.5})
+    lazy = rs.Objective(f, wrt, {"X": dask_array.from_array(X, chunks=(100, 5)),
+                                 "y": dask_array.from_array(y, chunks=100), "lam": 0.5})
+    x, p = rng.standard_normal(6), rng.standard_normal(6)
+    buffer = x.copy()
+    with computes() as count:
+        lazy.fun_and_jac(buffer)
+        assert count.n == 1
+        kept = [v for v in lazy._point.values.values() if getattr(v, "shape", ()) == (300,)]
+        assert kept and all(hasattr(v, "dask") for v in kept)  # nothing of length m gathered
+        buffer += 1.0  # the caller reuses its buffer
+        np.testing.assert_allclose(lazy.hessp(x, p), dense.hessp(x, p), rtol=1e-12, atol=1e-12)
+        assert count.n == 2
+
+
 def test_dask_blocks_are_checked_finite_once(rng, dask_array, monkeypatch):
     """The first pass checks every block of the data; later passes (each solver iteration) skip the blocks
     already found finite instead of reading them once more for the check."""

@@ -149,14 +149,25 @@ def run_method(problem: Problem, method: str, *, tol=None, maxiter=None, progres
 
 def reference_minimum(problem: Problem, runs) -> tuple[float, str]:
     """The value against which the objective gap is measured: the known minimum if there is one and no run
-    went below it (a local method may find another known local minimum), else the best value reached."""
-    best = min((min(r.trace_fun) for r in runs), default=math.nan)
+    went below it (a local method may find another known local minimum), else the best value reached. With
+    general constraints only the final points that satisfy them (to 1e-6) count: auglag's and ipm's iterates
+    may violate them and lie below the constrained minimum."""
+    best = min((_best_value(problem, r) for r in runs), default=math.nan)
+    if best == math.inf:
+        best = math.nan
     candidates = [problem.minimum] if problem.minimum is not None else []
     candidates += [f for f, _ in problem.local_minima]
     close = [c for c in candidates if best >= c - 1e-9 * max(1.0, abs(c))]
     if close:
         return max(close), "known minimum"
     return best, "best value reached"
+
+
+def _best_value(problem: Problem, run: Run) -> float:
+    if not problem.constraints:  # bounds only: every method's iterates lie in the box
+        return min(run.trace_fun)
+    violation = getattr(run.result, "constr_violation", math.inf)
+    return run.fun if math.isfinite(run.fun) and violation <= 1e-6 else math.inf
 
 
 def table(runs) -> str:

@@ -45,7 +45,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import OptimizeResult
 
-from ._arrays import prepare_x0
+from ._arrays import NonFiniteValue, prepare_x0
 from ._augmented_lagrangian import (
     AugmentedLagrangianModel,
     _least_infeasible,
@@ -226,7 +226,7 @@ class _KKTSolver:
                 if dense is None:
                     dense = _dense_kkt(W, sigma, A)
                     if not np.all(np.isfinite(dense)):  # no shift helps: the caller ends NON_FINITE
-                        return None, math.nan, delta_c
+                        raise NonFiniteValue("The Hessian of the Lagrangian has NaN or inf entries.")
                 # singularity is judged on the uncorrected matrix only: once shifted, a tiny pivot such as
                 # -|a|^2 / delta_w is a genuine eigenvalue of the shifted matrix
                 factor, zero = _DenseKKT.build(dense, sigma.size, delta_w, delta_c,
@@ -513,10 +513,11 @@ class _Run:
             W = p.lagrangian_hessian(z, y)
             sl, su = self.slack_lo(z), self.slack_hi(z)
             sigma = self.has_lo * zl / sl + self.has_hi * zu / su
-            factor, delta_w, _ = self.kkt.factor(W, sigma, A, mu)
             nit += 1
-            if factor is None and math.isnan(delta_w):
-                outcome, detail = Outcome.NON_FINITE, "The Hessian of the Lagrangian has NaN or inf entries."
+            try:
+                factor, _, _ = self.kkt.factor(W, sigma, A, mu)
+            except NonFiniteValue as exc:
+                outcome, detail = Outcome.NON_FINITE, str(exc)
                 break
             if factor is None:
                 outcome, detail = Outcome.NO_PROGRESS, "The KKT matrix could not be made nonsingular."

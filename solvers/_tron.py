@@ -260,7 +260,7 @@ class ProjectedNewtonSubproblem:
             self.pg0 = pg
         forcing_ratio = min(self.cg_rtol, math.sqrt(pg / self.pg0)) if self.pg0 > 0 else self.cg_rtol
         xc, Hs = self._cauchy_point(xp, model, x, g, radius)
-        xc, Hs, cg_hit = self._subspace(xp, model, x, g, xc, Hs, radius, forcing_ratio)
+        xc, Hs, cg_hit = self._subspace(xp, model, mode, x, g, xc, Hs, radius, forcing_ratio)
         s = xc - x
         gs, sHs = dot(xp, g, s), dot(xp, s, Hs)
         if not (math.isfinite(gs) and math.isfinite(sHs)):
@@ -313,13 +313,12 @@ class ProjectedNewtonSubproblem:
         finally:  # what this subproblem's CG cost decides the next one's preconditioner (see _mode)
             self.last_cg = self.cg_iterations - self._cg_start
 
-    def _faces(self, xp, model, x, g, xc, Hs, radius: float, forcing_ratio: float):
+    def _faces(self, xp, model, mode: str, x, g, xc, Hs, radius: float, forcing_ratio: float):
         """Subspace minimization from the Cauchy point (module docstring, step 2); returns (x+, H (x+ - x), whether
         CG stopped on the region's boundary)."""
         lo, hi = self.lo, self.hi
         budget = self.cg_maxiter or x.shape[0]
-        diagonal = dense = products = None
-        mode = self._mode(model)
+        diagonal = dense = products = None  # mode: this subproblem's preconditioner (``_mode``, chosen in solve)
         if mode in ("dense", "factorization"):
             dense = self._dense
         elif mode == "lagged":

@@ -30,7 +30,7 @@ from functools import singledispatch
 
 import numpy as np
 
-from . import _linalg
+from . import _linalg, _op_pattern
 from ._op_base import (
     NUMPY,
     Factorization,
@@ -651,15 +651,30 @@ def block_diagonal_form(op, max_block: int = _MAX_PATTERN_BLOCK):
     matrix = host_sparse(op)  # None for a dense Gram or a sum with a term that has no sparse form
     if matrix is None:
         return None
-    matrix = matrix.tocoo()
+    import scipy.sparse as sp
+
+    matrix = sp.csr_array(matrix)
+    plan = _op_pattern.layout("block diagonal", (max_block,), matrix, lambda M: _block_diagonal_layout(M, max_block))
+    if plan is None:
+        return None
+    k, flat, unique = plan
     n = matrix.shape[0]
-    rows, cols = np.asarray(matrix.row), np.asarray(matrix.col)
+    blocks = _op_pattern.scatter(n * k, flat, matrix.data, unique).reshape(n // k, k, k)
+    return BlockDiagonalOperator(blocks, True)
+
+
+def _block_diagonal_layout(matrix, max_block: int):
+    """``(k, flat, unique)`` for a CSR pattern that lies in diagonal k x k blocks (:func:`block_diagonal_form`):
+    ``flat`` the position of each stored entry in the (n/k, k, k) stack, ``unique`` whether no two share one;
+    None for another pattern."""
+    n = matrix.shape[0]
+    rows = np.repeat(np.arange(n, dtype=matrix.indices.dtype), np.diff(matrix.indptr))
+    cols = matrix.indices
     spread = int(np.abs(rows - cols).max()) + 1 if matrix.nnz else 1
     for k in range(spread, min(max_block, n // 2) + 1):
         if n % k == 0 and np.array_equal(rows // k, cols // k):
-            blocks = np.zeros((n // k, k, k), dtype=matrix.dtype)
-            np.add.at(blocks, (rows // k, rows % k, cols % k), matrix.data)
-            return BlockDiagonalOperator(blocks, True)
+            flat = rows.astype(np.int64) * k + cols % k  # ((row // k) k + row % k) k + col % k
+            return k, flat, _op_pattern.all_distinct(flat, n * k)
     return None
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _op_pattern
 from ._op_base import NUMPY, Factorization, NotPositiveDefinite
 
 #: The exact route is used while the Schur complement has at most this many unknowns (there a solve is
@@ -79,40 +80,24 @@ class BlockCoupling:
     column_starts: np.ndarray = None
 
     def __post_init__(self):
-        order = np.argsort(self.cols, kind="stable")
-        object.__setattr__(self, "by_column", order)
-        object.__setattr__(self, "column_starts", np.searchsorted(self.cols[order], np.arange(self.n // self.q + 1)))
+        if self.by_column is None:
+            order = np.argsort(self.cols, kind="stable")
+            object.__setattr__(self, "by_column", order)
+            object.__setattr__(self, "column_starts",
+                               np.searchsorted(self.cols[order], np.arange(self.n // self.q + 1)))
 
     @classmethod
     def of(cls, C, p: int, q: int) -> BlockCoupling:
-        """The block form of the scipy.sparse matrix C (shape (b p, n) with n divisible by q)."""
+        """The block form of the scipy.sparse matrix C (shape (b p, n) with n divisible by q). Where each
+        stored entry goes, and which blocks exist, depends on C's pattern alone: that layout is made once per
+        pattern (``_op_pattern``), so that a coupling with the same nonzeros at the next iterate costs one
+        scatter of its values."""
         import scipy.sparse as sp
 
         C = sp.csr_array(C)
-        if not C.has_canonical_format:  # sorted, summed indices; a copy, so the caller's matrix is left as it was
-            C = C.copy()
-            C.sum_duplicates()
-        b = C.shape[0] // p
-        indptr, indices, data = C.indptr, C.indices, C.data
-        width = -(-C.shape[1] // q)  # block columns
-        counts, lines = np.diff(indptr), np.arange(C.shape[0])
-        # int32 arithmetic on the nonzeros where every index fits (half the memory traffic of int64)
-        itype = np.int32 if max(b * width, C.nnz * p * q, C.shape[1]) < 2**31 - 1 else np.int64
-        column = indices.astype(itype, copy=False)
-        key = np.repeat((lines // p * width).astype(itype), counts) + column // q  # by block row, then column
-        if b * width <= _MARK_LIMIT:  # mark the nonzero blocks on the block grid: no sort
-            mark = np.zeros(b * width, dtype=bool)
-            mark[key] = True
-            keys = np.flatnonzero(mark)
-            where = (np.cumsum(mark, dtype=itype) - 1)[key]
-        else:
-            keys, where = np.unique(key, return_inverse=True)
-            where = where.reshape(-1)
-        values = np.zeros((keys.size, p, q), dtype=data.dtype)
-        local = np.repeat((lines % p).astype(itype), counts)
-        values.reshape(-1)[(where * p + local) * q + column % q] = data  # one flat index per nonzero
-        rows = keys // width
-        return cls(values, rows, keys % width, np.searchsorted(rows, np.arange(b + 1)), p, q, C.shape[1])
+        plan = _op_pattern.layout("block coupling", (p, q), C, lambda M: _coupling_layout(M, p, q))
+        values = _op_pattern.scatter(plan.count * p * q, plan.flat, C.data, plan.unique).reshape(-1, p, q)
+        return cls(values, plan.rows, plan.cols, plan.starts, p, q, C.shape[1], plan.by_column, plan.column_starts)
 
     def bsr(self):
         """C as a scipy.sparse BSR array of p x q blocks sharing ``values`` (its products are about 1.6x faster
@@ -130,6 +115,49 @@ class BlockCoupling:
         """C' u for u of shape (b p,)."""
         products = np.einsum("npq,np->nq", self.values, u.reshape(-1, self.p)[self.rows])
         return _segment_sums(products[self.by_column], self.column_starts, self.q).reshape(-1)
+
+
+@dataclass(frozen=True, eq=False)
+class _CouplingLayout:
+    """Where the stored entries of a (b p, n) CSR pattern go in its block form: ``flat`` the position of each
+    in the (count, p, q) values (``unique``: no two share one), and the blocks' ``rows``, ``cols``,
+    ``starts``, ``by_column`` and ``column_starts`` as in :class:`BlockCoupling`."""
+
+    count: int
+    flat: np.ndarray
+    unique: bool
+    rows: np.ndarray
+    cols: np.ndarray
+    starts: np.ndarray
+    by_column: np.ndarray
+    column_starts: np.ndarray
+
+
+def _coupling_layout(C, p: int, q: int) -> _CouplingLayout:
+    """The :class:`_CouplingLayout` of the CSR C's pattern (its values are not read)."""
+    b = C.shape[0] // p
+    indptr, indices = C.indptr, C.indices
+    width = -(-C.shape[1] // q)  # block columns
+    counts, lines = np.diff(indptr), np.arange(C.shape[0])
+    # int32 arithmetic on the nonzeros where every index fits (half the memory traffic of int64)
+    itype = np.int32 if max(b * width, C.nnz * p * q, C.shape[1]) < 2**31 - 1 else np.int64
+    column = indices.astype(itype, copy=False)
+    key = np.repeat((lines // p * width).astype(itype), counts) + column // q  # by block row, then column
+    if b * width <= _MARK_LIMIT:  # mark the nonzero blocks on the block grid: no sort
+        mark = np.zeros(b * width, dtype=bool)
+        mark[key] = True
+        keys = np.flatnonzero(mark)
+        where = (np.cumsum(mark, dtype=itype) - 1)[key]
+    else:
+        keys, where = np.unique(key, return_inverse=True)
+        where = where.reshape(-1)
+    local = np.repeat((lines % p).astype(itype), counts)
+    flat = (where.astype(np.int64) * p + local) * q + column % q  # one flat index per stored entry
+    rows, cols = keys // width, keys % width
+    order = np.argsort(cols, kind="stable")
+    return _CouplingLayout(keys.size, flat, _op_pattern.all_distinct(flat, keys.size * p * q), rows, cols,
+                           np.searchsorted(rows, np.arange(b + 1)), order,
+                           np.searchsorted(cols[order], np.arange(C.shape[1] // q + 1)))
 
 
 def _segment_sums(rows, starts, width):

@@ -114,17 +114,20 @@ def resolve_objective(fun, jac, hess, hessp, *, method: str, needs: str) -> User
                          expect_hessian if hess is not None else None)
 
 
-def resolve_ggn(fun, ggn, *, method: str):
+def resolve_ggn(fun, ggn, *, method: str, products: bool = False):
     """The callable that returns the generalized Gauss-Newton operator G(x): ``ggn`` when given (a callable
     ``ggn(x, *args)`` returning an array, a scipy.sparse matrix or an Operator), else the ``ggn_operator``
-    method of an object passed as fun (``ricci.symbolic.GaussNewton``); TypeError naming what to pass
-    otherwise."""
+    method of an object passed as fun (``ricci.symbolic.GaussNewton``), or with ``products`` its
+    ``ggn_products`` where it has one (G known only through products, the Jacobian never formed); TypeError
+    naming what to pass otherwise."""
     if ggn is not None:
         if not callable(ggn):
             raise TypeError(f"ggn must be a callable ggn(x, *args) returning the (n, n) generalized Gauss-Newton "
                             f"matrix (an array, a scipy.sparse matrix or a ricci.solvers Operator); got "
                             f"{type(ggn).__name__}")
         return ggn
+    if products and callable(getattr(fun, "ggn_products", None)):
+        return fun.ggn_products
     found = getattr(fun, "ggn_operator", None)
     if callable(found):
         return found

@@ -153,6 +153,54 @@ class TrustExactOptions(TrustRegionOptions):
         _require(_is_real(self.k_easy) and 0 < self.k_easy < 1, "k_easy", "a number in (0, 1)", self.k_easy)
 
 
+def _validate_hessian_free(opts) -> None:
+    if opts.hessian_free is not None and not isinstance(opts.hessian_free, bool):
+        raise TypeError(f"option 'hessian_free' must be True, False or None; got {opts.hessian_free!r}")
+    _require(_is_real(opts.cg_rtol) and 0 < opts.cg_rtol < 1, "cg_rtol", "a number in (0, 1)", opts.cg_rtol)
+    if opts.cg_maxiter is not None:
+        _require(_is_integer(opts.cg_maxiter) and opts.cg_maxiter >= 1, "cg_maxiter", "an integer >= 1 or None",
+                 opts.cg_maxiter)
+
+
+_HESSIAN_FREE_DOC = """
+    hessian_free: use G only through products G v = J'(H_L (J v)) + H_P v, the output's Jacobian never
+        formed (Martens, "Deep learning via Hessian-free optimization", ICML 2010): the step comes from
+        conjugate gradients on G (Steihaug's, truncated at the radius, for ggn-lm). None (the default) follows
+        the model (``ricci.symbolic.GaussNewton.prefers_products``: a dense output Jacobian of more than 2^22
+        entries); True and False force it. A ``ggn`` callable that returns an operator known only through
+        products needs True or None.
+    cg_rtol: the conjugate gradients stop at the relative residual ||G q + g|| <= cg_rtol ||g|| (hessian_free).
+    cg_maxiter: and after at most this many products (None: min(n, 250)).
+"""
+
+
+@dataclass(frozen=True)
+class GaussNewtonModelOptions(NewtonOptions):
+    __doc__ = ("""ggn: the options of :class:`NewtonOptions` (``shift_beta`` and ``negative_curvature`` unused: G is
+    semidefinite) and""" + _HESSIAN_FREE_DOC)
+
+    hessian_free: bool | None = None
+    cg_rtol: float = 0.1
+    cg_maxiter: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        _validate_hessian_free(self)
+
+
+@dataclass(frozen=True)
+class GaussNewtonTrustOptions(CommonOptions):
+    __doc__ = """ggn-lm: the options of :class:`CommonOptions` and""" + _HESSIAN_FREE_DOC
+
+    hessian_free: bool | None = None
+    cg_rtol: float = 0.1
+    cg_maxiter: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        _validate_hessian_free(self)
+
+
 def parse_options(cls, method: str, options, tol=None):
     """Build ``cls`` from a mapping or an instance; ``tol`` sets gtol unless gtol is given (scipy semantics)."""
     if tol is not None and not (_is_real(tol) and math.isfinite(tol) and tol >= 0):

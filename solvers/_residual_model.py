@@ -38,6 +38,7 @@ from ._jacobian import (
     scaled_gram,
 )
 from ._op_block import DENSE_BYTES
+from ._steihaug import steihaug_cg, truncated_cg
 from ._user_operators import (
     dense_form,
     dense_operator,
@@ -134,10 +135,19 @@ class GeneralizedGaussNewtonCurvature:
     with the interface of :class:`GaussNewtonCurvature` so that the damped Gauss-Newton direction and the
     Levenberg-Marquardt subproblem run on it unchanged: ``scaled(s)`` = S G S, column norms sqrt(diag G)
     (for G = J'J these are J's column norms), ``model_curvature(p)`` = p'Gp and the reduction at the model's
-    minimizer 1/2 g_s' G_s^+ g_s. G must allow factorizations (a dense, sparse or structured operator):
-    :attr:`products_only` G is refused by the methods before they start."""
+    minimizer 1/2 g_s' G_s^+ g_s.
+
+    ``by_products`` (the methods' ``hessian_free``; always for a G known only through products): G is used
+    only through products, and the steps come from conjugate gradients on it (Martens, "Deep learning via
+    Hessian-free optimization", ICML 2010): the Gauss-Newton direction by truncated CG to the relative
+    residual ``cg_rtol`` (:meth:`minimizer_by_products`), Levenberg-Marquardt's trust-region step by
+    Steihaug's CG (:meth:`trust_region_by_products`); ``g`` is the gradient at the point, which they need."""
 
     G: object
+    g: object = None
+    by_products: bool = False
+    cg_rtol: float = 0.1
+    cg_maxiter: int | None = None
 
     @property
     def xp(self):
@@ -145,23 +155,25 @@ class GeneralizedGaussNewtonCurvature:
 
     @property
     def products_only(self) -> bool:
-        return products_only(self.G)
+        return self.by_products or products_only(self.G)
 
     def scaled(self, s=None):
         """S G S (S = diag(s); s None: G itself) as an operator with shifted solves: dense when G is dense or
-        small (``_op_block.DENSE_BYTES``), else in G's structure (``_jacobian.ScaledGram``)."""
+        small (``_op_block.DENSE_BYTES``), else in G's structure (``_jacobian.ScaledGram``); None when
+        :attr:`products_only`."""
+        if self.products_only:
+            return None
         A = dense_form(self.G)
         n = self.G.shape[0]
-        if A is None and not self.products_only and n * n * self.G.xp.empty(0, dtype=self.G.dtype).itemsize \
-                <= DENSE_BYTES:
+        if A is None and n * n * self.G.xp.empty(0, dtype=self.G.dtype).itemsize <= DENSE_BYTES:
             A = self.G.to_dense()  # a small structured G (a sum, a congruence) densifies once, as J'J does
         if A is not None:
             return dense_operator(A if s is None else s[:, None] * A * s[None, :], symmetric=True)
         return self.G if s is None else ScaledGram(self.G, s)
 
     def column_norms(self):
-        """sqrt(max(diag G, 0)) (None where G has no diagonal)."""
-        d = diagonal_or_none(self.G)
+        """sqrt(max(diag G, 0)) (None where G is used only through products)."""
+        d = None if self.by_products else diagonal_or_none(self.G)
         if d is None:
             return None
         return self.xp.sqrt(self.xp.maximum(d, self.xp.zeros_like(d)))
@@ -173,10 +185,38 @@ class GeneralizedGaussNewtonCurvature:
     def norm_estimate(self) -> float:
         return self.G.norm_estimate()
 
-    def minimizer_reduction(self, gs, Bs) -> float:
-        """m(0) - min m = 1/2 gs' Bs^+ gs: by one eigendecomposition for a dense Bs, else by a solve with Bs
-        (an exact solve where Bs is positive definite; a small relative shift where the factorization fails)."""
+    def _scaled_product(self, s):
+        G = self.G
+        return G.matvec if s is None else (lambda v: s * G.matvec(s * v))
+
+    def _maxiter(self) -> int:
+        return self.cg_maxiter or min(self.G.shape[0], HESSIAN_FREE_MAXITER)
+
+    def minimizer_by_products(self, s=None):
+        """The Gauss-Newton step q of ``G_s q = -g_s`` (G_s = S G S, g_s = S g) by truncated conjugate gradients
+        (``_steihaug.truncated_cg``) to the relative residual cg_rtol: a descent direction for the model."""
+        gs = self.g if s is None else s * self.g
+        q, _ = truncated_cg(self.xp, self._scaled_product(s), -gs, rtol=self.cg_rtol, maxiter=self._maxiter())
+        return q
+
+    def trust_region_by_products(self, s, radius: float, *, k_easy: float):
+        """min_q m(S q) subject to ||q|| <= radius by Steihaug's CG on G_s (Algorithm 7.2 of Nocedal & Wright
+        (2006)), stopped at the relative residual cg_rtol inside the region."""
         xp = self.xp
+        gs = self.g if s is None else s * self.g
+        sol, _ = steihaug_cg(xp, self._scaled_product(s), gs, radius, maxiter=self._maxiter(),
+                             forcing=self.cg_rtol * norm(xp, gs))
+        return sol
+
+    def minimizer_reduction(self, gs, Bs) -> float:
+        """m(0) - min m = 1/2 gs' Bs^+ gs: by one eigendecomposition for a dense Bs, by a solve with Bs (an
+        exact solve where Bs is positive definite; a small relative shift where the factorization fails), or,
+        where G is used only through products (Bs None), from conjugate gradients on G to 1e-8 relative (the
+        reduction does not depend on the scaling: gs' Bs^-1 gs = g' G^-1 g)."""
+        xp = self.xp
+        if Bs is None:
+            q, _ = truncated_cg(xp, self.G.matvec, self.g, rtol=1e-8, maxiter=self.G.shape[0])
+            return 0.5 * dot(xp, self.g, q)
         A = dense_form(Bs)
         if A is not None:
             return _pseudo_inverse_reduction(xp, A, gs)
@@ -185,6 +225,11 @@ class GeneralizedGaussNewtonCurvature:
         except ArithmeticError:
             q = Bs.solve(gs, shift=eps(xp, gs) * max(Bs.norm_estimate(), 1e-300))
         return 0.5 * dot(xp, gs, q)
+
+
+#: The default cap on the conjugate-gradient products of one Hessian-free step (``cg_maxiter`` None: the
+#: smaller of n and this).
+HESSIAN_FREE_MAXITER = 250
 
 
 class ResidualEvaluator(ScaledModel):
@@ -316,6 +361,14 @@ class GeneralizedGaussNewtonEvaluator(Evaluator):
     (``nhev``) and scaled as the Hessian is; the Gauss-Newton steps see it as a
     :class:`GeneralizedGaussNewtonCurvature`."""
 
+    #: Set by the method from its options: G used only through products (``hessian_free``), and the CG settings.
+    hessian_free = False
+    cg_rtol = 0.1
+    cg_maxiter = None
+
     def curvature(self, x) -> GeneralizedGaussNewtonCurvature:
-        """G at x (scaled as the value), checked for NaN and inf."""
-        return GeneralizedGaussNewtonCurvature(self.checked_hessian(x))
+        """G at x (scaled as the value), checked for NaN and inf where it is a matrix; with the gradient at x
+        and the method's Hessian-free settings."""
+        G = self.hessian(x) if self.hessian_free else self.checked_hessian(x)
+        return GeneralizedGaussNewtonCurvature(G, self.gradient(x), self.hessian_free, self.cg_rtol,
+                                               self.cg_maxiter)

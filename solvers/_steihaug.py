@@ -76,3 +76,34 @@ def preconditioned_steihaug_cg(xp, hessp, g, radius: float, *, solve_m, maxiter:
         d = -y + beta * d
         ry = ry_next
     return SubproblemSolution(z, 0.0, False, maxiter), Bz, math.sqrt(zMz)
+
+
+def truncated_cg(xp, product, rhs, *, rtol: float, maxiter: int):
+    """Conjugate gradients from 0 on ``B q = rhs`` for a positive semidefinite B known by ``product(v)`` (B v),
+    stopped at ``||B q - rhs|| <= rtol ||rhs||``, after ``maxiter`` products, or at a direction of zero (or,
+    by rounding, negative) curvature (then the iterate so far, or ``rhs`` itself if that is the first: a
+    direction of descent for the model either way). The truncated Newton step of Nocedal & Wright (2006),
+    Algorithm 7.1, for a semidefinite B. Returns ``(q, products)``."""
+    q = xp.zeros_like(rhs)
+    r = rhs  # the residual rhs - B q
+    rr = dot(xp, r, r)
+    target = rtol * math.sqrt(rr)
+    d = r
+    for j in range(maxiter):
+        Bd = product(d)
+        dBd = dot(xp, d, Bd)
+        if not math.isfinite(dBd):
+            if not all_finite(xp, Bd):
+                raise NonFiniteValue("A product with the curvature operator has NaN or inf entries.")
+            raise SolverOverflow("The curvature d'Bd of a conjugate-gradient direction overflowed.")
+        if dBd <= 0:
+            return (rhs if j == 0 else q), j + 1
+        alpha = rr / dBd
+        q = q + alpha * d
+        r = r - alpha * Bd
+        rr_next = dot(xp, r, r)
+        if math.sqrt(rr_next) <= target:
+            return q, j + 1
+        d = r + (rr_next / rr) * d
+        rr = rr_next
+    return q, maxiter

@@ -39,7 +39,7 @@ from ._binding import (
     materialize,
 )
 from ._build import as_expr, residual_blocks
-from ._calculus import hvp_blocks, resolve_variable, variables
+from ._calculus import hvp_blocks, inner_product, resolve_variable, variables
 from ._codegen import compile as compile_exprs
 from ._dask_sparse import SparseRows
 from ._data_kinds import check_host_vector, check_sparse_uses
@@ -501,7 +501,8 @@ class LeastSquares(_Bound):
         hint = dict(self.sizes)
         self._r = compile_exprs([self.expr], name="residual", sizes=hint)
         self._j = compile_exprs(self.jacobian_blocks, name="residual_jacobian", sizes=hint)
-        self.residual_size = math.prod(dim_value(d, self.sizes) for d in self.expr.shape) if self.expr.shape else 1
+        self.residual_shape = tuple(dim_value(d, self.sizes) for d in self.expr.shape)
+        self.residual_size = math.prod(self.residual_shape)
 
     def fun(self, x):
         """The residual, flattened."""
@@ -555,6 +556,70 @@ class LeastSquares(_Bound):
         else:
             self._store(x, J_operator=operator)
         return operator
+
+    # -- products with the Jacobian, the Jacobian never formed ------------------------------------------------
+    def _product_kernels(self):
+        """``(tangents, cotangent, jvp kernel, vjp kernel)``, made on first use. J'u is the gradient of the
+        scalar <r, U> (reverse mode, as f's gradient), and J v the derivative in U of <J'U, V>, which is linear
+        in U: differentiating it gives the forward-mode expression (the directional derivatives of r's
+        intermediates along V), as the Hessian-vector product is made from <grad f, v>."""
+        kernels = self.__dict__.get("_product_kernels_made")
+        if kernels is None:
+            idx = tuple(range(self.expr.ndim))
+            cotangent = Var.make("_jacobian_cotangent", self.expr.shape)
+            pairing = contract([self.expr, cotangent], [idx, idx], ())
+            transposed = [derivative_once(pairing, v) for v in self.wrt]
+            tangents = [Var.make(f"_jacobian_tangent_{v.name}", v.shape) for v in self.wrt]
+            inner = add([inner_product(t, d) for t, d in zip(transposed, tangents)], [1] * len(tangents))
+            forward = derivative_once(inner, cotangent)
+            hint = dict(self.sizes)
+            kernels = (tangents, cotangent, compile_exprs([forward], name="residual_jvp", sizes=hint),
+                       compile_exprs(transposed, name="residual_vjp", sizes=hint))
+            self._product_kernels_made = kernels
+        return kernels
+
+    def _direction(self, vector, size: int, what: str):
+        if not hasattr(vector, "shape"):
+            vector = self.xp.asarray(vector, dtype=self.dtype, device=self.device)
+        check_host_vector(vector, self.xp)
+        if len(vector.shape) != 1 or int(vector.shape[0]) != size:
+            raise ValueError(f"{what} must be a flat vector of length {size}, got shape {tuple(vector.shape)}")
+        return vector
+
+    def jvp(self, x, v):
+        """The product J(x) v (flattened, of the residual's size) for v of the size of x, through the forward
+        derivative of the residual's expression: J is never formed (one pass of the residual's arithmetic
+        and its directional derivative)."""
+        v = self._direction(v, self.size, "jvp: v")
+        tangents, _, forward, _ = self._product_kernels()
+        values = self._values(self._check_x(x))
+        values.update((t.name, self.xp.reshape(v[off:off + cnt], shape))
+                      for t, shape, off, cnt in zip(tangents, self.shapes, self.offsets, self.counts))
+        (out,) = Objective._call(self, forward, values)
+        return self.xp.reshape(self.xp.asarray(out), (-1,))
+
+    def vjp(self, x, u):
+        """The product J(x)' u (of the size of x) for u of the residual's size, through the reverse derivative
+        of <r(x), u>: J is never formed (the cost of one gradient)."""
+        u = self._direction(u, self.residual_size, "vjp: u")
+        _, cotangent, _, transposed = self._product_kernels()
+        values = self._values(self._check_x(x))
+        values[cotangent.name] = self.xp.reshape(u, self.residual_shape)
+        return self._flatten_blocks(Objective._call(self, transposed, values))
+
+    def _flatten_blocks(self, parts):
+        flat = [self.xp.reshape(self.xp.asarray(p), (-1,)) for p in parts]
+        return self.xp.concat(flat) if len(flat) > 1 else flat[0]
+
+    def jac_products(self, x):
+        """J(x) as a ``ricci.solvers.MatvecOperator``: products ``J v`` (:meth:`jvp`) and ``J' u``
+        (:meth:`vjp`) at x, nothing formed, for solvers that need only products (LSQR, conjugate gradients on
+        J'J). x is copied: later changes to the caller's array do not move the operator."""
+        from ricci.solvers import MatvecOperator
+
+        x = self.xp.asarray(self._check_x(x), copy=True)
+        return MatvecOperator((self.residual_size, self.size), lambda v: self.jvp(x, v), lambda u: self.vjp(x, u),
+                              dtype=self.dtype, like=self.xp.zeros((1,), dtype=self.dtype, device=self.device))
 
     def __call__(self, x):
         return self.fun(x)

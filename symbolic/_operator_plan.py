@@ -538,6 +538,21 @@ def hessian_plan(blocks, sizes: dict, ranks, lazy=frozenset()) -> Plan:
     return plan
 
 
+def dense_entries(plan: Plan) -> int:
+    """How many entries the plan's dense blocks hold in all (what forming its operator writes densely)."""
+    if isinstance(plan, DensePlan):
+        return int(plan.shape[0]) * int(plan.shape[1])
+    if isinstance(plan, BlockPlan):
+        return sum(dense_entries(b) for row in plan.blocks for b in row if b is not None)
+    if isinstance(plan, SumPlan):
+        return sum(dense_entries(t) for t in plan.terms)
+    if isinstance(plan, TransposedPlan):
+        return dense_entries(plan.plan)
+    if isinstance(plan, KroneckerPlan):
+        return dense_entries(plan.left) + dense_entries(plan.right)
+    return 0
+
+
 def jacobian_plan(blocks, sizes: dict, rank: int) -> Plan:
     """The plan of a Jacobian given as one block per variable (``blocks[b]`` = dr/dx_b, the residual's
     ``rank`` axes first). A residual made of blocks (a concatenation along its first axis) gives a grid of

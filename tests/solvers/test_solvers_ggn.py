@@ -133,3 +133,97 @@ def test_curvature_interface_matches_dense_algebra(n, rank, seed):
     gs = s * g
     expected = 0.5 * gs @ np.linalg.pinv(Gs, rcond=1e-10, hermitian=True) @ gs
     np.testing.assert_allclose(curv.minimizer_reduction(gs, curv.scaled(s)), expected, rtol=1e-6, atol=1e-10)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Hessian-free: G only through products, steps by conjugate gradients
+# ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["ggn", "ggn-lm"])
+def test_hessian_free_methods_reach_a_stationary_point_of_a_logistic_loss_mlp(method):
+    p = problems.get("mlp", loss="logistic")
+    obj = p.objective
+    formed = []
+    original = obj.ggn_operator
+    obj.ggn_operator = lambda x: formed.append(1) or original(x)  # the structured G must never be formed
+    try:
+        res = minimize(obj, p.start(), method=method, tol=1e-6, options={"hessian_free": True, "maxiter": 3000})
+    finally:
+        del obj.ggn_operator
+    assert res.success and not formed
+    assert np.max(np.abs(obj.jac(res.x))) <= 1e-6
+    assert obj.fun(res.x) < obj.fun(p.start())
+
+
+@pytest.mark.parametrize("method", ["ggn", "ggn-lm"])
+def test_hessian_free_on_logistic_regression_converges_as_newton(method):
+    p = problems.get("logistic-regression")
+    res = minimize(p.objective, p.start(), method=method, tol=1e-8,
+                   options={"hessian_free": True, "cg_rtol": 1e-6})
+    ref = minimize(p.objective, p.start(), method="newton", tol=1e-10)
+    assert res.success and res.nit <= 20  # superlinear with CG solved to 1e-6: a handful of Newton-like steps
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-6, atol=1e-7)
+
+
+def test_the_model_chooses_hessian_free_and_options_override_it(monkeypatch):
+    from ricci.symbolic import _ggn as ggn_module
+
+    monkeypatch.setattr(ggn_module, "HESSIAN_FREE_ENTRIES", 0)
+    p = problems.get("mlp", loss="logistic")
+    obj = p.objective
+    assert obj.prefers_products
+    calls = {"operator": 0, "products": 0}
+    for name in calls:
+        method = getattr(obj, f"ggn_{name}")
+        setattr(obj, f"ggn_{name}", lambda x, _m=method, _n=name: calls.__setitem__(_n, calls[_n] + 1) or _m(x))
+    minimize(obj, p.start(), method="ggn", options={"maxiter": 3})
+    assert calls == {"operator": 0, "products": 3}
+    minimize(obj, p.start(), method="ggn", options={"maxiter": 3, "hessian_free": False})
+    assert calls == {"operator": 3, "products": 3}
+
+
+def test_a_products_only_ggn_callable_runs_hessian_free_and_false_refuses_it():
+    A = np.diag([1.0, 10.0, 100.0])
+    f = lambda x: 0.5 * float(x @ A @ x) + float(np.sum(x))
+    g = lambda x: A @ x + 1.0
+    G = lambda x: solvers.MatvecOperator((3, 3), lambda v: A @ v, symmetric=True)
+    for options in ({}, {"hessian_free": True}):
+        res = minimize(f, np.ones(3), method="ggn", jac=g, tol=1e-10, options={"ggn": G, "cg_rtol": 1e-12, **options})
+        np.testing.assert_allclose(res.x, -1.0 / np.diag(A), rtol=1e-10)
+    with pytest.raises(TypeError, match="known only through products"):
+        minimize(f, np.ones(3), method="ggn", jac=g, options={"ggn": G, "hessian_free": False})
+
+
+@pytest.mark.parametrize("method", ["ggn", "ggn-lm"])
+def test_hessian_free_options_are_validated(method):
+    p = problems.get("logistic-regression")
+    with pytest.raises(TypeError, match="hessian_free.*True, False or None"):
+        minimize(p.objective, p.start(), method=method, options={"hessian_free": "yes"})
+    with pytest.raises(ValueError, match=r"cg_rtol.*\(0, 1\)"):
+        minimize(p.objective, p.start(), method=method, options={"cg_rtol": 0.0})
+    with pytest.raises(ValueError, match="cg_maxiter.*integer >= 1"):
+        minimize(p.objective, p.start(), method=method, options={"cg_maxiter": 0})
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 8), seed=st.integers(0, 2**31 - 1), rtol=st.sampled_from([1e-1, 1e-4, 1e-8]))
+def test_products_only_curvature_solves_by_conjugate_gradients(n, seed, rtol):
+    rng = np.random.default_rng(seed)
+    B = rng.standard_normal((n + 2, n))
+    G = B.T @ B + 1e-2 * np.eye(n)
+    g = rng.standard_normal(n)
+    s = rng.uniform(0.5, 2.0, n)
+    op = solvers.MatvecOperator((n, n), lambda v: G @ v, symmetric=True)
+    curv = GeneralizedGaussNewtonCurvature(op, g, True, rtol, 50)  # beyond n products: rounding
+    assert curv.products_only and curv.scaled(s) is None and curv.column_norms() is None
+    Gs, gs = s[:, None] * G * s[None, :], s * g
+    q = curv.minimizer_by_products(s)
+    assert np.linalg.norm(Gs @ q + gs) <= rtol * np.linalg.norm(gs) * (1 + 1e-8) + 1e-14
+    assert q @ gs < 0  # a descent direction
+    radius = 0.5 * np.linalg.norm(np.linalg.solve(Gs, gs))
+    step = curv.trust_region_by_products(s, radius, k_easy=0.1).step
+    assert np.linalg.norm(step) <= radius * (1 + 1e-12) and step @ gs < 0
+    np.testing.assert_allclose(curv.minimizer_reduction(gs, None), 0.5 * g @ np.linalg.solve(G, g), rtol=1e-6)
+    # a structured G used by products all the same (the option hessian_free=True)
+    dense = GeneralizedGaussNewtonCurvature(dense_operator(G, symmetric=True), g, True, rtol, None)
+    assert dense.products_only and dense.scaled() is None

@@ -8,7 +8,8 @@ import pytest
 import ricci.symbolic as rs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ricci.solvers import DenseOperator, NotPositiveDefinite, minimize
+from ricci.solvers import DenseOperator, MatvecOperator, NotPositiveDefinite, minimize
+from ricci.symbolic import _ggn as _ggn_module
 from ricci.symbolic import _substitute
 from ricci.symbolic._ggn_operator import CongruenceOperator, congruence
 from ricci.symbolic._nodes import NODE_TYPES
@@ -299,3 +300,30 @@ def test_substitution_composes_every_kind_of_node(rng):
         rs.substitute(e, {Z: x})
     with pytest.raises(TypeError, match="mapping"):
         rs.substitute(e, [(Z, g)])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# G through products (Hessian-free): J v and J'u from the output's derivatives, never J itself
+# ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("build", [lambda r: _logistic(r, 9, 3), lambda r: _softmax(r, 8, 3, 4),
+                                   lambda r: _mlp(r, 7, 2, 3, 2), lambda r: _mlp(r, 7, 2, 3, 1, "logistic")],
+                         ids=["logistic", "softmax", "mlp-squared", "mlp-logistic"])
+def test_ggn_products_equal_the_dense_ggn(build, rng):
+    obj = build(rng)
+    x = rng.standard_normal(obj.size)
+    G = _dense_ggn(obj, x)
+    op = obj.ggn_products(x)
+    assert isinstance(op, MatvecOperator) and op.symmetric
+    scale = max(1.0, np.abs(G).max())
+    for _ in range(3):
+        v = rng.standard_normal(obj.size)
+        np.testing.assert_allclose(op.matvec(v), G @ v, rtol=1e-10, atol=1e-12 * scale * np.abs(v).sum())
+    np.testing.assert_allclose(op.to_dense(), G, rtol=1e-10, atol=1e-12 * scale)
+
+
+def test_prefers_products_follows_the_size_of_the_dense_jacobian(rng, monkeypatch):
+    assert _mlp(rng, 7, 2, 3, 2).prefers_products is False  # a 14 x 15 Jacobian: far below 2^22 entries
+    monkeypatch.setattr(_ggn_module, "HESSIAN_FREE_ENTRIES", 0)
+    assert _mlp(rng, 7, 2, 3, 2).prefers_products is True
+    assert _logistic(rng, 9, 3).prefers_products is True  # X itself is a dense block of J

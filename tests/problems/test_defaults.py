@@ -24,7 +24,8 @@ def test_every_unconstrained_family_has_a_default_its_problems_support():
         name, params = SAMPLES[family]
         p = problems.get(name, **params)
         assert p.family == family
-        assert default_method(p) == DEFAULT_METHODS[family][0]
+        # the registry's small network: its Jacobian is small, so not Hessian-free ggn but the next
+        assert default_method(p) == DEFAULT_METHODS[family][family == "mlp"]
         assert default_method(p) in p.methods
 
 
@@ -41,6 +42,19 @@ def test_a_problem_without_the_preferred_method_takes_the_next_or_the_fallback()
     assert default_method(Fake()) == "gauss-newton"
     Fake.family = "some-later-family"
     assert default_method(Fake()) == FALLBACK_METHOD
+
+
+def test_networks_with_a_large_jacobian_take_hessian_free_ggn(monkeypatch):
+    from ricci.symbolic import _ggn
+
+    assert default_method(problems.get("mlp", loss="logistic")) == "trust-exact"
+    monkeypatch.setattr(_ggn, "HESSIAN_FREE_ENTRIES", 0)  # every output Jacobian counts as large
+    p = problems.get("mlp", loss="logistic")
+    assert p.objective.prefers_products and default_method(p) == "ggn"
+    calls = []
+    products = p.objective.ggn_products
+    p.objective.ggn_products = lambda x: calls.append(1) or products(x)
+    assert p.solve(maxiter=5).nit == 5 and len(calls) == 5
 
 
 def test_large_factorizations_skip_varpro_for_gauss_newton():

@@ -41,6 +41,7 @@ from ._binding import (
 from ._build import as_expr, residual_blocks
 from ._calculus import hvp_blocks, inner_product, resolve_variable, variables
 from ._codegen import compile as compile_exprs
+from ._codegen import computed, frontier
 from ._dask_sparse import SparseRows
 from ._data_kinds import check_host_vector, check_sparse_uses
 from ._differentiate import derivative_once
@@ -48,7 +49,7 @@ from ._dims import DimensionError, dim_value, plain_shape, plain_ties, shape_str
 from ._nodes import Expr, Var
 from ._operator_build import OperatorProgram
 from ._operator_plan import hessian_plan, jacobian_plan
-from ._point import PointPlan
+from ._point import PointPlan, _stage, steady_factors
 from ._simplify import add, contract
 
 
@@ -558,25 +559,49 @@ class LeastSquares(_Bound):
         return operator
 
     # -- products with the Jacobian, the Jacobian never formed ------------------------------------------------
-    def _product_kernels(self):
-        """``(tangents, cotangent, jvp kernel, vjp kernel)``, made on first use. J'u is the gradient of the
-        scalar <r, U> (reverse mode, as f's gradient), and J v the derivative in U of <J'U, V>, which is linear
-        in U: differentiating it gives the forward-mode expression (the directional derivatives of r's
-        intermediates along V), as the Hessian-vector product is made from <grad f, v>."""
-        kernels = self.__dict__.get("_product_kernels_made")
-        if kernels is None:
+    def _product_stages(self):
+        """{"jvp": (tangents, stages), "vjp": (cotangent, stages)}, made on first use; stages is ``(at the
+        point, per product)``. J'u is the gradient of the scalar <r, U> (reverse mode, as f's gradient), and
+        J v the derivative in U of <J'U, V>, which is linear in U: differentiating it gives the forward-mode
+        expression (the directional derivatives of r's intermediates along V), as the Hessian-vector product
+        is made from <grad f, v>. Each is split as the Hessian-vector product is (``_point``; Pearlmutter
+        1994): what no direction changes (tanh(X W1 + 1 b1') and its derivative) is computed once per point
+        and kept with it, each product computes only what the direction reaches."""
+        stages = self.__dict__.get("_product_stages_made")
+        if stages is None:
             idx = tuple(range(self.expr.ndim))
             cotangent = Var.make("_jacobian_cotangent", self.expr.shape)
             pairing = contract([self.expr, cotangent], [idx, idx], ())
             transposed = [derivative_once(pairing, v) for v in self.wrt]
             tangents = [Var.make(f"_jacobian_tangent_{v.name}", v.shape) for v in self.wrt]
             inner = add([inner_product(t, d) for t, d in zip(transposed, tangents)], [1] * len(tangents))
-            forward = derivative_once(inner, cotangent)
-            hint = dict(self.sizes)
-            kernels = (tangents, cotangent, compile_exprs([forward], name="residual_jvp", sizes=hint),
-                       compile_exprs(transposed, name="residual_vjp", sizes=hint))
-            self._product_kernels_made = kernels
-        return kernels
+            forward = [derivative_once(inner, cotangent)]
+            stages = {}
+            for key, results, moving in (("jvp", forward, tangents), ("vjp", transposed, [cotangent])):
+                moving = frozenset(moving)
+                substitute = steady_factors(results, moving)
+                steady = [n for n in computed(results, substitute=substitute) if moving.isdisjoint(n.variables)]
+                reads = frontier(results, steady, substitute)
+                at_point = _stage(f"residual_{key}_point", reads, [], [], self.sizes) if reads else None
+                product = _stage(f"residual_{key}", results, [], reads, self.sizes, substitute=substitute)
+                stages[key] = (at_point, product)
+            stages = {"jvp": (tangents, stages["jvp"]), "vjp": (cotangent, stages["vjp"])}
+            self._product_stages_made = stages
+        return stages
+
+    def _product(self, key: str, x, moving: dict):
+        """Run the product stage ``key`` at x with the direction values ``moving``, computing the per-point
+        intermediates first where x is new (kept with the point, as r(x) is)."""
+        at_point, product = self._product_stages()[key][1]
+        values = self._values(x)
+        if at_point is not None:
+            held = self._cached(x, f"{key} point")
+            if held is None:
+                held = Objective._call(self, at_point.kernel, values)
+                self._store(x, {f"{key} point": held})
+            values.update(zip(product.keys, held))
+        values.update(moving)
+        return Objective._call(self, product.kernel, values)
 
     def _direction(self, vector, size: int, what: str):
         if not hasattr(vector, "shape"):
@@ -591,21 +616,19 @@ class LeastSquares(_Bound):
         derivative of the residual's expression: J is never formed (one pass of the residual's arithmetic
         and its directional derivative)."""
         v = self._direction(v, self.size, "jvp: v")
-        tangents, _, forward, _ = self._product_kernels()
-        values = self._values(self._check_x(x))
-        values.update((t.name, self.xp.reshape(v[off:off + cnt], shape))
-                      for t, shape, off, cnt in zip(tangents, self.shapes, self.offsets, self.counts))
-        (out,) = Objective._call(self, forward, values)
+        tangents = self._product_stages()["jvp"][0]
+        moving = {t.name: self.xp.reshape(v[off:off + cnt], shape)
+                  for t, shape, off, cnt in zip(tangents, self.shapes, self.offsets, self.counts)}
+        (out,) = self._product("jvp", self._check_x(x), moving)
         return self.xp.reshape(self.xp.asarray(out), (-1,))
 
     def vjp(self, x, u):
         """The product J(x)' u (of the size of x) for u of the residual's size, through the reverse derivative
         of <r(x), u>: J is never formed (the cost of one gradient)."""
         u = self._direction(u, self.residual_size, "vjp: u")
-        _, cotangent, _, transposed = self._product_kernels()
-        values = self._values(self._check_x(x))
-        values[cotangent.name] = self.xp.reshape(u, self.residual_shape)
-        return self._flatten_blocks(Objective._call(self, transposed, values))
+        cotangent = self._product_stages()["vjp"][0]
+        return self._flatten_blocks(self._product("vjp", self._check_x(x),
+                                                  {cotangent.name: self.xp.reshape(u, self.residual_shape)}))
 
     def _flatten_blocks(self, parts):
         flat = [self.xp.reshape(self.xp.asarray(p), (-1,)) for p in parts]

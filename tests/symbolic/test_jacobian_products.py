@@ -74,3 +74,23 @@ def test_products_check_their_vectors(rng):
         res.vjp(x, np.ones((res.residual_size, 1)))
     with pytest.raises(ValueError, match="x must be a flat vector"):
         res.vjp(np.ones(res.size + 2), np.ones(res.residual_size))
+
+
+def test_what_no_direction_changes_is_computed_once_per_point(rng, monkeypatch):
+    """tanh(X W + 1 b') and its derivative are kept with the point: many products at one x run the per-point
+    kernel once, a new x runs it again, and every product is right wherever the point moved."""
+    from ricci.symbolic._objective import Objective
+
+    res = _network_residual(rng)
+    names = []
+    call = Objective._call
+    monkeypatch.setattr(Objective, "_call", lambda self, fn, values, lazy_tail=0: names.append(fn.name)
+                        or call(self, fn, values, lazy_tail))
+    x, y = rng.standard_normal(res.size), rng.standard_normal(res.size)
+    for point in (x, x, x, y, x):
+        v, u = rng.standard_normal(res.size), rng.standard_normal(res.residual_size)
+        J = np.asarray(res.jac(point))
+        np.testing.assert_allclose(res.jvp(point, v), J @ v, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(res.vjp(point, u), J.T @ u, rtol=1e-10, atol=1e-12)
+    assert names.count("residual_jvp") == 5 and names.count("residual_vjp") == 5
+    assert names.count("residual_jvp_point") == 3 and names.count("residual_vjp_point") == 3  # x, y, x again

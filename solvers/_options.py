@@ -175,9 +175,8 @@ _HESSIAN_FREE_DOC = """
 
 
 @dataclass(frozen=True)
-class GaussNewtonModelOptions(NewtonOptions):
-    __doc__ = ("""ggn: the options of :class:`NewtonOptions` (``shift_beta`` and ``negative_curvature`` unused: G is
-    semidefinite) and""" + _HESSIAN_FREE_DOC)
+class GaussNewtonTrustOptions(CommonOptions):
+    __doc__ = """ggn-lm: the options of :class:`CommonOptions` and""" + _HESSIAN_FREE_DOC
 
     hessian_free: bool | None = None
     cg_rtol: float = 0.1
@@ -189,16 +188,9 @@ class GaussNewtonModelOptions(NewtonOptions):
 
 
 @dataclass(frozen=True)
-class GaussNewtonTrustOptions(CommonOptions):
-    __doc__ = """ggn-lm: the options of :class:`CommonOptions` and""" + _HESSIAN_FREE_DOC
-
-    hessian_free: bool | None = None
-    cg_rtol: float = 0.1
-    cg_maxiter: int | None = None
-
-    def validate(self) -> None:
-        super().validate()
-        _validate_hessian_free(self)
+class GaussNewtonModelOptions(GaussNewtonTrustOptions, NewtonOptions):
+    __doc__ = ("""ggn: the options of :class:`NewtonOptions` (``shift_beta`` and ``negative_curvature`` unused: G is
+    semidefinite) and""" + _HESSIAN_FREE_DOC)
 
 
 def parse_options(cls, method: str, options, tol=None):

@@ -25,6 +25,17 @@ from ._boundary import roots_from_products
 from ._more_sorensen import SubproblemSolution
 
 
+def _curvature(xp, d, Bd) -> float:
+    """d'Bd for the product Bd = B d; NonFiniteValue where Bd has NaN or inf entries, SolverOverflow where only
+    the inner product overflowed."""
+    dBd = dot(xp, d, Bd)
+    if not math.isfinite(dBd):
+        if not all_finite(xp, Bd):
+            raise NonFiniteValue("A Hessian-vector product has NaN or inf entries.")
+        raise SolverOverflow("The curvature d'Bd of a conjugate-gradient direction overflowed.")
+    return dBd
+
+
 def steihaug_cg(xp, hessp, g, radius: float, *, maxiter: int, forcing=None):
     """Returns ``(solution, Bp)``; ``hessp(v)`` computes B v. The iteration is :func:`preconditioned_steihaug_cg`
     with M = I (no solve is applied, and the M-norms are the Euclidean ones)."""
@@ -49,11 +60,7 @@ def preconditioned_steihaug_cg(xp, hessp, g, radius: float, *, solve_m, maxiter:
     zMz, zMd, dMd = 0.0, 0.0, ry
     for j in range(maxiter):
         Bd = hessp(d)
-        dBd = dot(xp, d, Bd)
-        if not math.isfinite(dBd):
-            if not all_finite(xp, Bd):
-                raise NonFiniteValue("A Hessian-vector product has NaN or inf entries.")
-            raise SolverOverflow("The curvature d'Bd of a conjugate-gradient direction overflowed.")
+        dBd = _curvature(xp, d, Bd)
         if dBd <= 0:
             roots = roots_from_products(dMd, zMd, zMz, radius)
             gd, zBd = dot(xp, g, d), dot(xp, z, Bd)
@@ -91,11 +98,7 @@ def truncated_cg(xp, product, rhs, *, rtol: float, maxiter: int):
     d = r
     for j in range(maxiter):
         Bd = product(d)
-        dBd = dot(xp, d, Bd)
-        if not math.isfinite(dBd):
-            if not all_finite(xp, Bd):
-                raise NonFiniteValue("A product with the curvature operator has NaN or inf entries.")
-            raise SolverOverflow("The curvature d'Bd of a conjugate-gradient direction overflowed.")
+        dBd = _curvature(xp, d, Bd)
         if dBd <= 0:
             return (rhs if j == 0 else q), j + 1
         alpha = rr / dBd

@@ -35,10 +35,11 @@ from ._substitute import substitute
 
 _WHAT = "GaussNewton"
 
-#: ``GaussNewton.prefers_products`` holds where the output's Jacobian has dense blocks of more entries than
-#: this (2^22, 32 MiB in float64). Measured on the softmax MLP of scikit-learn's digits (1797 rows, 10 classes,
-#: 1210 weights; a 17970 x 1210 Jacobian, 21.7 million entries): forming G took 1.8 s per point, a product
-#: through the Jacobian's derivatives 1.3 ms; on the 442-row diabetes MLP (85,000 entries) G forms in ms.
+#: ``GaussNewton.prefers_products`` holds where the output's Jacobian has dense blocks computed at each point
+#: of more entries than this (2^22, 32 MiB in float64). Measured on the softmax MLP of scikit-learn's digits
+#: (1797 rows, 10 classes, 1210 weights; a 17970 x 1210 Jacobian, 21.7 million entries): forming G took 1.8 s
+#: per point, a product through the Jacobian's derivatives 0.9 ms; on the 442-row diabetes MLP (85,000
+#: entries) G forms in ms.
 HESSIAN_FREE_ENTRIES = 1 << 22
 
 
@@ -198,17 +199,22 @@ class GaussNewton(Objective):
 
     @property
     def prefers_products(self) -> bool:
-        """Whether products with G (``ggn_products``) are the better way to use it: the output's Jacobian
-        would be formed with dense blocks of more than HESSIAN_FREE_ENTRIES entries in all (a network's
-        Jacobian over many rows), where forming it and J' H_L J costs seconds per point while a product costs
-        two passes of the model. The methods "ggn" and "ggn-lm" follow it unless told (``hessian_free``)."""
+        """Whether products with G (``ggn_products``) are the better way to use it: the output's Jacobian has
+        dense blocks computed at each point of more than HESSIAN_FREE_ENTRIES entries in all (a network's
+        Jacobian over many rows), where forming them and J' H_L J costs seconds per point while a product
+        costs two passes of the model. Blocks that are data as given do not count (the X of a logistic model:
+        its G is the Gram X' diag(s) X, formed in one pass), and Dask data never prefer products (each product
+        would be a pass over the data). The methods "ggn" and "ggn-lm" follow it unless told
+        (``hessian_free``)."""
+        from ._binding import is_dask
         from ._operator_plan import dense_entries, jacobian_plan
 
         made = self.__dict__.get("_prefers_products")
         if made is None:
             out = self.output
             plan = jacobian_plan(out.jacobian_blocks, out.sizes, out.expr.ndim)
-            made = dense_entries(plan) > HESSIAN_FREE_ENTRIES
+            made = (dense_entries(plan, computed_only=True) > HESSIAN_FREE_ENTRIES
+                    and not any(is_dask(v) for v in self.data.values()))
             self._prefers_products = made
         return made
 

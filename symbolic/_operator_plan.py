@@ -47,6 +47,7 @@ from ._dims import dim_value
 from ._nodes import (
     Add,
     Concat,
+    Const,
     Contract,
     Delta,
     Expr,
@@ -538,18 +539,24 @@ def hessian_plan(blocks, sizes: dict, ranks, lazy=frozenset()) -> Plan:
     return plan
 
 
-def dense_entries(plan: Plan) -> int:
-    """How many entries the plan's dense blocks hold in all (what forming its operator writes densely)."""
+def dense_entries(plan: Plan, *, computed_only: bool = False) -> int:
+    """How many entries the plan's dense blocks hold in all (what forming its operator writes densely); with
+    ``computed_only`` only blocks computed at each point count, not those that are a data array or a constant
+    as given (the X of a linear model's Jacobian costs nothing to form)."""
     if isinstance(plan, DensePlan):
+        if computed_only and isinstance(plan.array, (Var, Fill, Const)):
+            return 0
         return int(plan.shape[0]) * int(plan.shape[1])
     if isinstance(plan, BlockPlan):
-        return sum(dense_entries(b) for row in plan.blocks for b in row if b is not None)
+        return sum(dense_entries(b, computed_only=computed_only) for row in plan.blocks for b in row
+                   if b is not None)
     if isinstance(plan, SumPlan):
-        return sum(dense_entries(t) for t in plan.terms)
+        return sum(dense_entries(t, computed_only=computed_only) for t in plan.terms)
     if isinstance(plan, TransposedPlan):
-        return dense_entries(plan.plan)
+        return dense_entries(plan.plan, computed_only=computed_only)
     if isinstance(plan, KroneckerPlan):
-        return dense_entries(plan.left) + dense_entries(plan.right)
+        return dense_entries(plan.left, computed_only=computed_only) + dense_entries(plan.right,
+                                                                                    computed_only=computed_only)
     return 0
 
 

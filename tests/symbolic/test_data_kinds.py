@@ -624,3 +624,18 @@ def test_hessian_of_the_data_alone_is_one_operator_for_every_point(rng):
     assert res.success and res.nit > 1
     np.testing.assert_allclose(res.x, nnls(A, b)[0], atol=1e-9)
     assert len(formed) == 1  # A'A formed once, however many iterations
+
+
+def test_dask_networks_never_prefer_products(rng, dask_array, monkeypatch):
+    """Hessian-free G would cost a pass over Dask data per conjugate-gradient product: a network on Dask data
+    keeps its formed G (one pass per point) however large its Jacobian."""
+    from ricci.symbolic import _ggn
+
+    monkeypatch.setattr(_ggn, "HESSIAN_FREE_ENTRIES", 0)
+    X, Y, W, O = rs.Matrix("X", "m", "n"), rs.Matrix("Y", "m", "k"), rs.Matrix("W", "n", "k"), rs.Matrix("O", "m", "k")
+    loss = rs.sum((O - Y) * (O - Y)) / 2
+    Xv, Yv = rng.standard_normal((30, 4)), rng.standard_normal((30, 2))
+    numpy_net = rs.GaussNewton(loss, (O, rs.tanh(X @ W)), [W], {"X": Xv, "Y": Yv})
+    dask_net = rs.GaussNewton(loss, (O, rs.tanh(X @ W)), [W], {"X": dask_array.from_array(Xv, chunks=(10, 4)),
+                                                                 "Y": Yv})
+    assert numpy_net.prefers_products and not dask_net.prefers_products

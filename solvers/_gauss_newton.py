@@ -42,14 +42,14 @@ class GaussNewtonDirection:
     def direction(self, x, g):
         xp, s = self.xp, self.column_scale
         B = self.evaluator.curvature(x)
-        try:
-            if B.products_only:
-                q = B.minimizer_by_products(s)
-            else:
+        if B.products_only:  # NaN or inf from a product is the user's model's: the driver's NON_FINITE
+            q = B.minimizer_by_products(s)
+        else:
+            try:
                 q, _shift = newton_direction(xp, B.scaled(s), g if s is None else g * s, positive_semidefinite=True,
                                               rtol=GAUSS_NEWTON_RTOL)
-        except NonFiniteValue as exc:  # B is formed from a finite J: inf in it means the product overflowed
-            raise SolverOverflow("The Gauss-Newton matrix J'J overflowed.") from exc
+            except NonFiniteValue as exc:  # B is formed from a finite J: inf in it means the product overflowed
+                raise SolverOverflow("The Gauss-Newton matrix J'J overflowed.") from exc
         p = q if s is None else q * s
         self.model_decrease = -(dot(xp, g, p) + 0.5 * B.model_curvature(p))
         return p, 1.0

@@ -82,13 +82,13 @@ class LevenbergMarquardtSubproblem:
         if point is None or point.x is not model.x:
             self.at_point(model)
             point = self._point
-        try:
-            if point.Bs is None:
-                sol = point.B.trust_region_by_products(point.s, radius, k_easy=self.k_easy)
-            else:
+        if point.Bs is None:  # NaN or inf from a product is the user's operator's: the driver's NON_FINITE
+            sol = point.B.trust_region_by_products(point.s, radius, k_easy=self.k_easy)
+        else:
+            try:
                 sol = more_sorensen(xp, point.Bs, point.gs, radius, k_easy=self.k_easy, positive_semidefinite=True)
-        except NonFiniteValue as exc:  # B is formed from finite values: inf in it is ricci's overflow
-            raise SolverOverflow(overflow_detail(exc)) from exc
+            except NonFiniteValue as exc:  # B is formed from finite values: inf in it is ricci's overflow
+                raise SolverOverflow(overflow_detail(exc)) from exc
         q = sol.step
         p = q / self.D  # p = D^-1 q
         q_norm = norm(xp, q)

@@ -227,3 +227,15 @@ def test_products_only_curvature_solves_by_conjugate_gradients(n, seed, rtol):
     # a structured G used by products all the same (the option hessian_free=True)
     dense = GeneralizedGaussNewtonCurvature(dense_operator(G, symmetric=True), g, True, rtol, None)
     assert dense.products_only and dense.scaled() is None
+
+
+@pytest.mark.parametrize("method", ["ggn", "ggn-lm"])
+def test_a_hessian_free_product_with_nan_ends_non_finite_at_the_best_point(method):
+    A = np.diag([1.0, 10.0, 100.0])
+    f = lambda x: 0.5 * float(x @ A @ x) + float(np.sum(x))
+    g = lambda x: A @ x + 1.0
+    G = lambda x: solvers.MatvecOperator((3, 3), lambda v: np.full(3, np.nan), symmetric=True)
+    res = minimize(f, np.ones(3), method=method, jac=g, options={"ggn": G})
+    assert not res.success and res.status == solvers.Outcome.NON_FINITE.status
+    assert "NaN or inf" in res.message
+    np.testing.assert_array_equal(res.x, np.ones(3))

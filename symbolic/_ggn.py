@@ -273,6 +273,7 @@ class GaussNewton(Objective):
     def rebind(self, **values):
         """The same objective with data values replaced (see ``Objective.rebind``), in its parts too."""
         twin = super().rebind(**values)
+        twin.__dict__.pop("_prefers_products", None)  # new data may be of another kind (Dask)
         for attr in ("output", "loss", "penalty"):
             part = getattr(self, attr)
             if part is not None:

@@ -639,3 +639,14 @@ def test_dask_networks_never_prefer_products(rng, dask_array, monkeypatch):
     dask_net = rs.GaussNewton(loss, (O, rs.tanh(X @ W)), [W], {"X": dask_array.from_array(Xv, chunks=(10, 4)),
                                                                  "Y": Yv})
     assert numpy_net.prefers_products and not dask_net.prefers_products
+
+
+def test_rebinding_to_dask_data_asks_again_whether_products_are_preferred(rng, dask_array, monkeypatch):
+    from ricci.symbolic import _ggn
+
+    monkeypatch.setattr(_ggn, "HESSIAN_FREE_ENTRIES", 0)
+    X, Y, W, O = rs.Matrix("X", "m", "n"), rs.Matrix("Y", "m", "k"), rs.Matrix("W", "n", "k"), rs.Matrix("O", "m", "k")
+    Xv, Yv = rng.standard_normal((30, 4)), rng.standard_normal((30, 2))
+    net = rs.GaussNewton(rs.sum((O - Y) * (O - Y)) / 2, (O, rs.tanh(X @ W)), [W], {"X": Xv, "Y": Yv})
+    assert net.prefers_products
+    assert not net.rebind(X=dask_array.from_array(Xv, chunks=(10, 4))).prefers_products

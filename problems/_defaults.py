@@ -36,10 +36,11 @@ ranking is what counts):
   (n = 97: trust-exact 1.7 s; dogleg 0.66 s, newton 2.1 s but at higher local minima) and the two-layer net
   (n = 63: trust-exact 6.2 s, dogleg 7.3 s, everything else not in 10 s); on the 64-8-10 softmax digits net
   (n = 610) only lbfgs reached the target (6.5 s); the registry's 31-weight net: gauss-newton 1.7 s, newton
-  1.8 s, trust-exact 4.4 s. A network whose output Jacobian has more than 2^22 entries
-  (``GaussNewton.prefers_products``) takes Hessian-free ggn instead: on the 64-16-10 softmax digits net
-  (n = 1210, a 17970 x 1210 Jacobian) newton and trust-exact did not finish one iteration in 15 s, while ggn
-  by conjugate gradients on G reached Adam's best loss in 1.8 s (measured 2026-11-29, see README Results).
+  1.8 s, trust-exact 4.4 s. A network whose output Jacobian has blocks computed per point of more than 2^22
+  entries (``GaussNewton.prefers_products``) takes Hessian-free ggn instead: on the 64-16-10 softmax digits
+  net (n = 1210, a 17970 x 1210 Jacobian) newton and trust-exact did not finish one iteration in 15 s, while
+  ggn by conjugate gradients on G reached Adam's lowest loss in 3.8 s against Adam's 27.1 s (measured
+  2026-11-29, benchmarks/results/second_order-2026-11-29-digits.md).
 * mgh (More, Garbow & Hillstrom, all sums of squares): lm. Of the 35 at their standard starts lm solves 32
   (misses: powell-singular, extended-powell, variably-dimensioned), as lbfgs does, trust-exact 30, newton 28,
   gauss-newton 27; median time on the 28 that lm, lbfgs and trust-exact all solve: lm 0.11 s, trust-exact

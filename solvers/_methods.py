@@ -259,7 +259,7 @@ def _ggn_method(name, options_cls, run, description, doc) -> Method:
         opts = parse_options(options_cls, name, options, tol)
         xp, x0 = prepare_x0(x0)
         free = opts.hessian_free
-        if free is None:  # the model's preference (GaussNewton: a large dense output Jacobian)
+        if free is None:  # the model's preference (GaussNewton: a large output Jacobian computed per point)
             free = ggn is None and getattr(fun, "prefers_products", False) is True
         model = resolve_ggn(fun, ggn, method=name, products=free)
         functions = replace(resolve_objective(fun, jac, None, None, method=name, needs="gradient"),

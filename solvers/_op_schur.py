@@ -81,10 +81,9 @@ class BlockCoupling:
 
     def __post_init__(self):
         if self.by_column is None:
-            order = np.argsort(self.cols, kind="stable")
+            order, starts = _column_order(self.cols, self.n // self.q)
             object.__setattr__(self, "by_column", order)
-            object.__setattr__(self, "column_starts",
-                               np.searchsorted(self.cols[order], np.arange(self.n // self.q + 1)))
+            object.__setattr__(self, "column_starts", starts)
 
     @classmethod
     def of(cls, C, p: int, q: int) -> BlockCoupling:
@@ -154,10 +153,15 @@ def _coupling_layout(C, p: int, q: int) -> _CouplingLayout:
     local = np.repeat((lines % p).astype(itype), counts)
     flat = (where.astype(np.int64) * p + local) * q + column % q  # one flat index per stored entry
     rows, cols = keys // width, keys % width
-    order = np.argsort(cols, kind="stable")
     return _CouplingLayout(keys.size, flat, _op_pattern.all_distinct(flat, keys.size * p * q), rows, cols,
-                           np.searchsorted(rows, np.arange(b + 1)), order,
-                           np.searchsorted(cols[order], np.arange(C.shape[1] // q + 1)))
+                           np.searchsorted(rows, np.arange(b + 1)), *_column_order(cols, C.shape[1] // q))
+
+
+def _column_order(cols, columns: int):
+    """The blocks' order sorted by block column (stable) and where each of the ``columns`` block columns
+    starts in it (:class:`BlockCoupling`'s ``by_column`` and ``column_starts``)."""
+    order = np.argsort(cols, kind="stable")
+    return order, np.searchsorted(cols[order], np.arange(columns + 1))
 
 
 def _segment_sums(rows, starts, width):

@@ -130,6 +130,7 @@ class Constraint(_Bound):
     fun = LeastSquares.fun
     jac = LeastSquares.jac
     jac_operator = LeastSquares.jac_operator
+    _jacobian_plan = LeastSquares._jacobian_plan
 
     @property
     def m(self) -> int:

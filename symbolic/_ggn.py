@@ -207,13 +207,11 @@ class GaussNewton(Objective):
         would be a pass over the data). The methods "ggn" and "ggn-lm" follow it unless told
         (``hessian_free``)."""
         from ._binding import is_dask
-        from ._operator_plan import dense_entries, jacobian_plan
+        from ._operator_plan import dense_entries
 
         made = self.__dict__.get("_prefers_products")
         if made is None:
-            out = self.output
-            plan = jacobian_plan(out.jacobian_blocks, out.sizes, out.expr.ndim)
-            made = (dense_entries(plan, computed_only=True) > HESSIAN_FREE_ENTRIES
+            made = (dense_entries(self.output._jacobian_plan(), computed_only=True) > HESSIAN_FREE_ENTRIES
                     and not any(is_dask(v) for v in self.data.values()))
             self._prefers_products = made
         return made

@@ -174,15 +174,26 @@ class _Bound:
         return self.xp.concat(parts) if len(parts) > 1 else parts[0]
 
     def _check_x(self, x):
-        if not hasattr(x, "shape"):
-            x = self.xp.asarray(x, dtype=self.dtype, device=self.device)
-        check_host_vector(x, self.xp)
-        if len(x.shape) != 1 or int(x.shape[0]) != self.size:
-            raise ValueError(
-                f"x must be a flat vector of length {self.size} (packing "
-                + ", ".join(f"{v.name} {s}" for v, s in zip(self.wrt, self.shapes)) + f"), got shape {tuple(x.shape)}"
-            )
-        return x
+        return self._flat_vector(x, self.size, "x", self._packing)
+
+    def _packing(self) -> str:
+        return " (packing " + ", ".join(f"{v.name} {s}" for v, s in zip(self.wrt, self.shapes)) + ")"
+
+    def _flat_vector(self, vector, size: int, what: str, note=None):
+        """``vector`` as an array of this objective's namespace, checked to be a flat vector of ``size`` on
+        the host namespace's terms (``check_host_vector``); ValueError naming ``what`` otherwise (followed by
+        ``note()``, which is called only then)."""
+        if not hasattr(vector, "shape"):
+            vector = self.xp.asarray(vector, dtype=self.dtype, device=self.device)
+        check_host_vector(vector, self.xp)
+        if len(vector.shape) != 1 or int(vector.shape[0]) != size:
+            raise ValueError(f"{what} must be a flat vector of length {size}{note() if note else ''}, got shape "
+                             f"{tuple(vector.shape)}")
+        return vector
+
+    def _flatten(self, parts):
+        flat = [self.xp.reshape(self.xp.asarray(p), (-1,)) for p in parts]
+        return self.xp.concat(flat) if len(flat) > 1 else flat[0]
 
     def _values(self, x) -> dict:
         return {**self.data, **self.unpack(x)}  # unpack copies x: lazy intermediates never read the caller's buffer
@@ -473,10 +484,6 @@ class Objective(_Bound):
             self._hessian_operator_program = program
         return program
 
-    def _flatten(self, parts):
-        flat = [self.xp.reshape(self.xp.asarray(p), (-1,)) for p in parts]
-        return self.xp.concat(flat) if len(flat) > 1 else flat[0]
-
     def _assemble(self, blocks):
         k = len(self.wrt)
         rows = []
@@ -545,8 +552,7 @@ class LeastSquares(_Bound):
             return hit
         program = self.__dict__.get("_jacobian_operator_program")
         if program is None:
-            plan = jacobian_plan(self.jacobian_blocks, self.sizes, self.expr.ndim)
-            program = OperatorProgram(plan, name="residual_jacobian_operator", sizes=self.sizes, symmetric=False,
+            program = OperatorProgram(self._jacobian_plan(), name="residual_jacobian_operator", sizes=self.sizes, symmetric=False,
                                       levels=[("residual", [self.expr], [])])
             self._jacobian_operator_program = program
         values = self._values(x)
@@ -557,6 +563,14 @@ class LeastSquares(_Bound):
         else:
             self._store(x, J_operator=operator)
         return operator
+
+    def _jacobian_plan(self):
+        """The Jacobian's structure as ``_operator_plan`` reads it off the expression (made once): what
+        ``jac_operator`` builds at each point, and what ``GaussNewton.prefers_products`` measures."""
+        plan = self.__dict__.get("_jacobian_plan_made")
+        if plan is None:
+            plan = self._jacobian_plan_made = jacobian_plan(self.jacobian_blocks, self.sizes, self.expr.ndim)
+        return plan
 
     # -- products with the Jacobian, the Jacobian never formed ------------------------------------------------
     def _product_stages(self):
@@ -603,19 +617,11 @@ class LeastSquares(_Bound):
         values.update(moving)
         return Objective._call(self, product.kernel, values)
 
-    def _direction(self, vector, size: int, what: str):
-        if not hasattr(vector, "shape"):
-            vector = self.xp.asarray(vector, dtype=self.dtype, device=self.device)
-        check_host_vector(vector, self.xp)
-        if len(vector.shape) != 1 or int(vector.shape[0]) != size:
-            raise ValueError(f"{what} must be a flat vector of length {size}, got shape {tuple(vector.shape)}")
-        return vector
-
     def jvp(self, x, v):
         """The product J(x) v (flattened, of the residual's size) for v of the size of x, through the forward
         derivative of the residual's expression: J is never formed (one pass of the residual's arithmetic
         and its directional derivative)."""
-        v = self._direction(v, self.size, "jvp: v")
+        v = self._flat_vector(v, self.size, "jvp: v")
         tangents = self._product_stages()["jvp"][0]
         moving = {t.name: self.xp.reshape(v[off:off + cnt], shape)
                   for t, shape, off, cnt in zip(tangents, self.shapes, self.offsets, self.counts)}
@@ -625,14 +631,10 @@ class LeastSquares(_Bound):
     def vjp(self, x, u):
         """The product J(x)' u (of the size of x) for u of the residual's size, through the reverse derivative
         of <r(x), u>: J is never formed (the cost of one gradient)."""
-        u = self._direction(u, self.residual_size, "vjp: u")
+        u = self._flat_vector(u, self.residual_size, "vjp: u")
         cotangent = self._product_stages()["vjp"][0]
-        return self._flatten_blocks(self._product("vjp", self._check_x(x),
+        return self._flatten(self._product("vjp", self._check_x(x),
                                                   {cotangent.name: self.xp.reshape(u, self.residual_shape)}))
-
-    def _flatten_blocks(self, parts):
-        flat = [self.xp.reshape(self.xp.asarray(p), (-1,)) for p in parts]
-        return self.xp.concat(flat) if len(flat) > 1 else flat[0]
 
     def jac_products(self, x):
         """J(x) as a ``ricci.solvers.MatvecOperator``: products ``J v`` (:meth:`jvp`) and ``J' u``

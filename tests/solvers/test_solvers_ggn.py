@@ -239,3 +239,17 @@ def test_a_hessian_free_product_with_nan_ends_non_finite_at_the_best_point(metho
     assert not res.success and res.status == solvers.Outcome.NON_FINITE.status
     assert "NaN or inf" in res.message
     np.testing.assert_array_equal(res.x, np.ones(3))
+
+
+def test_cg_maxiter_caps_the_products_of_each_hessian_free_direction():
+    """Each ggn direction costs at most cg_maxiter products for its CG and one for the model's decrease."""
+    A = np.diag([1.0, 3.0, 10.0, 30.0])
+    f = lambda x: 0.5 * float(x @ A @ x) + float(np.sum(x))
+    g = lambda x: A @ x + 1.0
+    for cap in (1, 3):
+        products = []
+        G = lambda x, _seen=products: solvers.MatvecOperator((4, 4), lambda v: _seen.append(1) or A @ v,
+                                                             symmetric=True)
+        minimize(f, np.ones(4), method="ggn", jac=g, options={"ggn": G, "maxiter": 2, "cg_maxiter": cap,
+                                                                "cg_rtol": 1e-14})
+        assert len(products) == 2 * (cap + 1)

@@ -58,6 +58,7 @@ from ._op_schur import (
     schur_complement,
     schur_diagonal_blocks,
 )
+from ._op_rowblock import RowBlocks, distinct_pairs, schur_diagonal
 from ._op_structured import BlockDiagonalOperator
 
 _CHUNK_ENTRIES = 1 << 22  # entries of the dense column chunks used to form a Schur complement (32 MiB in float64)
@@ -70,23 +71,42 @@ def _offsets(sizes):
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _SchurSetting:
-    """A block diagonal (b, p, p) eliminated onto a rest with (n/q, q, q) diagonal blocks through a coupling
-    ``C``, a scipy.sparse matrix; its block form :attr:`coupling` is made on first use and kept in
-    the operator's ``cache`` under ``key`` (the exact route on a full coupling never needs it)."""
+    """A block diagonal (b, p, p) eliminated onto a rest with (n/q, q, q) diagonal blocks through the coupling
+    block ``owner.blocks[E][R]`` of the BlockOperator ``owner``. Its scipy.sparse form :attr:`C` and block form
+    :attr:`coupling` are made on first use and kept in the owner's cache (the diagonal blocks of the Schur
+    complement by row forms and PCG's products through the coupling's factors need neither). ``rows``: the
+    coupling L' diag(w) R as ``(left, w, right)`` row forms (``_op_rowblock``) where L and R have them with
+    distinct pairs of blocks, else None."""
 
     B_blocks: object
     A_blocks: object
-    C: object
-    cache: dict
-    key: tuple
+    owner: object
+    E: int
+    R: int
+    rows: tuple | None
+
+    @property
+    def C(self):
+        key = ("coupling", self.E, self.R)
+        if key not in self.owner._cache:  # BlockCoupling.of makes its own canonical copy
+            self.owner._cache[key] = self.owner._host_sparse_part([self.E], [self.R])
+        return self.owner._cache[key]
 
     @property
     def coupling(self) -> BlockCoupling:
-        if self.key not in self.cache:
-            self.cache[self.key] = BlockCoupling.of(self.C, self.B_blocks.shape[1], self.A_blocks.shape[1])
-        return self.cache[self.key]
+        key = ("block coupling", self.E, self.R, self.B_blocks.shape[1], self.A_blocks.shape[1])
+        if key not in self.owner._cache:
+            self.owner._cache[key] = BlockCoupling.of(self.C, self.B_blocks.shape[1], self.A_blocks.shape[1])
+        return self.owner._cache[key]
+
+    def diagonal_blocks(self, inverse, shift: float):
+        """The diagonal blocks of the Schur complement, ``inverse`` the stack of (B_t + shift I)^-1."""
+        if self.rows is not None:
+            left, w, right = self.rows
+            return schur_diagonal(left, w, right, inverse, self.A_blocks, shift)
+        return schur_diagonal_blocks(self.coupling, inverse, self.A_blocks, shift)
 
 
 def _diagonal_blocks(form):
@@ -396,10 +416,9 @@ class BlockOperator(Operator):
         # (the Gram's J_U' W J_V of a least-squares problem) through its own factors, cheaper than the product
         matvec = setting.coupling.bsr().__matmul__ if isinstance(upper, SparseOperator) else upper.matvec
         factorization = iterative_schur_factorization(
-            setting.coupling, setting.B_blocks, forms[R[0]], setting.A_blocks, shift, rtol=rtol,
-            size=self.shape[0], exact=lambda: self._schur(shift, E, R, forms),
-            what=f"BlockOperator + {shift:g}*I",
-            products=(matvec, lower.matvec))
+            setting.B_blocks, forms[R[0]], setting.A_blocks, shift, setting.diagonal_blocks,
+            (matvec, lower.matvec), rtol=rtol, size=self.shape[0], exact=lambda: self._schur(shift, E, R, forms),
+            what=f"BlockOperator + {shift:g}*I")
         if E[0] == 0:
             return factorization
         n_r = self.row_sizes[0]  # the eliminated block is the second: reorder to (eliminated, rest) and back
@@ -428,10 +447,10 @@ class BlockOperator(Operator):
         E, R, _forms, setting = route
         what = f"BlockOperator + {shift:g}*I"
         inverse = block_inverses(setting.B_blocks, shift, f"{what}: its eliminated block diagonal")
-        diagonal = schur_diagonal_blocks(setting.coupling, inverse, setting.A_blocks, shift)
+        diagonal = setting.diagonal_blocks(inverse, shift)
         approximate = block_inverses(diagonal, 0.0, f"{what}: the diagonal blocks of its Schur complement")
         b, p = setting.B_blocks.shape[0], setting.B_blocks.shape[1]
-        n_e, q = b * p, setting.coupling.q
+        n_e, q = b * p, setting.A_blocks.shape[1]
         upper, lower = self.blocks[E[0]][R[0]], self.blocks[R[0]][E[0]]
         first = E[0] == 0
 
@@ -473,13 +492,29 @@ class BlockOperator(Operator):
         A_blocks = _diagonal_blocks(forms.get(R[0]))
         if A_blocks is None or B_blocks.shape[1] != B_blocks.shape[2]:
             return None
-        key = ("coupling", E[0], R[0])
-        if key not in self._cache:
-            self._cache[key] = self._host_sparse_part(E, R)  # BlockCoupling.of makes its own canonical copy
-        if self._cache[key] is None:
+        rows = self._coupling_rows(E[0], R[0], B_blocks.shape, A_blocks.shape)
+        setting = _SchurSetting(B_blocks, A_blocks, self, E[0], R[0], rows)
+        if rows is None and setting.C is None:
             return None
-        return _SchurSetting(B_blocks, A_blocks, self._cache[key], self._cache,
-                             ("block coupling", E[0], R[0], B_blocks.shape[1], A_blocks.shape[1]))
+        return setting
+
+    def _coupling_rows(self, e: int, r: int, B_shape, A_shape):
+        """The coupling block ``L' diag(w) R`` (e, r) of a Gram matrix as ``(left, w, right)`` row forms in
+        blocks of B's and A's block sizes, where L and R are NumPy sparse matrices that have them and no two
+        rows share their pair of blocks (``_op_rowblock.schur_diagonal``); None otherwise. Kept in the cache."""
+        key = ("coupling rows", e, r, B_shape[1], A_shape[1])
+        if key not in self._cache:
+            found = None
+            upper = self.blocks[e][r]
+            if (isinstance(upper, WeightedProductOperator) and isinstance(upper.left, SparseOperator)
+                    and isinstance(upper.right, SparseOperator) and upper.xp is NUMPY):
+                left = RowBlocks.of(upper.left.A, B_shape[1])
+                right = None if left is None else RowBlocks.of(upper.right.A, A_shape[1])
+                if (right is not None and left.count == B_shape[0] and right.count == A_shape[0]
+                        and distinct_pairs(left, right)):
+                    found = (left, None if upper.w is None else np.asarray(upper.w), right)
+            self._cache[key] = found
+        return self._cache[key]
 
     def _host_sparse_part(self, rows, cols):
         """The blocks (rows x cols) assembled as one scipy.sparse CSR array, or None if one has no sparse form."""
@@ -648,6 +683,9 @@ def block_diagonal_form(op, max_block: int = _MAX_PATTERN_BLOCK):
     scaled normal equations (a sum with a sparse form), are recognised as block diagonal."""
     if op.xp is not NUMPY or not op.symmetric or not isinstance(op, (SparseOperator, GramOperator, SumOperator)):
         return None
+    by_rows = _row_gram_form(op, max_block)
+    if by_rows is not None:
+        return by_rows
     matrix = host_sparse(op)  # None for a dense Gram or a sum with a term that has no sparse form
     if matrix is None:
         return None
@@ -660,6 +698,32 @@ def block_diagonal_form(op, max_block: int = _MAX_PATTERN_BLOCK):
     k, flat, unique = plan
     n = matrix.shape[0]
     blocks = _op_pattern.scatter(n * k, flat, matrix.data, unique).reshape(n // k, k, k)
+    return BlockDiagonalOperator(blocks, True)
+
+
+def _row_gram_form(op, max_block: int):
+    """:func:`block_diagonal_form` of a Gram operator A' diag(d) A + cI of a NumPy sparse A whose rows each
+    lie in one block of k columns, plus any scaled identities and diagonals: its blocks summed from A's rows
+    (``_op_rowblock``) instead of from the sparse product A'DA. None for any other operator."""
+    terms = op.terms if isinstance(op, SumOperator) else (op,)
+    grams = [t for t in terms if isinstance(t, GramOperator)]
+    if (len(grams) != 1 or grams[0].kind != "sparse"
+            or not all(t is grams[0] or isinstance(t, (ScaledIdentity, DiagonalOperator)) for t in terms)):
+        return None
+    gram = grams[0]
+    rows = RowBlocks.of(gram.A, None, max_block)
+    if rows is None or rows.count < 2:
+        return None
+    blocks = rows.gram(gram.d)
+    k = rows.k
+    diagonal = np.zeros(op.shape[0], dtype=blocks.dtype) + gram.shift
+    for t in terms:
+        if isinstance(t, ScaledIdentity):
+            diagonal += t.c
+        elif isinstance(t, DiagonalOperator):
+            diagonal = diagonal + np.asarray(t.d)
+    blocks = blocks.astype(np.result_type(blocks.dtype, diagonal.dtype), copy=False)
+    blocks += diagonal.reshape(-1, k)[:, :, None] * np.eye(k)
     return BlockDiagonalOperator(blocks, True)
 
 

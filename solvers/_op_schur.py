@@ -304,21 +304,23 @@ def prefer_iterative(rest_size: int) -> bool:
     return rest_size > ITERATIVE_ABOVE
 
 
-def iterative_schur_factorization(coupling: BlockCoupling, B_blocks, A_operator, A_blocks, shift: float, *,
-                                  rtol: float, size: int, exact, what: str, products=None) -> Factorization:
-    """A Factorization of ``[[B, C], [C', A]] + shift I`` (B = diag(B_blocks) first, then A) whose solve runs
-    PCG on the Schur complement to ``||c - S x|| <= rtol ||c||`` for the reduced right-hand side c (the other
-    block's equations then hold exactly; module docstring). ``what`` names ``M + sI`` in messages. ``exact()`` returns the
-    exact Factorization, used when PCG reaches its iteration cap. ``products``: ``(v -> C v, u -> C' u)`` where
-    the caller has faster ones than the block form's (the operator's own sparse blocks). NotPositiveDefinite
-    comes from this call (a block of B + sI or of S's block diagonal) or from solve (negative curvature met
-    by CG)."""
+def iterative_schur_factorization(B_blocks, A_operator, A_blocks, shift: float, diagonal_blocks, products, *,
+                                  rtol: float, size: int, exact, what: str) -> Factorization:
+    """A Factorization of ``[[B, C], [C', A]] + shift I`` (B = diag(B_blocks) first, then A with the (n/q, q, q)
+    diagonal blocks ``A_blocks``) whose solve runs PCG on the Schur complement to ``||c - S x|| <= rtol ||c||``
+    for the reduced right-hand side c (the other block's equations then hold exactly; module docstring).
+    ``diagonal_blocks(inverse, shift)``: S's diagonal blocks given the stack of (B_t + shift I)^-1
+    (:func:`schur_diagonal_blocks` of a :class:`BlockCoupling`, or ``_op_rowblock.schur_diagonal``);
+    ``products``: ``(v -> C v, u -> C' u)``. ``what`` names ``M + sI`` in messages. ``exact()`` returns the
+    exact Factorization, used when PCG reaches its iteration cap. NotPositiveDefinite comes from this call (a
+    block of B + sI or of S's block diagonal) or from solve (negative curvature met by CG)."""
     inverse = block_inverses(B_blocks, shift, f"{what}: its eliminated block diagonal")
-    diagonal = schur_diagonal_blocks(coupling, inverse, A_blocks, shift)
+    diagonal = diagonal_blocks(inverse, shift)
     preconditioner = block_inverses(diagonal, 0.0, f"{what}: the diagonal blocks of its Schur complement")
     b, p = B_blocks.shape[0], B_blocks.shape[1]
-    n_e, n, q = b * p, coupling.n, coupling.q
-    c_matvec, c_rmatvec = products if products is not None else (coupling.matvec, coupling.rmatvec)
+    n_e, q = b * p, A_blocks.shape[1]
+    n = A_blocks.shape[0] * q
+    c_matvec, c_rmatvec = products
     cap = int(PCG_ITERATIONS[0] * math.sqrt(n)) + PCG_ITERATIONS[1]
     fallback = []
 

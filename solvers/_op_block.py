@@ -46,6 +46,7 @@ from ._op_base import (
 from ._op_compose import SumOperator, as_operator, host_sparse
 from ._op_elementary import DiagonalOperator, ScaledIdentity, SparseOperator, _set
 from ._op_gram import GramOperator, _sparse_diag
+from ._op_rowblock import RowBlocks, distinct_pairs, schur_diagonal
 from ._op_schur import (
     BlockCoupling,
     block_inverses,
@@ -58,7 +59,6 @@ from ._op_schur import (
     schur_complement,
     schur_diagonal_blocks,
 )
-from ._op_rowblock import RowBlocks, distinct_pairs, schur_diagonal
 from ._op_structured import BlockDiagonalOperator
 
 _CHUNK_ENTRIES = 1 << 22  # entries of the dense column chunks used to form a Schur complement (32 MiB in float64)

@@ -30,6 +30,8 @@ Rules, in order:
 
 import numbers
 import sys
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -340,10 +342,39 @@ def convert(xp, value, dtype, device, label, *, finite=False, expected=None):
     return array
 
 
-_FINITE_BLOCKS: set = set()
-"""(Dask array name, block index) of the data blocks found finite: Dask arrays are immutable and their names
-determined by their contents' tokens, so a block checked once needs no second check (a pass of a solver's
-iteration would otherwise read every block once more just for the check)."""
+class _FiniteBlocks:
+    """The keys (Dask array name, block index) of the data blocks found finite, at most ``kept`` of them, the
+    least recently met dropped first: Dask arrays are immutable and their names determined by their contents'
+    tokens, so a block checked once needs no second check (a pass of a solver's iteration would otherwise read
+    every block once more just for the check), and a long-lived process that builds many arrays keeps only
+    the recent ones. Dask may run the checks in threads: a lock guards the order."""
+
+    def __init__(self, kept: int = 1 << 16):
+        self.kept, self._keys, self._lock = kept, OrderedDict(), threading.Lock()
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            if key not in self._keys:
+                return False
+            self._keys.move_to_end(key)
+            return True
+
+    def add(self, key) -> None:
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            while len(self._keys) > self.kept:
+                self._keys.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._keys))
+
+
+_FINITE_BLOCKS = _FiniteBlocks()
 
 
 def _finite_block(block, label, name=None, block_id=None):

@@ -342,7 +342,7 @@ def test_dask_blocks_are_checked_finite_once(rng, dask_array, monkeypatch):
         checks.append(((name, block_id), (name, block_id) in _binding._FINITE_BLOCKS))
         return real(block, label, name, block_id)
 
-    monkeypatch.setattr(_binding, "_FINITE_BLOCKS", set())
+    monkeypatch.setattr(_binding, "_FINITE_BLOCKS", _binding._FiniteBlocks())
     monkeypatch.setattr(_binding, "_finite_block", spy)
     X, y = _logistic_data(rng, m=60, n=8, density=1.0)
     f, wrt = problems.logistic_loss_expression(False)
@@ -350,10 +350,21 @@ def test_dask_blocks_are_checked_finite_once(rng, dask_array, monkeypatch):
                                 "y": dask_array.from_array(y, chunks=20), "lam": 0.5})
     obj.fun(np.zeros(8))
     assert len(checks) == 6 and not any(seen for _, seen in checks)  # 3 blocks of X, 3 of y: each checked
-    assert {key for key, _ in checks} == _binding._FINITE_BLOCKS
+    assert {key for key, _ in checks} == set(_binding._FINITE_BLOCKS)
     checks.clear()
     obj.fun(np.ones(8))
     assert len(checks) == 6 and all(seen for _, seen in checks)  # each found finite before: not read again
+
+
+def test_the_finite_blocks_kept_are_bounded_and_the_least_recent_go_first():
+    from ricci.symbolic._binding import _FiniteBlocks
+
+    kept = _FiniteBlocks(kept=3)
+    for key in ("a", "b", "c"):
+        kept.add(key)
+    assert "a" in kept  # met again: now the most recent
+    kept.add("d")
+    assert len(kept) == 3 and "b" not in kept and list(kept) == ["c", "a", "d"]
 
 
 def test_dask_one_compute_per_evaluation(rng, dask_array, computes):

@@ -132,6 +132,16 @@ DENSE_BELOW = 512
 #: route 6.7 s for 909, the same iterates as with the dense Jacobian. 4 MiB is a few ms of BLAS for any
 #: product or Gram, and far below the structures that matter (a 600 x 500 factorization's J is 2.7 GB dense).
 DENSE_BYTES = 4 << 20
+#: On the iterative Schur route of :meth:`BlockOperator.solver` with two block-diagonal sides, the side with
+#: fewer blocks (in a factorization, the side observed more often per block) is eliminated and CG runs on the
+#: other, where the exact route eliminates the larger side (its S is then smaller). A PCG iteration costs the
+#: same either way (four products with J's blocks); the block-Jacobi preconditioner does better with the
+#: sparsely observed blocks kept in S. Measured with Gauss-Newton from random starts (benchmarks/
+#: _second_order_cases.py, one core): MovieLens-shaped 943 x 1682 rank 10 (943 user blocks with at least 20
+#: ratings each, 1682 item blocks, some rated once), 3 starts, 36.5 s in all eliminating the users against
+#: 48.9 s eliminating the items (76 against 127 CG iterations per step on one start); 600 x 500 rank 8, 90%
+#: missing, 6 starts, 9.8 s against 9.4 s (44 against 48 iterations per step).
+ITERATIVE_ELIMINATES_FEWER_BLOCKS = True
 #: An assembled block operator with more nonzeros than this fraction of its entries is factorized densely:
 #: a sparse LDL' of a 900 x 900 matrix this full took 0.4 s (a Gauss-Newton step of a 100 x 80 factorization),
 #: a dense Cholesky 0.01 s.
@@ -407,7 +417,7 @@ class BlockOperator(Operator):
         if not 0.0 < rtol < 1.0:
             raise ValueError(f"{self.name}.solver: rtol must lie in (0, 1); got {rtol}")
         shift = check_shift(shift, self.name)
-        route = self._iterative_route(shift)
+        route = self._iterative_route(shift, fewer_blocks=True)
         if route is None:
             return self.factorize(shift)
         E, R, forms, setting = route
@@ -417,7 +427,7 @@ class BlockOperator(Operator):
         matvec = setting.coupling.bsr().__matmul__ if isinstance(upper, SparseOperator) else upper.matvec
         factorization = iterative_schur_factorization(
             setting.B_blocks, forms[R[0]], setting.A_blocks, shift, setting.diagonal_blocks,
-            (matvec, lower.matvec), rtol=rtol, size=self.shape[0], exact=lambda: self._schur(shift, E, R, forms),
+            (matvec, lower.matvec), rtol=rtol, size=self.shape[0], exact=lambda: self.factorize(shift),
             what=f"BlockOperator + {shift:g}*I")
         if E[0] == 0:
             return factorization
@@ -465,8 +475,10 @@ class BlockOperator(Operator):
 
         return Factorization(shift, "block-jacobi-schur", self.shape[0], NUMPY, solve)
 
-    def _iterative_route(self, shift):
-        """``(E, R, forms, setting)`` where a solve with a tolerance takes the iterative Schur route, else None."""
+    def _iterative_route(self, shift, fewer_blocks: bool = False):
+        """``(E, R, forms, setting)`` where a solve with a tolerance takes the iterative Schur route, else None.
+        ``fewer_blocks``: eliminate the side with fewer blocks where both are block diagonal (PCG's choice,
+        ITERATIVE_ELIMINATES_FEWER_BLOCKS), else the larger side."""
         if (self.xp is not NUMPY or not self.symmetric or self.shape[0] <= DENSE_BELOW or self.small
                 or self.shape[0] != self.shape[1] or len(self.blocks) != 2):
             return None
@@ -475,8 +487,13 @@ class BlockOperator(Operator):
         if len(eliminated) != 1:
             return None
         E, R = eliminated, [1 - eliminated[0]]
-        if not prefer_iterative(self.row_sizes[R[0]]):
+        if not prefer_iterative(self.row_sizes[R[0]]):  # the exact Schur complement is small: no iterations
             return None
+        other = forms.get(R[0])
+        if (fewer_blocks and ITERATIVE_ELIMINATES_FEWER_BLOCKS and isinstance(other, BlockDiagonalOperator)
+                and isinstance(forms[E[0]], BlockDiagonalOperator)
+                and other.blocks.shape[0] < forms[E[0]].blocks.shape[0]):
+            E, R = R, E  # CG on the side with more blocks (ITERATIVE_ELIMINATES_FEWER_BLOCKS)
         setting = self._schur_setting(E, R, forms)
         if setting is None:
             return None

@@ -14,8 +14,12 @@ Shifted solves of a symmetric block operator (``BlockOperator._factorize``):
    diagonal eliminated onto a block-diagonal (or diagonal) rest through a sparse coupling, the shape of a
    factorization's Hessian and of its Gauss-Newton matrix J'J + D, forms S block row by block row in
    :mod:`._op_schur`; :meth:`BlockOperator.solver` with a tolerance solves that case by conjugate gradients
-   on S instead, without forming it (Ceres Solver's ITERATIVE_SCHUR), and :meth:`BlockOperator.preconditioner`
-   gives the block elimination with S replaced by its block diagonal (a preconditioner for trust-ncg).
+   on S instead, without forming it (Ceres Solver's ITERATIVE_SCHUR; the side with fewer blocks eliminated,
+   ITERATIVE_FEWER_BLOCKS_RATIO), and :meth:`BlockOperator.preconditioner` gives the block elimination
+   with S replaced by its block diagonal (a preconditioner for trust-ncg). Where the coupling is the Gram
+   block L' diag(w) R of sparse matrices whose rows each lie in one block (a factorization's Jacobian), S's
+   diagonal blocks and the block-diagonal forms of L'WL and R'WR are summed from the rows (``_op_rowblock``)
+   and the coupling itself is never formed.
 2. Every block has a scipy.sparse form: the sparse symmetric LDL' of the assembled matrix.
 3. Otherwise the dense fallback (Cholesky of ``to_dense() + sI``).
 
@@ -134,14 +138,17 @@ DENSE_BELOW = 512
 DENSE_BYTES = 4 << 20
 #: On the iterative Schur route of :meth:`BlockOperator.solver` with two block-diagonal sides, the side with
 #: fewer blocks (in a factorization, the side observed more often per block) is eliminated and CG runs on the
-#: other, where the exact route eliminates the larger side (its S is then smaller). A PCG iteration costs the
-#: same either way (four products with J's blocks); the block-Jacobi preconditioner does better with the
-#: sparsely observed blocks kept in S. Measured with Gauss-Newton from random starts (benchmarks/
-#: _second_order_cases.py, one core): MovieLens-shaped 943 x 1682 rank 10 (943 user blocks with at least 20
-#: ratings each, 1682 item blocks, some rated once), 3 starts, 36.5 s in all eliminating the users against
-#: 48.9 s eliminating the items (76 against 127 CG iterations per step on one start); 600 x 500 rank 8, 90%
-#: missing, 6 starts, 9.8 s against 9.4 s (44 against 48 iterations per step).
-ITERATIVE_ELIMINATES_FEWER_BLOCKS = True
+#: other, where the other side has at least this many times as many blocks; otherwise the larger side is
+#: eliminated, as on the exact route (whose S is then smaller). A PCG iteration costs the same either way
+#: (four products with J's blocks); the block-Jacobi preconditioner does better with the sparsely observed
+#: blocks kept in S. Measured with Gauss-Newton from random starts (benchmarks/second_order.py, one core):
+#: MovieLens-shaped 943 x 1682 rank 10 (943 user blocks with at least 20 ratings each, 1682 item blocks, some
+#: rated once; ratio 1.78), 3 starts, 36.5 s in all eliminating the users against 48.9 s eliminating the items
+#: (76 against 127 CG iterations per step on one start), and over 50 starts 12.6 s median, 0.49x L-BFGS-B;
+#: 600 x 500 rank 8, 90% missing (600 and 500 blocks, ratio 1.2), the two choices level in time (6 starts,
+#: 9.8 s against 9.4 s in all; 44 against 48 iterations per step) but over 50 starts eliminating the 500
+#: blocks reached the best value from 48 (1.06x L-BFGS-B), eliminating the 600 from 50 (1.18x).
+ITERATIVE_FEWER_BLOCKS_RATIO = 1.5
 #: An assembled block operator with more nonzeros than this fraction of its entries is factorized densely:
 #: a sparse LDL' of a 900 x 900 matrix this full took 0.4 s (a Gauss-Newton step of a 100 x 80 factorization),
 #: a dense Cholesky 0.01 s.
@@ -478,7 +485,7 @@ class BlockOperator(Operator):
     def _iterative_route(self, shift, fewer_blocks: bool = False):
         """``(E, R, forms, setting)`` where a solve with a tolerance takes the iterative Schur route, else None.
         ``fewer_blocks``: eliminate the side with fewer blocks where both are block diagonal (PCG's choice,
-        ITERATIVE_ELIMINATES_FEWER_BLOCKS), else the larger side."""
+        ITERATIVE_FEWER_BLOCKS_RATIO), else the larger side."""
         if (self.xp is not NUMPY or not self.symmetric or self.shape[0] <= DENSE_BELOW or self.small
                 or self.shape[0] != self.shape[1] or len(self.blocks) != 2):
             return None
@@ -490,10 +497,9 @@ class BlockOperator(Operator):
         if not prefer_iterative(self.row_sizes[R[0]]):  # the exact Schur complement is small: no iterations
             return None
         other = forms.get(R[0])
-        if (fewer_blocks and ITERATIVE_ELIMINATES_FEWER_BLOCKS and isinstance(other, BlockDiagonalOperator)
-                and isinstance(forms[E[0]], BlockDiagonalOperator)
-                and other.blocks.shape[0] < forms[E[0]].blocks.shape[0]):
-            E, R = R, E  # CG on the side with more blocks (ITERATIVE_ELIMINATES_FEWER_BLOCKS)
+        if (fewer_blocks and isinstance(other, BlockDiagonalOperator) and isinstance(forms[E[0]], BlockDiagonalOperator)
+                and ITERATIVE_FEWER_BLOCKS_RATIO * other.blocks.shape[0] <= forms[E[0]].blocks.shape[0]):
+            E, R = R, E  # CG on the side with many more blocks (ITERATIVE_FEWER_BLOCKS_RATIO)
         setting = self._schur_setting(E, R, forms)
         if setting is None:
             return None

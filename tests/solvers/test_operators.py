@@ -963,11 +963,11 @@ def test_iterative_schur_reports_indefinite_input(monkeypatch):
     # an indefinite diagonal block of S (a principal submatrix) is found before any solve
     rng = np.random.default_rng(4)
     indefinite, *_ = _schur_case(rng, 8, 2, 3, 2, 0.5, negative=-1000.0)
-    with pytest.raises(NotPositiveDefinite, match="eliminated block diagonal"):  # the 3 blocks of the rest
-        indefinite.solver(0.0, rtol=1e-10)  # are eliminated on the iterative route (fewer blocks)
+    with pytest.raises(NotPositiveDefinite, match="eliminated block diagonal"):  # the rest's 3 blocks (8 / 3 >=
+        indefinite.solver(0.0, rtol=1e-10)  # ITERATIVE_FEWER_BLOCKS_RATIO) are eliminated on the iterative route
     from ricci.solvers import _op_block
 
-    monkeypatch.setattr(_op_block, "ITERATIVE_ELIMINATES_FEWER_BLOCKS", False)  # the 8 blocks eliminated
+    monkeypatch.setattr(_op_block, "ITERATIVE_FEWER_BLOCKS_RATIO", math.inf)  # the 8 blocks eliminated
     with pytest.raises(NotPositiveDefinite, match="diagonal blocks of its Schur complement"):
         indefinite.solver(0.0, rtol=1e-10)
     with pytest.raises(NotPositiveDefinite, match="eliminated block"):

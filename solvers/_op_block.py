@@ -829,7 +829,7 @@ class WeightedProductOperator(Operator):
             if (self.xp is NUMPY and isinstance(self.left, SparseOperator)
                     and isinstance(self.right, SparseOperator)):
                 L, R = self.left.A.tocsr(), self.right.A.tocsr()
-                factors = (L.T.tocsr(), R, R.T.tocsr(), L)
+                factors = (self.left.transposed_csr(), R, self.right.transposed_csr(), L)
             self._cache["csr"] = factors
         return self._cache["csr"]
 

@@ -301,6 +301,16 @@ class SparseOperator(Operator):
         """The transpose as a view: the same arrays read as CSC (CSR) for a CSR (CSC) matrix, no copy."""
         return self if self.symmetric else SparseOperator.adopt(self.A.T, False)
 
+    def transposed_csr(self):
+        """A' as a CSR array: a copy, made on first use and kept with the operator (the two coupling blocks
+        L' W R and R' W L of a Jacobian's Gram matrix take their products through the transposes of the same
+        two blocks)."""
+        held = self.__dict__.get("_transposed_csr")
+        if held is None:
+            held = self.A.T.tocsr()
+            object.__setattr__(self, "_transposed_csr", held)
+        return held
+
     def diagonal(self):
         return self.A.diagonal()
 

@@ -200,3 +200,25 @@ def test_iterative_schur_on_a_factorization_gram_takes_the_rows_and_solves_like_
     pre = G.preconditioner(mu)  # the block-Jacobi elimination: its diagonal blocks from the rows as well
     assert pre.method == "block-jacobi-schur"
     assert np.all(np.isfinite(pre.solve(rhs)))
+
+
+def test_the_two_coupling_blocks_of_a_gram_share_the_transposed_factors(monkeypatch):
+    """L' W R and R' W L take their products through CSR copies of L' and R': one copy each, kept by the
+    Jacobian's blocks, and the products still equal the dense ones."""
+    import ricci.solvers._op_block as block_module
+    from ricci.solvers._op_block import CSR_AFTER
+
+    monkeypatch.setattr(block_module, "DENSE_BYTES", 0)  # the structure, not one dense array, at this size
+
+    rng = np.random.default_rng(11)
+    L, R = _row_block_matrix(rng, 50, 6, 3, empty=0.0), _row_block_matrix(rng, 50, 4, 2, empty=0.0)
+    w = rng.uniform(0.5, 2.0, 50)
+    G = BlockOperator([[SparseOperator(L), SparseOperator(R)]]).gram(w)
+    upper, lower = G.blocks[0][1], G.blocks[1][0]
+    u, v = rng.standard_normal(L.shape[1]), rng.standard_normal(R.shape[1])
+    Ld, Rd = L.toarray(), R.toarray()
+    for _ in range(CSR_AFTER + 1):
+        np.testing.assert_allclose(upper.matvec(v), Ld.T @ (w * (Rd @ v)), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(lower.matvec(u), Rd.T @ (w * (Ld @ u)), rtol=1e-12, atol=1e-12)
+    ours, theirs = upper._cache["csr"], lower._cache["csr"]
+    assert ours[0] is theirs[2] and ours[2] is theirs[0]  # L' and R', made once

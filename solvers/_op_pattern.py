@@ -64,10 +64,17 @@ def scatter(size: int, flat, data, unique: bool):
     return np.bincount(flat, weights=data, minlength=size).astype(data.dtype, copy=False)
 
 
+#: Positions in [0, size) are told apart by marking them on a grid of ``size`` cells (one byte each, no sort)
+#: while size is at most this, else by sorting them (:func:`all_distinct`; ``_op_schur``'s coupling layout).
+MARK_LIMIT = 1 << 25
+
+
 def all_distinct(flat, size: int) -> bool:
     """Whether the positions ``flat`` (in [0, size)) are pairwise distinct."""
     if flat.size > size:
         return False
+    if size > MARK_LIMIT:
+        return np.unique(flat).size == flat.size
     mark = np.zeros(size, dtype=bool)
     mark[flat] = True
     return int(np.count_nonzero(mark)) == flat.size

@@ -28,9 +28,6 @@ from . import _op_pattern
 
 #: Rows per batched product: the temporaries stay in proportion to a chunk (k^2 entries per row).
 _CHUNK = 1 << 12
-#: Pairs of blocks are checked distinct by marking them on the (blocks x blocks) grid while it has at most
-#: this many cells, else by sorting their keys.
-_MARK_LIMIT = 1 << 25
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,11 +120,7 @@ def _row_layout(matrix, k: int | None, max_block: int) -> _RowLayout | None:
 def distinct_pairs(left: RowBlocks, right: RowBlocks) -> bool:
     """Whether no two rows filled in both ``left`` and ``right`` lie in the same pair of blocks."""
     both = left.filled & right.filled
-    keys = left.block[both] * right.count + right.block[both]
-    size = left.count * right.count
-    if size <= _MARK_LIMIT:
-        return _op_pattern.all_distinct(keys, size)
-    return np.unique(keys).size == keys.size
+    return _op_pattern.all_distinct(left.block[both] * right.count + right.block[both], left.count * right.count)
 
 
 def schur_diagonal(left: RowBlocks, w, right: RowBlocks, inverse, A_blocks, shift: float):

@@ -57,11 +57,6 @@ DENSE_COUPLING_BYTES = 64 << 20
 PCG_ITERATIONS = (20.0, 200)
 
 
-#: :meth:`BlockCoupling.of` finds the nonzero blocks by marking them on the (block rows x block columns) grid
-#: while the grid has at most this many cells (one byte and one int64 each), else by sorting the blocks' keys.
-_MARK_LIMIT = 1 << 25
-
-
 @dataclass(frozen=True, eq=False)
 class BlockCoupling:
     """A sparse (b p, n) matrix C by its nonzero p x q blocks: ``values`` (N, p, q), the block row ``rows`` (N,)
@@ -142,7 +137,7 @@ def _coupling_layout(C, p: int, q: int) -> _CouplingLayout:
     itype = np.int32 if max(b * width, C.nnz * p * q, C.shape[1]) < 2**31 - 1 else np.int64
     column = indices.astype(itype, copy=False)
     key = np.repeat((lines // p * width).astype(itype), counts) + column // q  # by block row, then column
-    if b * width <= _MARK_LIMIT:  # mark the nonzero blocks on the block grid: no sort
+    if b * width <= _op_pattern.MARK_LIMIT:  # mark the nonzero blocks on the (block rows x columns) grid
         mark = np.zeros(b * width, dtype=bool)
         mark[key] = True
         keys = np.flatnonzero(mark)

@@ -97,3 +97,17 @@ def test_block_diagonal_form_of_duplicated_entries_and_again_with_new_values(cou
     scaled = sp.csr_array((3.0 * matrix.data, matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
     np.testing.assert_allclose(block_diagonal_form(SparseOperator(scaled, symmetric=True)).to_dense(), 3.0 * dense,
                                atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(size=st.integers(1, 60), count=st.integers(0, 70), seed=st.integers(0, 2**32 - 1))
+def test_all_distinct_by_marking_and_by_sorting(size, count, seed):
+    """Positions in [0, size) are told apart on a grid (small sizes) or by sorting (above MARK_LIMIT): both
+    agree with a set."""
+    flat = np.random.default_rng(seed).integers(0, size, count)
+    expected = len(set(flat.tolist())) == count
+    assert _op_pattern.all_distinct(flat, size) == expected
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_op_pattern, "MARK_LIMIT", 0)
+        assert _op_pattern.all_distinct(flat, size) == expected
+    assert _op_pattern.all_distinct(np.arange(size), size)

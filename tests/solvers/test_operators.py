@@ -880,7 +880,7 @@ def test_block_schur_complement_and_its_diagonal_blocks_equal_the_dense_ones(b, 
     from ricci.solvers import _op_pattern
 
     with pytest.MonkeyPatch.context() as patch:  # the blocks found by sorting their keys: the same form
-        patch.setattr(schur_module, "_MARK_LIMIT", 0)
+        patch.setattr(_op_pattern, "MARK_LIMIT", 0)
         _op_pattern.clear()  # else the layout of C's pattern comes from the cache
         sorted_form = BlockCoupling.of(C, p, q)
     for name in ("values", "rows", "cols", "starts"):

@@ -632,8 +632,8 @@ def as_json(outcomes, env, args, notes) -> dict:
         return {**run, "trace": thin_trace(run["trace"])}
 
     return {"date": datetime.date.today().isoformat(), "environment": env, "command": args.command,
-            "settings": {"quick": args.quick, "starts": args.starts, "time_limit": args.time_limit, "adam_time_limit": args.adam_time_limit,
-                         "gtol_rtol": GTOL_RTOL, "f_rtol": F_RTOL, "adam_rtol": ADAM_RTOL},
+            "settings": {"quick": args.quick, "starts": args.starts, "time_limit": args.time_limit,
+                         "adam_time_limit": args.adam_time_limit, "gtol_rtol": GTOL_RTOL, "f_rtol": F_RTOL, "adam_rtol": ADAM_RTOL},
             "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in targets(outcomes)],
             "notes": notes + [n for o in outcomes for n in o.notes],
             "cases": [{"case": o.case.label, "key": o.case.key, "n": o.n, "starts": o.starts, "f_best": o.f_best,

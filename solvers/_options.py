@@ -167,8 +167,8 @@ _HESSIAN_FREE_DOC = """
         formed (Martens, "Deep learning via Hessian-free optimization", ICML 2010): the step comes from
         conjugate gradients on G (Steihaug's, truncated at the radius, for ggn-lm). None (the default) follows
         the model (``ricci.symbolic.GaussNewton.prefers_products``: output Jacobian blocks computed per point of
-        more than 2^22 entries, no Dask data); True and False force it. A ``ggn`` callable that returns an operator known only through
-        products needs True or None.
+        more than 2^22 entries, no Dask data); True and False force it. A ``ggn`` callable that returns an
+        operator known only through products needs True or None.
     cg_rtol: the conjugate gradients stop at the relative residual ||G q + g|| <= cg_rtol ||g|| (hessian_free).
     cg_maxiter: and after at most this many products (None: min(n, 250)).
 """

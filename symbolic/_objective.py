@@ -552,8 +552,8 @@ class LeastSquares(_Bound):
             return hit
         program = self.__dict__.get("_jacobian_operator_program")
         if program is None:
-            program = OperatorProgram(self._jacobian_plan(), name="residual_jacobian_operator", sizes=self.sizes, symmetric=False,
-                                      levels=[("residual", [self.expr], [])])
+            program = OperatorProgram(self._jacobian_plan(), name="residual_jacobian_operator", sizes=self.sizes,
+                                      symmetric=False, levels=[("residual", [self.expr], [])])
             self._jacobian_operator_program = program
         values = self._values(x)
         levels, arrays, _ = program.evaluate(int(self._cached(x, "r") is not None), values, {})

@@ -967,11 +967,16 @@ def test_iterative_schur_reports_indefinite_input(monkeypatch):
         indefinite.solver(0.0, rtol=1e-10)  # ITERATIVE_FEWER_BLOCKS_RATIO) are eliminated on the iterative route
     from ricci.solvers import _op_block
 
+    default_ratio = _op_block.ITERATIVE_FEWER_BLOCKS_RATIO
     monkeypatch.setattr(_op_block, "ITERATIVE_FEWER_BLOCKS_RATIO", math.inf)  # the 8 blocks eliminated
     with pytest.raises(NotPositiveDefinite, match="diagonal blocks of its Schur complement"):
         indefinite.solver(0.0, rtol=1e-10)
     with pytest.raises(NotPositiveDefinite, match="eliminated block"):
         indefinite.solver(-50.0, rtol=1e-10)
+    monkeypatch.setattr(_op_block, "ITERATIVE_FEWER_BLOCKS_RATIO", default_ratio)  # 4 blocks against 3, below
+    balanced, *_ = _schur_case(np.random.default_rng(4), 4, 2, 3, 2, 0.5, negative=-1000.0)
+    with pytest.raises(NotPositiveDefinite, match="diagonal blocks of its Schur complement"):  # the ratio: the
+        balanced.solver(0.0, rtol=1e-10)  # larger side (4 blocks) is eliminated, as on the exact route
     with pytest.raises(ValueError, match="rtol"):
         indefinite.solver(0.0, rtol=2.0)
 
